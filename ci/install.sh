@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Set up the pinned grading environment in .venv (idempotent). Installs bubblewrap when run as
+# root on Debian; elsewhere the sandbox falls back to a weaker level and says so in every grade.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v bwrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null) \
+      || echo "notice: could not install bubblewrap; grading will use the 'unshare' or 'process' isolation level"
+  else
+    echo "notice: bubblewrap is missing and this is not root; install it (apt-get install bubblewrap) for full isolation"
+  fi
+fi
+
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+# torch==2.13.0 comes from the CPU wheel on local disk; the constraints file pins everything.
+.venv/bin/python -m pip install -q -c ci/constraints.txt -e '.[dev]'

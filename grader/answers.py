@@ -1,0 +1,147 @@
+"""Load the sandbox's probe answers in the trusted judge, strictly.
+
+The answers folder was written by untrusted code: every file is size-checked, never
+followed through a link, parsed as JSON or as .npy without pickle, and every value is
+type-checked where a check reads it. Anything odd is an AnswerError, which fails that
+check (and only that check) with a message a student can act on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MAX_JSON_BYTES = 64 * 2**20
+MAX_ARRAY_BYTES = 512 * 2**20
+
+
+class AnswerError(AssertionError):
+    """A probe answer is missing or not of the promised type: the check fails."""
+
+
+def _read_capped(path: Path, cap: int) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        size = os.fstat(fd).st_size
+        if size > cap:
+            raise AnswerError(f"{path.name} is {size} bytes, over the {cap}-byte cap")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(cap + 1)
+    finally:
+        os.close(fd)
+
+
+def load_answer_file(answers_dir: Path | str | None) -> dict[str, Any]:
+    """The raw answers.json ({} when missing or unreadable)."""
+    if answers_dir is None:
+        return {}
+    path = Path(answers_dir) / "answers.json"
+    try:
+        data = json.loads(_read_capped(path, MAX_JSON_BYTES), parse_constant=lambda c: float("nan"))
+    except (OSError, ValueError, AnswerError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+class Answers:
+    """Strict accessors over one submission's probe answers."""
+
+    def __init__(self, answers_dir: Path | str | None):
+        self.dir = Path(answers_dir) if answers_dir else None
+        self.raw = load_answer_file(self.dir)
+
+    def get(self, probe_id: str) -> Any:
+        """The value a probe returned, with arrays loaded; AnswerError when it failed."""
+        entry = self.raw.get(probe_id)
+        if not isinstance(entry, dict):
+            raise AnswerError(f"no answer from probe '{probe_id}': the notebook did not get that far")
+        if not entry.get("ok"):
+            raise AnswerError(f"probe '{probe_id}' failed in your code: {entry.get('error', 'unknown error')}")
+        return self._resolve(entry.get("value"))
+
+    def _resolve(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {"$array"}:
+                return self._array(value["$array"])
+            return {k: self._resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._resolve(v) for v in value]
+        return value
+
+    def _array(self, name: Any) -> np.ndarray:
+        if not isinstance(name, str) or "/" in name or name.startswith(".") or not name.endswith(".npy"):
+            raise AnswerError(f"bad array reference {name!r}")
+        assert self.dir is not None
+        raw = _read_capped(self.dir / "arrays" / name, MAX_ARRAY_BYTES)
+        import io
+
+        try:
+            arr = np.load(io.BytesIO(raw), allow_pickle=False)
+        except Exception as exc:
+            raise AnswerError(f"array {name} is not a plain .npy array: {exc}") from None
+        if arr.dtype == object or arr.dtype.kind not in "biuf":
+            raise AnswerError(f"array {name} has dtype {arr.dtype}; expected numbers")
+        return arr
+
+    # ---- typed views: the judge says what it expects, anything else fails -------------
+
+    def number(self, probe_id: str, key: str | None = None, *, finite: bool = True) -> float:
+        value = self.get(probe_id)
+        return to_number(value[key] if key is not None else value, f"{probe_id}.{key}" if key else probe_id, finite)
+
+    def array(self, probe_id: str, key: str | None = None, *, shape: tuple | None = None,
+              finite: bool = True) -> np.ndarray:
+        value = self.get(probe_id)
+        return to_array(value[key] if key is not None else value, f"{probe_id}.{key}" if key else probe_id,
+                        shape=shape, finite=finite)
+
+    def strings(self, probe_id: str, key: str | None = None, *, max_items: int = 100_000) -> list[str]:
+        value = self.get(probe_id)
+        value = value[key] if key is not None else value
+        if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+            raise AnswerError(f"{probe_id}: expected a list of strings, got {_kind(value)}")
+        if len(value) > max_items:
+            raise AnswerError(f"{probe_id}: {len(value)} strings, more than {max_items}")
+        return value
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, str) and len(value) > 60:
+        return "str"
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+def to_number(value: Any, name: str = "value", finite: bool = True) -> float:
+    """Exactly an int or float (bools and strings are not numbers); finite unless told."""
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise AnswerError(f"{name}: expected a number, got {_kind(value)}")
+    value = float(value)
+    if finite and not math.isfinite(value):
+        raise AnswerError(f"{name}: expected a finite number, got {value}")
+    return value
+
+
+def to_array(value: Any, name: str = "value", *, shape: tuple | None = None, finite: bool = True) -> np.ndarray:
+    """A numeric array of the given shape (None in shape = any size on that axis)."""
+    if isinstance(value, list):
+        try:
+            value = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise AnswerError(f"{name}: expected numbers, got {_kind(value)}") from None
+    if not isinstance(value, np.ndarray):
+        raise AnswerError(f"{name}: expected an array, got {_kind(value)}")
+    if value.dtype.kind not in "biuf":
+        raise AnswerError(f"{name}: expected numbers, got dtype {value.dtype}")
+    if shape is not None:
+        if len(shape) != value.ndim or any(s is not None and s != v for s, v in zip(shape, value.shape)):
+            raise AnswerError(f"{name}: expected shape {tuple(shape)}, got {tuple(value.shape)}")
+    if finite and value.dtype.kind == "f" and not np.isfinite(value).all():
+        raise AnswerError(f"{name}: contains NaN or inf")
+    return value

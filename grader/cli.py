@@ -1,0 +1,149 @@
+"""The `grader` command. Only this module turns errors into exit codes (pytest's meanings):
+
+0 every check passed, 1 some check lost points, 2 interrupted, 3 internal (harness) error,
+4 usage error. `batch` exits 0 when every submission got a report, whatever the scores.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+
+OK, CHECKS_FAILED, INTERRUPTED, INTERNAL, USAGE = 0, 1, 2, 3, 4
+WEEKS = [f"week{i}" for i in range(1, 7)]
+
+
+class Group(click.Group):
+    def main(self, *args, **kwargs):
+        kwargs.setdefault("standalone_mode", True)
+        try:
+            return super().main(*args, **kwargs)
+        except SystemExit as exc:
+            # click uses 2 for usage errors; pytest's meaning of 2 is "interrupted"
+            if exc.code == 2:
+                raise SystemExit(USAGE) from None
+            raise
+
+
+@click.group(cls=Group)
+@click.version_option(__version__, prog_name="grader")
+def main() -> None:
+    """Grade notebooks for "Architecting LLMs: Building a GPT from Scratch"."""
+
+
+def _source_submission(week: str, source: str, commit: str | None, student: str, scratch: Path):
+    """A local folder or notebook file as it is, or a git repository checked out at a commit."""
+    from .records import Submission
+
+    path = Path(source)
+    if path.is_file() and path.suffix == ".ipynb":
+        return Submission(student=student, week=week, source=source, workdir=str(path.parent.resolve()),
+                          notebook=path.name)
+    if path.is_dir() and not commit and not (path / "HEAD").is_file():
+        return Submission(student=student, week=week, source=source, workdir=str(path.resolve()))
+    from .fetch import fetch_submission  # a repository: URL, bare repo, or a checkout at --commit
+
+    return fetch_submission(source, week, commit=commit, student=student, dest=scratch)
+
+
+def _finish(grade, settings, formats) -> int:
+    from .report import write_report
+
+    written = write_report(grade, settings.out_dir, formats)
+    for fmt, path in written.items():
+        click.echo(f"{fmt}: {path}", err=True)
+    click.echo(f"{grade.student} {grade.week}: {grade.score:g} / {grade.max_score:g}"
+               + (f" ({grade.status}: {grade.message})" if grade.status != "graded" else ""))
+    if grade.status == "harness_error":
+        return INTERNAL
+    return OK if grade.score >= grade.max_score and grade.max_score > 0 else CHECKS_FAILED
+
+
+@main.command()
+@click.argument("week", type=click.Choice(WEEKS))
+@click.argument("source")
+@click.option("--commit", help="grade this commit of a repository")
+@click.option("--student", default="local", show_default=True, help="name used in reports")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="report folder [grades]")
+@click.option("--format", "formats", multiple=True, help="json, md, html, junit, gradescope, github")
+@click.option("--profile", type=click.Choice(["cpu", "cuda"]), help="default: cuda when a GPU is visible")
+@click.option("--require-isolation", is_flag=True, default=None, help="refuse to grade without bubblewrap")
+@click.option("--keep-run-dir", is_flag=True, default=None, help="keep the scratch folder for debugging")
+def grade(week, source, commit, student, out_dir, formats, profile, require_isolation, keep_run_dir):
+    """Grade one submission (a notebook, a folder or a repository) with the hidden checks."""
+    sys.exit(_grade(week, source, commit, student, out_dir, formats, profile, require_isolation,
+                    keep_run_dir, public=False))
+
+
+@main.command()
+@click.argument("week", type=click.Choice(WEEKS))
+@click.argument("notebook", type=click.Path(exists=True))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="report folder [grades]")
+@click.option("--profile", type=click.Choice(["cpu", "cuda"]))
+def check(week, notebook, out_dir, profile):
+    """Run the week's public checks on your notebook (what students run locally or in Colab)."""
+    sys.exit(_grade(week, notebook, None, "local", out_dir, ("md",), profile, None, None, public=True))
+
+
+def _grade(week, source, commit, student, out_dir, formats, profile, require_isolation, keep_run_dir,
+           public) -> int:
+    import tempfile
+
+    from .config import Settings
+    from .pipeline import grade_submission
+    from .sandbox import IsolationError
+
+    settings = Settings().resolve(profile=profile, out_dir=out_dir, require_isolation=require_isolation,
+                                  keep_run_dir=keep_run_dir, public=public)
+    formats = tuple(formats) or settings.formats
+    try:
+        with tempfile.TemporaryDirectory(prefix="grader-src-") as scratch:
+            submission = _source_submission(week, source, commit, student, Path(scratch))
+            grade = grade_submission(submission, settings)
+            code = _finish(grade, settings, formats)
+            if public:
+                from .report import render_markdown
+
+                click.echo(render_markdown(grade))
+            return code
+    except IsolationError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return USAGE
+    except (FileNotFoundError, ValueError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        return USAGE
+    except KeyboardInterrupt:
+        return INTERRUPTED
+
+
+@main.command()
+@click.argument("weeks", nargs=-1)
+@click.option("--check", "check_only", is_flag=True, help="fail if a committed stub is out of date")
+def assign(weeks, check_only):
+    """Generate assignments/weekN/weekN.ipynb from solutions/weekN/weekN.ipynb."""
+    from .assign import MarkerError, stub_is_current, write_stub
+    from .config import ASSIGNMENTS, SOLUTIONS
+
+    weeks = weeks or tuple(w for w in WEEKS if (SOLUTIONS / w / f"{w}.ipynb").is_file())
+    stale = []
+    for week in weeks:
+        try:
+            if check_only:
+                if not stub_is_current(week, SOLUTIONS, ASSIGNMENTS):
+                    stale.append(week)
+            else:
+                click.echo(f"wrote {write_stub(week, SOLUTIONS, ASSIGNMENTS)}")
+        except (MarkerError, FileNotFoundError) as exc:
+            click.echo(f"error: {week}: {exc}", err=True)
+            sys.exit(USAGE)
+    if stale:
+        click.echo(f"stale stubs: {', '.join(stale)} (run `grader assign`)", err=True)
+        sys.exit(CHECKS_FAILED)
+
+
+if __name__ == "__main__":
+    main()

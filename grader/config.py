@@ -1,0 +1,104 @@
+"""Week configuration (week.toml) and grading settings, resolved flags > file > defaults."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = REPO_ROOT / "solutions"
+ASSIGNMENTS = REPO_ROOT / "assignments"
+DATA_DIR = REPO_ROOT / "fixtures" / "data"
+
+ProfileName = Literal["cpu", "cuda"]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Profile(Frozen):
+    """Budgets and thresholds for one kind of device."""
+
+    cell_timeout: float = 120.0  # seconds per notebook cell
+    total_timeout: float = 600.0  # seconds for the whole notebook run, probes included
+    probe_timeout: float = 300.0  # seconds for the probe cell
+    thresholds: dict[str, Any] = Field(default_factory=dict)
+
+
+class WeekConfig(Frozen):
+    """solutions/weekN/week.toml: what a week's notebook is called and how it is judged."""
+
+    week: str
+    title: str
+    notebook: str  # the file name the stub ships with
+    data: list[str] = Field(default_factory=list)  # files from fixtures/data placed beside it
+    graded_names: list[str] = Field(default_factory=list)  # what the probes use
+    uses_torch: bool = True
+    seeds: dict[str, int] = Field(default_factory=lambda: {"python": 1337, "torch": 1337})
+    profiles: dict[str, Profile]
+    suite_dir: Path  # the folder this config came from (hidden or public suite)
+
+    def profile(self, name: str) -> Profile:
+        if name not in self.profiles:
+            raise KeyError(f"{self.week} has no '{name}' profile (has: {', '.join(self.profiles)})")
+        return self.profiles[name]
+
+
+def load_week(suite_dir: Path) -> WeekConfig:
+    """Read a suite folder's week.toml (a harness error if it is wrong: we wrote it)."""
+    raw = tomllib.loads((suite_dir / "week.toml").read_text())
+    return WeekConfig(suite_dir=suite_dir, **raw)
+
+
+def week_suite(week: str, public: bool = False) -> Path:
+    """The hidden suite (solutions/weekN) or the public one (assignments/weekN/public)."""
+    if not week.startswith("week") or not week[4:].isdigit():
+        raise ValueError(f"unknown week {week!r}: expected week1 .. week6")
+    path = ASSIGNMENTS / week / "public" if public else SOLUTIONS / week
+    if not (path / "week.toml").is_file():
+        raise FileNotFoundError(f"no checks for {week} at {path}")
+    return path
+
+
+def suite_hash(suite_dir: Path) -> str:
+    """sha256 over every file that decides a grade: checks, probes, plan and config."""
+    digest = hashlib.sha256()
+    for path in sorted(suite_dir.rglob("*")):
+        if path.is_file() and path.suffix in {".py", ".toml", ".json"} and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(suite_dir).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class Settings(Frozen):
+    """How to grade: CLI flags override the environment, which overrides these defaults."""
+
+    profile: ProfileName | None = None  # None: cuda when a GPU is visible, else cpu
+    out_dir: Path = Path("grades")
+    formats: tuple[str, ...] = ("json", "md")
+    require_isolation: bool = False
+    public: bool = False  # grade with the public checks (grader check)
+    keep_run_dir: bool = False
+    threads: int = 2
+
+    def resolve(self, **flags: Any) -> "Settings":
+        env = {}
+        if os.environ.get("GRADER_PROFILE"):
+            env["profile"] = os.environ["GRADER_PROFILE"]
+        if os.environ.get("GRADER_REQUIRE_ISOLATION") == "1":
+            env["require_isolation"] = True
+        given = {k: v for k, v in flags.items() if v is not None}
+        return self.model_copy(update={**env, **given})
+
+
+def detect_profile() -> ProfileName:
+    """cuda when the machine shows an NVIDIA GPU, without importing torch in the grader."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
+        return "cpu"
+    return "cuda" if Path("/dev/nvidiactl").exists() else "cpu"

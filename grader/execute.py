@@ -1,0 +1,259 @@
+"""Run a student's notebook top to bottom in a sandboxed kernel, then the week's probes.
+
+The kernel is started from the grader's own Python (never the kernel the notebook names),
+talks to us over unix sockets in the run folder, and is wrapped by sandbox.sandbox_prefix.
+Probes run in the same kernel after the student's cells, answering into a folder chosen
+only then, so nothing the student's cells wrote beforehand can pass for an answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .records import CellFailure, Execution, ProbeStatus
+from .sandbox import Isolation, Limits, SandboxSpec, sandbox_prefix
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+MAX_OUTPUT_BYTES = 2 * 2**20  # kept per notebook; the rest is counted and dropped
+MAX_TRACEBACK = 4000
+RUNTIME = Path(__file__).with_name("probe_runtime.py")
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything execute_notebook needs, prepared by the pipeline."""
+
+    notebook: Any  # nbformat NotebookNode (v4, validated)
+    workdir: Path  # scratch copy of the submission; the kernel's cwd is the notebook's folder
+    notebook_rel: str
+    probes_file: Path  # the week's probes.py (sandbox side: procedures, no answers)
+    write_requests: Callable[[Path], None]  # writes requests.json (+ inputs/) into a folder
+    cell_timeout: float
+    total_timeout: float
+    probe_timeout: float
+    seeds: dict[str, int]
+    uses_torch: bool
+    level: Isolation = Isolation.process
+    gpu: int | None = None
+    limits: Limits = Limits()
+
+
+def strip_ansi(text: str) -> str:
+    return ANSI.sub("", text)
+
+
+def _excerpt(source: str, lineno: int | None) -> str:
+    lines = source.splitlines()
+    if not lines:
+        return ""
+    if lineno is None or not 1 <= lineno <= len(lines):
+        return "\n".join(lines[:6])
+    lo, hi = max(0, lineno - 3), min(len(lines), lineno + 2)
+    return "\n".join(("-> " if i + 1 == lineno else "   ") + lines[i] for i in range(lo, hi))
+
+
+def _error_line(traceback: str) -> int | None:
+    """The line in the cell that raised: the last '----> N' or 'line N' of the cell frame."""
+    hits = re.findall(r"-+> ?(\d+)", traceback) or re.findall(r"line (\d+)", traceback)
+    return int(hits[0]) if hits else None
+
+
+def _make_client(plan: RunPlan, run_dir: Path, spec: SandboxSpec):
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+
+    prefix = sandbox_prefix(spec)
+
+    class SandboxedKernelManager(AsyncKernelManager):
+        def format_kernel_cmd(self, extra_arguments=None):  # noqa: D401 - jupyter API
+            return prefix + [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file,
+                             "--HistoryManager.enabled=False", "--IPKernelApp.quiet=True"]
+
+    km = SandboxedKernelManager(kernel_name="python3", transport="ipc")
+    km.connection_file = str(run_dir / "kernel" / "connection.json")
+    km.ip = str(run_dir / "kernel" / "ipc")  # ipc socket path prefix: loopback is cut off
+
+    class GradingClient(NotebookClient):
+        output_bytes = 0
+
+        def output(self, outs, msg, display_id, cell_index):
+            size = len(json.dumps(msg.get("content", {}), default=str))
+            GradingClient.output_bytes += size
+            if GradingClient.output_bytes > MAX_OUTPUT_BYTES:
+                return None  # counted, not kept: a print flood must not fill the grader
+            return super().output(outs, msg, display_id, cell_index)
+
+    client = GradingClient(
+        plan.notebook,
+        km=km,
+        timeout=int(plan.cell_timeout),
+        kernel_name="python3",
+        allow_errors=True,
+        interrupt_on_timeout=True,
+        startup_timeout=60,
+        record_timing=False,
+        resources={"metadata": {"path": str((plan.workdir / plan.notebook_rel).parent)}},
+    )
+    return client, km
+
+
+def _preamble(plan: RunPlan) -> str:
+    lines = [
+        "import random as _r, os as _o",
+        f"_r.seed({plan.seeds.get('python', 0)})",
+        "try:\n    import numpy as _np\n    _np.random.seed(%d)\nexcept ImportError:\n    pass" % plan.seeds.get("numpy", 0),
+    ]
+    if plan.uses_torch:
+        lines += [
+            "import torch as _t",
+            f"_t.manual_seed({plan.seeds.get('torch', 0)})",
+            f"_t.set_num_threads(int(_o.environ.get('OMP_NUM_THREADS', '2')))",
+        ]
+    lines.append("del _r, _o")
+    return "\n".join(lines)
+
+
+def _cell_failure(cell, index: int) -> CellFailure | None:
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            tb = strip_ansi("\n".join(out.get("traceback", [])))[-MAX_TRACEBACK:]
+            return CellFailure(
+                index=index,
+                execution_count=cell.get("execution_count"),
+                kind="error",
+                ename=out.get("ename", ""),
+                evalue=strip_ansi(out.get("evalue", ""))[:500],
+                source_excerpt=_excerpt(cell.source, _error_line(tb)),
+                traceback=tb,
+            )
+    return None
+
+
+async def _execute(plan: RunPlan, run_dir: Path, spec: SandboxSpec) -> dict[str, Any]:
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from nbformat.v4 import new_code_cell
+
+    client, km = _make_client(plan, run_dir, spec)
+    state: dict[str, Any] = {"failures": [], "cells_run": 0, "status": "ok", "message": ""}
+    code_cells = [(i, c) for i, c in enumerate(plan.notebook.cells) if c.cell_type == "code"]
+    state["cells_total"] = len(code_cells)
+    # The kernel's own stdout/stderr (banners, C-level prints) are not the student's outputs.
+    async with client.async_setup_kernel(cleanup_kc=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+        try:
+            await client.async_execute_cell(new_code_cell(_preamble(plan)), -1, store_history=False)
+            for index, cell in code_cells:
+                try:
+                    await client.async_execute_cell(cell, index)
+                except CellTimeoutError:
+                    state["failures"].append(CellFailure(
+                        index=index, kind="timeout",
+                        evalue=f"cell ran longer than {plan.cell_timeout:.0f} s and was interrupted",
+                        source_excerpt=_excerpt(cell.source, None)))
+                    state["status"] = "timeout"
+                    if not await km.is_alive():
+                        raise DeadKernelError("kernel died after a timeout") from None
+                    continue
+                state["cells_run"] += 1
+                failure = _cell_failure(cell, index)
+                if failure:
+                    state["failures"].append(failure)
+                    if state["status"] == "ok":
+                        state["status"] = "errors"
+            answers = await _run_probes(client, plan, run_dir)
+            state["answers"] = answers
+        except DeadKernelError as exc:
+            index = code_cells[min(state["cells_run"], len(code_cells) - 1)][0] if code_cells else 0
+            state["failures"].append(CellFailure(
+                index=index, kind="dead_kernel",
+                evalue="the kernel died while running this cell (os._exit, a crash, or out of memory)",
+                source_excerpt=_excerpt(plan.notebook.cells[index].source, None) if code_cells else ""))
+            state["status"] = "dead_kernel"
+            state["message"] = str(exc)[:300]
+        finally:
+            state["output_bytes"] = type(client).output_bytes
+    return state
+
+
+async def _run_probes(client, plan: RunPlan, run_dir: Path) -> Path:
+    """Write the requests now (after the student's cells ran) and run the probe runtime."""
+    from nbformat.v4 import new_code_cell
+
+    token = secrets.token_hex(8)
+    probe_dir = run_dir / f"probe-{token}"
+    answers_dir = probe_dir / "answers"
+    answers_dir.mkdir(parents=True)
+    shutil.copyfile(plan.probes_file, probe_dir / "probes.py")
+    shutil.copyfile(RUNTIME, probe_dir / "probe_runtime.py")
+    plan.write_requests(probe_dir)
+    code = (
+        "import runpy as _rp\n"
+        f"_rp.run_path({str(probe_dir / 'probe_runtime.py')!r}, "
+        f"init_globals={{'STUDENT_NS': globals(), 'PROBE_DIR': {str(probe_dir)!r}, "
+        f"'PROBE_TIMEOUT': {plan.probe_timeout!r}}}, run_name='__grader_probes__')\n"
+        "del _rp"
+    )
+    cell = new_code_cell(code)
+    client.timeout = int(plan.probe_timeout) + 30
+    try:
+        await client.async_execute_cell(cell, len(plan.notebook.cells), store_history=False)
+    except Exception:  # the answers written so far still count; a missing one fails its check
+        pass
+    return answers_dir
+
+
+def execute_notebook(plan: RunPlan, run_dir: Path) -> Execution:
+    """Run the notebook and the probes; a student's failure is data, never an exception."""
+    start = time.monotonic()
+    for sub in ("kernel", "home", "tmp"):
+        (run_dir / sub).mkdir(parents=True, exist_ok=True)
+    spec = SandboxSpec(run_dir=run_dir, level=plan.level, gpu=plan.gpu, limits=plan.limits)
+    try:
+        state = asyncio.run(asyncio.wait_for(_execute(plan, run_dir, spec), plan.total_timeout))
+    except (asyncio.TimeoutError, TimeoutError):
+        state = {"status": "timeout", "cells_total": 0, "cells_run": 0, "failures": [],
+                 "message": f"the notebook ran past its total budget of {plan.total_timeout:.0f} s"}
+    answers_dir = state.get("answers")
+    probes = _probe_statuses(answers_dir) if answers_dir else []
+    meta = _read_meta(answers_dir) if answers_dir else {}
+    return Execution(
+        status=state["status"],
+        message=state.get("message", ""),
+        cells_total=state.get("cells_total", 0),
+        cells_run=state.get("cells_run", 0),
+        failures=state.get("failures", []),
+        probes=probes,
+        wall_seconds=round(time.monotonic() - start, 3),
+        device=meta.get("device", "cpu") if isinstance(meta.get("device"), str) else "cpu",
+        isolation=plan.level.value,
+        answers_dir=str(answers_dir) if answers_dir else None,
+        output_bytes=state.get("output_bytes", 0),
+    )
+
+
+def _read_meta(answers_dir: Path) -> dict:
+    from .answers import load_answer_file
+
+    return load_answer_file(answers_dir).get("__meta__", {}).get("value") or {}
+
+
+def _probe_statuses(answers_dir: Path) -> list[ProbeStatus]:
+    from .answers import load_answer_file
+
+    statuses = []
+    for pid, entry in load_answer_file(answers_dir).items():
+        if pid.startswith("__") or not isinstance(entry, dict):
+            continue
+        statuses.append(ProbeStatus(id=pid, ok=bool(entry.get("ok")),
+                                    seconds=float(entry.get("seconds") or 0.0),
+                                    error=str(entry.get("error", ""))[:2000]))
+    return statuses

@@ -1,0 +1,205 @@
+"""pytest plugin loaded by the trusted judge: fixtures for checks, and outcome collection.
+
+A check is a plain pytest function in solutions/weekN/test_*.py marked with
+`@pytest.mark.check(points=..., category=...)`. Its id is the function name without
+'test_'; its title is the docstring's first line. Fixtures:
+
+    answers     grader.answers.Answers over this submission's probe answers (strict types)
+    thresholds  the active profile's thresholds from week.toml
+    measure     measure(value, pass_at=..., fail_at=..., log=False, target=None, **details)
+                records the measured value; between pass_at and fail_at the check earns
+                partial credit, linearly (or in log10 when log=True)
+    cells       the notebook's code-cell sources, read as data (for static integrity checks)
+    execution   the Execution record's JSON (cells run, failures)
+    data_dir    fixtures/data;  artifacts  a folder whose files the report shows
+    profile     'cpu' or 'cuda'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader.answers import AnswerError, Answers
+from grader.judge import JudgeContext
+
+_CTX: JudgeContext | None = None
+_RESULTS: dict[str, dict[str, Any]] = {}
+_MEASURES: dict[str, list[dict[str, Any]]] = {}
+
+
+def _ctx() -> JudgeContext:
+    global _CTX
+    if _CTX is None:
+        _CTX = JudgeContext(**json.loads(Path(os.environ["GRADER_JUDGE_CONTEXT"]).read_text()))
+    return _CTX
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "check(points, category, title=None): a graded check")
+
+
+def band_fraction(value: float, pass_at: float, fail_at: float, log: bool = False) -> float:
+    """1 at or beyond pass_at, 0 at or beyond fail_at, linear in between."""
+    if not math.isfinite(value):
+        return 0.0
+    if log:
+        value, pass_at, fail_at = (math.log10(max(v, 1e-300)) for v in (value, pass_at, fail_at))
+    if pass_at == fail_at:
+        return 1.0 if value <= pass_at else 0.0
+    fraction = (fail_at - value) / (fail_at - pass_at)
+    return min(1.0, max(0.0, fraction))
+
+
+@pytest.fixture(scope="session")
+def answers() -> Answers:
+    return Answers(_ctx().answers_dir)
+
+
+@pytest.fixture(scope="session")
+def thresholds() -> dict[str, Any]:
+    return _ctx().thresholds
+
+
+@pytest.fixture(scope="session")
+def profile() -> str:
+    return _ctx().profile
+
+
+@pytest.fixture(scope="session")
+def execution() -> dict[str, Any]:
+    return _ctx().execution
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return Path(_ctx().data_dir)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    path = Path(_ctx().artifacts_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def cells() -> list[str]:
+    """Code-cell sources of the student's notebook, parsed as JSON data, never executed."""
+    path = _ctx().notebook_path
+    if not path:
+        return []
+    try:
+        nb = json.loads(Path(path).read_text(encoding="utf-8", errors="replace"))
+    except (OSError, ValueError):
+        return []
+    out = []
+    for cell in nb.get("cells", []) if isinstance(nb, dict) else []:
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            src = cell.get("source", "")
+            out.append("".join(src) if isinstance(src, list) else str(src))
+    return out
+
+
+@pytest.fixture
+def measure(request):
+    check_id = _check_id(request.node)
+
+    def record(value: float, *, pass_at: float | None = None, fail_at: float | None = None,
+               log: bool = False, target: str | None = None, **details: Any) -> float:
+        entry: dict[str, Any] = {"value": float(value), "details": details}
+        if pass_at is not None and fail_at is not None:
+            entry["fraction"] = band_fraction(float(value), pass_at, fail_at, log)
+            if target is None:
+                target = f"{'≤' if pass_at < fail_at else '≥'} {pass_at:g} (0 pts at {fail_at:g})"
+        entry["target"] = target or ""
+        _MEASURES.setdefault(check_id, []).append(entry)
+        return float(value)
+
+    return record
+
+
+def _check_id(item) -> str:
+    name = item.originalname if hasattr(item, "originalname") else item.name
+    base = name[5:] if name.startswith("test_") else name
+    if hasattr(item, "callspec"):
+        base += "[" + item.callspec.id + "]"
+    return base
+
+
+def _marker(item) -> dict[str, Any]:
+    mark = item.get_closest_marker("check")
+    if mark is None:
+        raise pytest.UsageError(f"{item.nodeid} has no @pytest.mark.check(points=..., category=...)")
+    kwargs = dict(mark.kwargs)
+    return {"points": float(kwargs["points"]), "category": kwargs["category"],
+            "title": kwargs.get("title") or (item.function.__doc__ or "").strip().splitlines()[0:1]}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        _marker(item)  # fail fast on an unmarked check: a harness bug
+
+
+def _message(report) -> str:
+    excinfo = getattr(report, "_excinfo", None)
+    if excinfo is not None:
+        exc = excinfo.value
+        text = str(exc).strip()
+        if isinstance(exc, (AnswerError, AssertionError)):
+            return text.split("\nassert ")[0][:1500] or "assertion failed"
+        return f"{type(exc).__name__}: {text}"[:1500]
+    crash = getattr(report.longrepr, "reprcrash", None)
+    return (crash.message if crash else str(report.longrepr))[:1500]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if call.excinfo is not None:
+        report._excinfo = call.excinfo
+    info = _marker(item)
+    check_id = _check_id(item)
+    title = info["title"]
+    title = title[0] if isinstance(title, list) and title else (title or check_id)
+    entry = _RESULTS.setdefault(check_id, {
+        "id": check_id, "title": title, "category": info["category"], "max_points": info["points"],
+        "outcome": "passed", "fraction": 1.0, "message": "", "seconds": 0.0,
+    })
+    entry["seconds"] = round(entry["seconds"] + report.duration, 4)
+    if report.skipped and report.when in ("setup", "call"):
+        entry.update(outcome="skipped", fraction=0.0, message=_message(report))
+    elif report.failed:
+        is_check_fail = call.excinfo is not None and call.excinfo.errisinstance(AssertionError)
+        entry.update(outcome="failed" if is_check_fail and report.when == "call" else "error",
+                     fraction=0.0, message=_message(report))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _CTX is None and "GRADER_JUDGE_CONTEXT" not in os.environ:
+        return
+    out = []
+    for check_id, entry in _RESULTS.items():
+        measures = _MEASURES.get(check_id, [])
+        bands = [m["fraction"] for m in measures if "fraction" in m]
+        if measures:
+            entry["measured"] = measures[-1]["value"]
+            entry["target"] = measures[-1]["target"]
+            entry["details"] = {k: v for m in measures for k, v in m["details"].items()
+                                if isinstance(v, (int, float, str, bool)) or v is None}
+        if bands and entry["outcome"] in ("passed", "failed"):
+            # A band gives partial credit even when the check's assertion failed.
+            entry["fraction"] = min(bands) if entry["outcome"] == "passed" else min(min(bands), 0.999)
+            if entry["outcome"] == "failed" and entry["fraction"] > 0 or entry["fraction"] < 1:
+                entry["outcome"] = "partial" if entry["fraction"] > 0 else "failed"
+        out.append(entry)
+    path = Path(_ctx().results_path)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out, default=str))
+    tmp.replace(path)

@@ -1,0 +1,195 @@
+"""One submission through every stage: locate -> execute -> judge -> score.
+
+grade_submission is the single entry point used by `grader grade`, `grader check` and
+every batch executor. A student's failure becomes data in the Grade; only a harness bug
+raises.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import DATA_DIR, Settings, WeekConfig, detect_profile, load_week, suite_hash, week_suite
+from .execute import RunPlan, execute_notebook
+from .judge import JudgeContext, run_judge
+from .notebook import NotebookError, locate_notebook, read_notebook
+from .records import Execution, Grade, Submission
+from .sandbox import Isolation, Limits, detect_isolation, require
+from .score import LatePolicy, make_grade, provenance_for, to_check_results
+
+MAX_SUBMISSION_BYTES = 200 * 2**20  # copied into scratch; larger files are skipped
+
+
+@functools.lru_cache(maxsize=1)
+def machine_isolation() -> Isolation:
+    return detect_isolation()
+
+
+def load_plan(suite_dir: Path):
+    """Import the suite's plan.py in this trusted process: it builds the probe requests."""
+    spec = importlib.util.spec_from_file_location(f"grader_plan_{suite_dir.name}", suite_dir / "plan.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def requests_writer(requests: list[dict[str, Any]]):
+    """Write requests.json, moving numpy arrays into inputs/*.npy (never pickle)."""
+
+    def encode(value: Any, out: Path, counter: list[int]) -> Any:
+        if isinstance(value, np.ndarray):
+            out.mkdir(exist_ok=True)
+            name = f"in-{counter[0]}.npy"
+            counter[0] += 1
+            np.save(out / name, value, allow_pickle=False)
+            return {"$array": name}
+        if isinstance(value, dict):
+            return {k: encode(v, out, counter) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [encode(v, out, counter) for v in value]
+        return value
+
+    def write(folder: Path) -> None:
+        counter = [0]
+        encoded = [encode(dict(r), folder / "inputs", counter) for r in requests]
+        (folder / "requests.json").write_text(json.dumps(encoded))
+
+    return write
+
+
+def _copy_submission(src: Path, dst: Path) -> list[str]:
+    """Copy the student's files into scratch: no .git, no links, nothing oversized."""
+    skipped = []
+    for path in sorted(src.rglob("*")):
+        rel = path.relative_to(src)
+        if ".git" in rel.parts or ".ipynb_checkpoints" in rel.parts:
+            continue
+        target = dst / rel
+        if path.is_symlink():
+            skipped.append(f"{rel.as_posix()} (symbolic link)")
+        elif path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif path.is_file():
+            if path.stat().st_size > MAX_SUBMISSION_BYTES:
+                skipped.append(f"{rel.as_posix()} (over {MAX_SUBMISSION_BYTES // 2**20} MiB)")
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+    return skipped
+
+
+def _given_notebook(workdir: Path, rel: str) -> Path:
+    path = workdir / rel
+    if path.is_symlink():
+        raise NotebookError(f"{rel} is a symbolic link; commit the notebook itself")
+    if not path.is_file():
+        raise NotebookError(f"{rel} does not exist")
+    return path
+
+
+def _empty_execution(status: str, message: str, level: Isolation) -> Execution:
+    return Execution(status=status, message=message, isolation=level.value)
+
+
+def grade_submission(
+    submission: Submission,
+    settings: Settings = Settings(),
+    *,
+    late_days: int = 0,
+    policy: LatePolicy | None = None,
+    gpu: int | None = None,
+) -> Grade:
+    """Grade one submission end to end and return its Grade (reports are written by the caller)."""
+    t0 = time.monotonic()
+    durations: dict[str, float] = {}
+    suite = week_suite(submission.week, public=settings.public)
+    week: WeekConfig = load_week(suite)
+    profile_name = settings.profile or detect_profile()
+    profile = week.profile(profile_name)
+    level = machine_isolation()
+    require(level, Isolation.bwrap if settings.require_isolation else None)
+
+    run_dir = Path(tempfile.mkdtemp(prefix=f"grader-{submission.student}-{submission.week}-"))
+    artifacts_dir = settings.out_dir / f"{submission.student}-{submission.week}-artifacts"
+    notebook_path: Path | None = None
+    notebook_sha = None
+    problems = list(submission.problems)
+    try:
+        workdir = run_dir / "work"
+        workdir.mkdir()
+        execution = None
+        try:
+            if problems and not Path(submission.workdir).is_dir():
+                raise NotebookError("; ".join(problems))
+            found = (_given_notebook(Path(submission.workdir), submission.notebook) if submission.notebook
+                     else locate_notebook(Path(submission.workdir), week.notebook))
+            rel = found.resolve().relative_to(Path(submission.workdir).resolve()).as_posix()
+            notebook_sha = hashlib.sha256(found.read_bytes()).hexdigest()
+            nb = read_notebook(found)
+            problems += [f"not copied: {s}" for s in _copy_submission(Path(submission.workdir), workdir)]
+            notebook_path = workdir / rel
+            submission = submission.model_copy(update={"notebook": rel, "problems": problems})
+        except NotebookError as exc:
+            execution = _empty_execution("invalid", str(exc), level)
+            submission = submission.model_copy(update={"problems": problems + [str(exc)]})
+        durations["locate"] = round(time.monotonic() - t0, 3)
+
+        if execution is None:
+            for name in week.data:  # the grader's copy of the data, beside the notebook
+                shutil.copyfile(DATA_DIR / name, notebook_path.parent / name)
+            t1 = time.monotonic()
+            plan_module = load_plan(suite)
+            requests = plan_module.plan(profile_name, dict(profile.thresholds), DATA_DIR)
+            durations["plan"] = round(time.monotonic() - t1, 3)
+            run = RunPlan(
+                notebook=nb, workdir=workdir, notebook_rel=rel, probes_file=suite / "probes.py",
+                write_requests=requests_writer(requests), cell_timeout=profile.cell_timeout,
+                total_timeout=profile.total_timeout, probe_timeout=profile.probe_timeout,
+                seeds=week.seeds, uses_torch=week.uses_torch, level=level, gpu=gpu,
+                limits=Limits(memory_bytes=None if gpu is not None else Limits().memory_bytes),
+            )
+            t1 = time.monotonic()
+            execution = execute_notebook(run, run_dir)
+            durations["execute"] = round(time.monotonic() - t1, 3)
+
+        t1 = time.monotonic()
+        ctx = JudgeContext(
+            suite_dir=str(suite), answers_dir=execution.answers_dir, profile=profile_name,
+            thresholds=dict(profile.thresholds), execution=json.loads(execution.model_dump_json()),
+            notebook_path=str(notebook_path) if notebook_path else None, data_dir=str(DATA_DIR),
+            artifacts_dir=str(artifacts_dir), results_path=str(run_dir / "results.json"),
+        )
+        checks = to_check_results(run_judge(ctx))
+        durations["judge"] = round(time.monotonic() - t1, 3)
+
+        from .answers import load_answer_file
+
+        meta = load_answer_file(execution.answers_dir).get("__meta__", {}).get("value") or {}
+        provenance = provenance_for(
+            checks_hash=suite_hash(suite), notebook_sha256=notebook_sha, submission=submission,
+            execution=execution, profile=profile_name,
+            torch_version=meta.get("torch") if isinstance(meta.get("torch"), str) else None,
+            seeds=week.seeds, threads=settings.threads,
+        )
+        status = {"invalid": "invalid_submission", "not_run": "failed_to_run"}.get(execution.status, "graded")
+        message = execution.message if execution.status in ("invalid", "timeout", "dead_kernel") else ""
+        artifacts = {p.name: str(p) for p in sorted(artifacts_dir.glob("*"))} if artifacts_dir.is_dir() else {}
+        durations["total"] = round(time.monotonic() - t0, 3)
+        return make_grade(
+            submission=submission, execution=execution.model_copy(update={"answers_dir": None}),
+            checks=checks, provenance=provenance, title=week.title, late_days=late_days, policy=policy,
+            status=status, message=message, durations=durations, artifacts=artifacts,
+        )
+    finally:
+        if not settings.keep_run_dir:
+            shutil.rmtree(run_dir, ignore_errors=True)

@@ -1,0 +1,134 @@
+"""Typed records handed from one pipeline stage to the next.
+
+Submission -> Execution -> CheckResult -> Grade. All are frozen pydantic models that
+forbid unknown fields; anything that crosses a process boundary is their JSON form.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Category(str, Enum):
+    correctness = "correctness"
+    gradient = "gradient"
+    loss = "loss"
+    samples = "samples"
+    runs_clean = "runs_clean"
+    integrity = "integrity"
+
+
+class Submission(Record):
+    """Who handed in what: a notebook in a local folder or a git repository at a commit."""
+
+    student: str = "local"
+    week: str
+    source: str  # local path or repository URL, as given
+    commit: str | None = None  # the graded commit, when the source is a repository
+    workdir: str  # folder holding the student's files (a scratch copy for repositories)
+    notebook: str | None = None  # notebook path relative to workdir, once located
+    submitted_at: datetime | None = None  # commit time or the head recorded at the deadline
+    problems: list[str] = Field(default_factory=list)  # fetch/locate messages for the report
+
+
+class CellFailure(Record):
+    """One cell that raised, timed out or killed its kernel, as a student should read it."""
+
+    index: int  # 0-based position among all cells of the notebook
+    execution_count: int | None = None
+    kind: Literal["error", "timeout", "dead_kernel", "output_limit"]
+    ename: str = ""
+    evalue: str = ""
+    source_excerpt: str = ""  # the failing line and its neighbours
+    traceback: str = ""  # colour codes stripped, capped
+
+
+class ProbeStatus(Record):
+    id: str
+    ok: bool
+    seconds: float = 0.0
+    error: str = ""  # student-facing reason when ok is False
+
+
+class Execution(Record):
+    """What happened when the notebook ran in the sandbox."""
+
+    status: Literal["ok", "errors", "timeout", "dead_kernel", "invalid", "not_run"]
+    message: str = ""
+    cells_total: int = 0
+    cells_run: int = 0
+    failures: list[CellFailure] = Field(default_factory=list)
+    probes: list[ProbeStatus] = Field(default_factory=list)
+    wall_seconds: float = 0.0
+    device: str = "cpu"  # cpu or cuda:<name>
+    isolation: str = "none"  # bwrap | unshare | process | none
+    answers_dir: str | None = None  # where the probe answers lie, for the judge
+    output_bytes: int = 0
+
+
+class CheckResult(Record):
+    """One hidden check, judged in the trusted process."""
+
+    id: str
+    title: str = ""
+    category: Category
+    points: float
+    max_points: float
+    outcome: Literal["passed", "partial", "failed", "error", "skipped"]
+    measured: float | None = None
+    target: str = ""  # human-readable threshold, e.g. "< 2.20"
+    message: str = ""
+    seconds: float = 0.0
+    details: dict[str, float | str | int | bool | None] = Field(default_factory=dict)
+
+
+class Provenance(Record):
+    grader_version: str
+    checks_hash: str  # sha256 over the week's hidden suite and config
+    notebook_sha256: str | None = None
+    commit: str | None = None
+    profile: str
+    device: str
+    isolation: str
+    torch_version: str | None = None
+    python_version: str
+    seeds: dict[str, int]
+    threads: int
+
+
+class Grade(Record):
+    """The verdict for one submission: what every report is made from."""
+
+    schema_version: int = SCHEMA_VERSION
+    student: str
+    week: str
+    title: str = ""
+    score: float
+    max_score: float
+    raw_score: float  # before the late policy
+    late_days: int = 0
+    late_penalty: float = 0.0  # fraction removed, 0..1
+    status: Literal["graded", "failed_to_run", "invalid_submission", "harness_error"]
+    message: str = ""
+    categories: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    checks: list[CheckResult] = Field(default_factory=list)
+    execution: Execution
+    submission: Submission
+    provenance: Provenance
+    graded_at: datetime
+    durations: dict[str, float] = Field(default_factory=dict)  # stage -> seconds
+    artifacts: dict[str, str] = Field(default_factory=dict)  # name -> path (samples, plots)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.score / self.max_score if self.max_score else 0.0
