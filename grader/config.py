@@ -86,6 +86,7 @@ class Settings(Frozen):
     public: bool = False  # grade with the public checks (grader check)
     keep_run_dir: bool = False
     threads: int = 2
+    select: tuple[str, ...] = ()  # grade only these check ids (tests of known-bug fixtures)
 
     def resolve(self, **flags: Any) -> "Settings":
         env = {}

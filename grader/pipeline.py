@@ -150,6 +150,9 @@ def grade_submission(
             t1 = time.monotonic()
             plan_module = load_plan(suite)
             requests = plan_module.plan(profile_name, dict(profile.thresholds), DATA_DIR)
+            if settings.select:  # a request tagged with the checks it serves runs only for them
+                requests = [r for r in requests if not r.get("checks") or set(r["checks"]) & set(settings.select)]
+            requests = [{k: v for k, v in r.items() if k != "checks"} for r in requests]
             durations["plan"] = round(time.monotonic() - t1, 3)
             run = RunPlan(
                 notebook=nb, workdir=workdir, notebook_rel=rel, probes_file=suite / "probes.py",
@@ -168,6 +171,7 @@ def grade_submission(
             thresholds=dict(profile.thresholds), execution=json.loads(execution.model_dump_json()),
             notebook_path=str(notebook_path) if notebook_path else None, data_dir=str(DATA_DIR),
             artifacts_dir=str(artifacts_dir), results_path=str(run_dir / "results.json"),
+            select=list(settings.select),
         )
         checks = to_check_results(run_judge(ctx))
         durations["judge"] = round(time.monotonic() - t1, 3)

@@ -1,0 +1,34 @@
+"""Shared helpers: grade a notebook through the real pipeline (sandboxed kernel + judge)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from grader.config import Settings
+from grader.pipeline import grade_submission
+from grader.records import Grade, Submission
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def grade_notebook(week: str, notebook: Path, out_dir: Path, *, select: tuple[str, ...] = (),
+                   public: bool = False, student: str | None = None, profile: str = "cpu") -> Grade:
+    """Copy the notebook alone into a fresh folder and grade it on the given profile."""
+    work = out_dir / f"src-{notebook.stem}"
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(notebook, work / notebook.name)
+    submission = Submission(student=student or notebook.stem.replace(" ", "_"), week=week,
+                            source=str(notebook), workdir=str(work), notebook=notebook.name)
+    settings = Settings(profile=profile, out_dir=out_dir / "grades", select=select, public=public)
+    return grade_submission(submission, settings)
+
+
+@pytest.fixture
+def grade(tmp_path):
+    def run(week: str, notebook: Path, **kw) -> Grade:
+        return grade_notebook(week, notebook, tmp_path, **kw)
+
+    return run

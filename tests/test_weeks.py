@@ -1,0 +1,78 @@
+"""Every week must discriminate: the solution scores full marks, the stub scores zero, and
+each known-bug fixture loses points on the check meant to catch it (fixtures/submissions/
+weekN/expected.toml says which), keeping the checks it lists under `keeps`."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, grade_notebook
+
+WEEKS = sorted(p.name for p in (ROOT / "solutions").glob("week*") if (p / "week.toml").is_file())
+
+
+def _fixture_cases():
+    for week in WEEKS:
+        expected = ROOT / "fixtures" / "submissions" / week / "expected.toml"
+        if expected.is_file():
+            for stem, spec in tomllib.loads(expected.read_text()).items():
+                yield pytest.param(week, stem, spec, id=f"{week}-{stem}")
+
+
+def _lost(grade, check_id):
+    return [c for c in grade.checks if c.id == check_id or c.id.startswith(check_id + "[")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("week", WEEKS)
+def test_solution_scores_full_marks(week, tmp_path):
+    grade = grade_notebook(week, ROOT / "solutions" / week / f"{week}.ipynb", tmp_path, student="solution")
+    lost = [f"{c.id}: {c.points}/{c.max_points} {c.message}" for c in grade.checks if c.points < c.max_points]
+    assert grade.status == "graded", grade.message
+    assert grade.max_score > 0
+    assert grade.score == grade.max_score, "solution lost points:\n" + "\n".join(lost)
+    assert grade.execution.failures == [], grade.execution.failures
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("week", WEEKS)
+def test_stub_scores_zero(week, tmp_path):
+    grade = grade_notebook(week, ROOT / "assignments" / week / f"{week}.ipynb", tmp_path, student="stub")
+    earned = [f"{c.id}: {c.points}" for c in grade.checks if c.points > 0]
+    assert grade.status != "harness_error"
+    assert grade.max_score > 0
+    assert grade.score == 0, "stub earned points:\n" + "\n".join(earned)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("week,stem,spec", list(_fixture_cases()))
+def test_known_fixture(week, stem, spec, tmp_path):
+    folder = ROOT / "fixtures" / "submissions" / week
+    notebook = folder / f"{stem}.ipynb"
+    grade = grade_notebook(week, notebook, tmp_path, select=tuple(spec.get("select", ())))
+    by_id = {c.id: c for c in grade.checks}
+    if spec.get("full"):
+        assert grade.score == grade.max_score, [(c.id, c.points, c.message) for c in grade.checks
+                                                if c.points < c.max_points]
+    for check_id in spec.get("loses", []):
+        hits = _lost(grade, check_id)
+        assert hits, f"{stem}: no check {check_id!r} (have {sorted(by_id)})"
+        assert any(c.points < c.max_points for c in hits), f"{stem}: {check_id} kept full marks"
+    for check_id in spec.get("keeps", []):
+        hits = _lost(grade, check_id)
+        assert hits, f"{stem}: no check {check_id!r}"
+        assert all(c.points == c.max_points for c in hits), \
+            f"{stem}: {check_id} lost points: {[(c.points, c.message) for c in hits]}"
+    if "status" in spec:
+        assert grade.status == spec["status"], grade.message
+    if "execution" in spec:
+        assert grade.execution.status == spec["execution"], grade.execution
+    if "max_score" in spec:
+        assert grade.score <= spec["max_score"]
+    if "message_contains" in spec:
+        text = " ".join([grade.message, grade.execution.message, *grade.submission.problems,
+                         *(f.evalue for f in grade.execution.failures), *(c.message for c in grade.checks)])
+        assert spec["message_contains"].lower() in text.lower(), text[:2000]
