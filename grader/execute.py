@@ -102,6 +102,7 @@ def _make_client(plan: RunPlan, run_dir: Path, spec: SandboxSpec):
         interrupt_on_timeout=True,
         startup_timeout=60,
         record_timing=False,
+        shutdown_kernel="immediate",  # graceful shutdown measured 0.7-0.8 s with 3 s stalls; nothing to save
         resources={"metadata": {"path": str((plan.workdir / plan.notebook_rel).parent)}},
     )
     return client, km

@@ -61,24 +61,60 @@ class JudgeError(RuntimeError):
     """The trusted judge itself failed: a harness bug, never the student's fault."""
 
 
-def run_judge(ctx: JudgeContext) -> list[RawCheck]:
-    """Run the hidden checks in a child process and return their raw outcomes."""
-    with tempfile.TemporaryDirectory(prefix="grader-judge-") as tmp:
-        ctx_path = Path(tmp) / "context.json"
-        ctx_path.write_text(ctx.model_dump_json())
+class JudgeProcess:
+    """A judge started before the notebook runs, so that its interpreter start and its imports
+    (pytest, numpy, torch) overlap the kernel's work instead of adding to the grade's time.
+
+    It waits for one line on stdin: the path of the JudgeContext file; then runs the checks.
+    """
+
+    def __init__(self, preload: tuple[str, ...] = ("numpy", "torch")):
+        self._tmp = tempfile.mkdtemp(prefix="grader-judge-")
         env = {k: v for k, v in os.environ.items() if k in {"PATH", "LANG", "HOME", "TMPDIR", "OMP_NUM_THREADS"}}
         env.setdefault("OMP_NUM_THREADS", os.environ.get("GRADER_THREADS", "2"))
         env["CUDA_VISIBLE_DEVICES"] = ""  # references are computed on the CPU, in float64
-        proc = subprocess.run(
-            [sys.executable, "-I", "-m", "grader.judge", str(ctx_path)],
-            cwd=tmp, env=env, capture_output=True, text=True, timeout=JUDGE_TIMEOUT,
+        self._proc = subprocess.Popen(
+            [sys.executable, "-I", "-m", "grader.judge", "--serve", *preload],
+            cwd=self._tmp, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True,
         )
+
+    def run(self, ctx: JudgeContext) -> list[RawCheck]:
+        """Hand the context over, wait for the checks, and return their raw outcomes."""
+        ctx_path = Path(self._tmp) / "context.json"
+        ctx_path.write_text(ctx.model_dump_json())
+        try:
+            output, _ = self._proc.communicate(str(ctx_path) + "\n", timeout=JUDGE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            output, _ = self._proc.communicate()
         results = Path(ctx.results_path)
         if not results.is_file():
-            tail = (proc.stdout + proc.stderr)[-3000:]
-            raise JudgeError(f"the judge exited {proc.returncode} without results:\n{tail}")
-        raw = json.loads(results.read_text())
-    return [RawCheck(**item) for item in raw]
+            raise JudgeError(f"the judge exited {self._proc.returncode} without results:\n{(output or '')[-3000:]}")
+        return [RawCheck(**item) for item in json.loads(results.read_text())]
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        for stream in (self._proc.stdin, self._proc.stdout):
+            if stream:
+                stream.close()
+        import shutil
+
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> "JudgeProcess":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def run_judge(ctx: JudgeContext) -> list[RawCheck]:
+    """Run the hidden checks in a fresh child process and return their raw outcomes."""
+    with JudgeProcess(preload=()) as judge:
+        return judge.run(ctx)
 
 
 def _main(ctx_path: str) -> int:
@@ -98,5 +134,22 @@ def _main(ctx_path: str) -> int:
     return 0 if code in (0, 1) else int(code)
 
 
+def _serve(preload: list[str]) -> int:
+    """Import what the checks will need, then wait for the context path on stdin."""
+    import importlib
+
+    for name in ["pytest", "grader.answers", *preload]:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    line = sys.stdin.readline().strip()
+    if not line:
+        return 2  # the grader went away before judging: nothing to do
+    return _main(line)
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--serve":
+        sys.exit(_serve(sys.argv[2:]))
     sys.exit(_main(sys.argv[1]))

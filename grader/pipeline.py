@@ -21,7 +21,7 @@ import numpy as np
 
 from .config import DATA_DIR, Settings, WeekConfig, detect_profile, load_week, suite_hash, week_suite
 from .execute import RunPlan, execute_notebook
-from .judge import JudgeContext, run_judge
+from .judge import JudgeContext, JudgeProcess
 from .notebook import NotebookError, locate_notebook, read_notebook
 from .records import Execution, Grade, Submission
 from .sandbox import Isolation, Limits, detect_isolation, require
@@ -119,6 +119,8 @@ def grade_submission(
     level = machine_isolation()
     require(level, Isolation.bwrap if settings.require_isolation else None)
 
+    # Start the judge now: its imports overlap the notebook's run (it never sees student code).
+    judge = JudgeProcess(preload=("numpy", "torch") if week.uses_torch else ("numpy",))
     run_dir = Path(tempfile.mkdtemp(prefix=f"grader-{submission.student}-{submission.week}-"))
     artifacts_dir = settings.out_dir / f"{submission.student}-{submission.week}-artifacts"
     notebook_path: Path | None = None
@@ -173,7 +175,7 @@ def grade_submission(
             artifacts_dir=str(artifacts_dir), results_path=str(run_dir / "results.json"),
             select=list(settings.select),
         )
-        checks = to_check_results(run_judge(ctx))
+        checks = to_check_results(judge.run(ctx))
         durations["judge"] = round(time.monotonic() - t1, 3)
 
         from .answers import load_answer_file
@@ -195,5 +197,6 @@ def grade_submission(
             status=status, message=message, durations=durations, artifacts=artifacts,
         )
     finally:
+        judge.close()
         if not settings.keep_run_dir:
             shutil.rmtree(run_dir, ignore_errors=True)
