@@ -32,6 +32,7 @@ class JudgeContext(BaseModel):
     thresholds: dict[str, Any]
     execution: dict[str, Any]  # the Execution record's JSON
     notebook_path: str | None  # the student's notebook file, read as data (static checks)
+    submission_dir: str | None = None  # pristine copy of the student's files, never mounted in the sandbox
     data_dir: str
     artifacts_dir: str
     results_path: str

@@ -10,6 +10,7 @@ A check is a plain pytest function in solutions/weekN/test_*.py marked with
                 records the measured value; between pass_at and fail_at the check earns
                 partial credit, linearly (or in log10 when log=True)
     cells       the notebook's code-cell sources, read as data (for static integrity checks)
+    submission  pristine copy of the student's files (never seen by the sandbox), or None
     execution   the Execution record's JSON (cells run, failures)
     data_dir    fixtures/data;  artifacts  a folder whose files the report shows
     profile     'cpu' or 'cuda'
@@ -86,6 +87,12 @@ def artifacts() -> Path:
     path = Path(_ctx().artifacts_dir)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def submission() -> Path | None:
+    path = _ctx().submission_dir
+    return Path(path) if path else None
 
 
 @pytest.fixture(scope="session")

@@ -123,6 +123,7 @@ def grade_submission(
     judge = JudgeProcess(preload=("numpy", "torch") if week.uses_torch else ("numpy",))
     run_dir = Path(tempfile.mkdtemp(prefix=f"grader-{submission.student}-{submission.week}-"))
     artifacts_dir = settings.out_dir / f"{submission.student}-{submission.week}-artifacts"
+    pristine = Path(tempfile.mkdtemp(prefix="grader-pristine-"))
     notebook_path: Path | None = None
     notebook_sha = None
     problems = list(submission.problems)
@@ -139,6 +140,9 @@ def grade_submission(
             notebook_sha = hashlib.sha256(found.read_bytes()).hexdigest()
             nb = read_notebook(found)
             problems += [f"not copied: {s}" for s in _copy_submission(Path(submission.workdir), workdir)]
+            # The judge reads the notebook (and any student data file) from a copy the sandbox
+            # never sees: code in the kernel could rewrite its own scratch files while it runs.
+            _copy_submission(Path(submission.workdir), pristine)
             notebook_path = workdir / rel
             submission = submission.model_copy(update={"notebook": rel, "problems": problems})
         except NotebookError as exc:
@@ -171,7 +175,8 @@ def grade_submission(
         ctx = JudgeContext(
             suite_dir=str(suite), answers_dir=execution.answers_dir, profile=profile_name,
             thresholds=dict(profile.thresholds), execution=json.loads(execution.model_dump_json()),
-            notebook_path=str(notebook_path) if notebook_path else None, data_dir=str(DATA_DIR),
+            notebook_path=str(pristine / rel) if notebook_path else None, data_dir=str(DATA_DIR),
+            submission_dir=str(pristine),
             artifacts_dir=str(artifacts_dir), results_path=str(run_dir / "results.json"),
             select=list(settings.select),
         )
@@ -198,5 +203,6 @@ def grade_submission(
         )
     finally:
         judge.close()
+        shutil.rmtree(pristine, ignore_errors=True)
         if not settings.keep_run_dir:
             shutil.rmtree(run_dir, ignore_errors=True)
