@@ -14,6 +14,9 @@ A check is a plain pytest function in solutions/weekN/test_*.py marked with
     execution   the Execution record's JSON (cells run, failures)
     data_dir    fixtures/data;  artifacts  a folder whose files the report shows
     profile     'cpu' or 'cuda'
+
+`pytest.skip("not applicable: ...")` takes a check out of the total (a capstone track the
+student did not choose); any other skip scores 0 of its points.
 """
 
 from __future__ import annotations
@@ -181,7 +184,13 @@ def pytest_runtest_makereport(item, call):
     })
     entry["seconds"] = round(entry["seconds"] + report.duration, 4)
     if report.skipped and report.when in ("setup", "call"):
-        entry.update(outcome="skipped", fraction=0.0, message=_message(report))
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        # `pytest.skip("not applicable: ...")` removes the check from the total (e.g. another
+        # capstone track); any other skip is a check the submission did not earn.
+        entry.update(outcome="skipped", fraction=0.0, message=reason[:500])
+        if reason.startswith("not applicable"):
+            entry["max_points"] = 0.0
     elif report.failed:
         is_check_fail = call.excinfo is not None and call.excinfo.errisinstance(AssertionError)
         entry.update(outcome="failed" if is_check_fail and report.when == "call" else "error",
