@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import inspect
 import json
 import shutil
 import tempfile
@@ -155,7 +156,8 @@ def grade_submission(
                 shutil.copyfile(DATA_DIR / name, notebook_path.parent / name)
             t1 = time.monotonic()
             plan_module = load_plan(suite)
-            requests = plan_module.plan(profile_name, dict(profile.thresholds), DATA_DIR)
+            kwargs = {"submission": pristine} if "submission" in inspect.signature(plan_module.plan).parameters else {}
+            requests = plan_module.plan(profile_name, dict(profile.thresholds), DATA_DIR, **kwargs)
             if settings.select:  # a request tagged with the checks it serves runs only for them
                 requests = [r for r in requests if not r.get("checks") or set(r["checks"]) & set(settings.select)]
             requests = [{k: v for k, v in r.items() if k != "checks"} for r in requests]
