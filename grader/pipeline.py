@@ -156,7 +156,9 @@ def grade_submission(
                 shutil.copyfile(DATA_DIR / name, notebook_path.parent / name)
             t1 = time.monotonic()
             plan_module = load_plan(suite)
-            kwargs = {"submission": pristine} if "submission" in inspect.signature(plan_module.plan).parameters else {}
+            wanted = inspect.signature(plan_module.plan).parameters
+            given = {"submission": pristine, "notebook": pristine / rel}
+            kwargs = {k: v for k, v in given.items() if k in wanted}
             requests = plan_module.plan(profile_name, dict(profile.thresholds), DATA_DIR, **kwargs)
             if settings.select:  # a request tagged with the checks it serves runs only for them
                 requests = [r for r in requests if not r.get("checks") or set(r["checks"]) & set(settings.select)]
