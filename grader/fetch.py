@@ -1,0 +1,285 @@
+"""Fetch students' forks into one shared bare object store and export a commit, safely.
+
+Every fork is a remote of ONE bare repository (DESIGN: 20 forks in 0.28 s against 17.5 s as
+clones). Safety, because URLs come from students:
+- only https, ssh and file URLs (and local paths); no `transport::address` helpers such as ext::,
+  also blocked by GIT_ALLOW_PROTOCOL; nothing that starts with '-';
+- the URL is written into the store's config, never onto a git command line (no option injection);
+- GIT_TERMINAL_PROMPT=0 and a failing askpass: a private or missing fork fails, it never prompts;
+- never submodules; git runs in its own process group, killed at our own timeout;
+- files are exported from git objects by commit: blob sizes are checked before reading, symbolic
+  links and gitlinks are skipped, so a committed link to a secret file is never followed.
+Commit dates are forgeable, so "when" comes from HeadsLog, the grader's own record of heads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import git
+
+from .records import Submission
+
+FETCH_TIMEOUT = 120.0  # seconds per fork
+MAX_BLOB_BYTES = 50 * 2**20  # a single file; notebooks have their own smaller cap
+MAX_EXPORT_BYTES = 200 * 2**20  # the whole exported tree
+MAX_EXPORT_FILES = 5000
+SHA = re.compile(r"^[0-9a-f]{7,40}$")
+SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9][A-Za-z0-9.-]*:[A-Za-z0-9._~/-]+$")
+URL = re.compile(r"^(https|ssh|file)://([^/?#\s]*)(/[^\s]*)?$")
+
+
+class SourceError(ValueError):
+    """A fork URL or commit the grader refuses (the message names why)."""
+
+
+def check_source(value: str, base: Path | None = None) -> str:
+    """Return the source if it is an allowed URL or local path (made absolute); else raise."""
+    if not value or any(ord(ch) < 32 or ch == "\x7f" for ch in value) or value != value.strip():
+        raise SourceError(f"fork URL {value!r} is empty or contains whitespace/control characters")
+    if value.startswith("-"):
+        raise SourceError(f"fork URL {value!r} looks like a command-line option")
+    if "::" in value:
+        raise SourceError(f"fork URL {value!r} uses a git remote helper (transport::address); "
+                          "only https, ssh and file URLs are allowed")
+    match = URL.match(value)
+    if match:
+        host = match.group(2).rsplit("@", 1)[-1]
+        if host.startswith("-"):
+            raise SourceError(f"fork URL {value!r} has a host that looks like an option")
+        if match.group(1) != "file" and not host:
+            raise SourceError(f"fork URL {value!r} has no host")
+        return value
+    if "://" in value:
+        raise SourceError(f"fork URL {value!r}: only https://, ssh:// and file:// URLs are allowed")
+    if SCP_LIKE.match(value):
+        return value  # git@github.com:user/repo.git (ssh)
+    if ":" in value.split("/", 1)[0]:
+        raise SourceError(f"fork URL {value!r} is neither an https/ssh/file URL nor a local path")
+    path = Path(value)
+    if not path.is_absolute():
+        path = (base or Path.cwd()) / path
+    return str(path.resolve())
+
+
+def git_env() -> dict[str, str]:
+    """The environment every git command runs with: no prompts, no helpers, no surprises."""
+    true = shutil.which("true") or "/bin/true"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k == "GIT_SSH_COMMAND"}
+    env.update({
+        "GIT_ALLOW_PROTOCOL": "https:ssh:file",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": true,
+        "SSH_ASKPASS": true,
+        "GCM_INTERACTIVE": "never",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_PROTOCOL_FROM_USER": "0",
+    })
+    env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes -o ConnectTimeout=20")
+    return env
+
+
+def run_git(args: list[str], *, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+    """Run git in its own process group; at the timeout the whole group (ssh included) dies."""
+    argv = [git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git", "-c", "protocol.ext.allow=never",
+            "-c", "submodule.recurse=false", "-c", "core.hooksPath=/dev/null", *args]
+    proc = subprocess.Popen(argv, cwd=cwd, env=git_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return subprocess.CompletedProcess(argv, -9, "", f"timed out after {timeout:g} s")
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else "no message from git"
+
+
+@dataclass
+class Fetched:
+    """One fork after a fetch: its refs (name -> sha) and what went wrong, if anything."""
+
+    student: str
+    refs: dict[str, str] = field(default_factory=dict)
+    error: str = ""
+
+    @property
+    def head(self) -> str | None:
+        return self.refs.get("HEAD") or self.refs.get("heads/main") or self.refs.get("heads/master")
+
+
+class ForkStore:
+    """A bare repository holding every fork as remote `<student>` under refs/remotes/<student>/."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        if not (self.path / "HEAD").is_file():
+            git.Repo.init(self.path, bare=True)
+        self.repo = git.Repo(self.path)
+
+    def fetch(self, student: str, url: str, timeout: float = FETCH_TIMEOUT) -> Fetched:
+        """Fetch a fork's branches, default HEAD and pull-request heads; errors become data."""
+        with self.repo.config_writer() as cfg:  # the URL goes to config, never on a command line
+            cfg.set_value(f'remote "{student}"', "url", url)
+        prefix = f"refs/remotes/{student}"
+        specs = [f"+HEAD:{prefix}/HEAD", f"+refs/heads/*:{prefix}/heads/*",
+                 f"+refs/pull/*/head:{prefix}/pull/*"]
+        done = run_git(["fetch", "--no-tags", "--no-recurse-submodules", "--prune", "--quiet",
+                        "--no-write-fetch-head", student, *specs], cwd=self.path, timeout=timeout)
+        fetched = Fetched(student, refs=self.refs(student))
+        if done.returncode != 0:
+            fetched.error = f"could not fetch {url}: {_last_line(done.stderr)}"
+        return fetched
+
+    def refs(self, student: str) -> dict[str, str]:
+        prefix = f"refs/remotes/{student}/"
+        done = run_git(["for-each-ref", "--format=%(objectname) %(refname)", prefix], cwd=self.path, timeout=60)
+        refs = {}
+        for line in done.stdout.splitlines():
+            sha, name = line.split(" ", 1)
+            refs[name[len(prefix):]] = sha
+        return refs
+
+    def resolve(self, student: str, commit: str | None = None, pull: int | None = None) -> str:
+        """The commit to grade: a given sha (reachable from this student's refs), a PR head, or HEAD."""
+        refs = self.refs(student)
+        if pull is not None:
+            if f"pull/{pull}" not in refs:
+                raise SourceError(f"pull request #{pull} was not found in the fork")
+            return refs[f"pull/{pull}"]
+        if commit is None:
+            fetched = Fetched(student, refs)
+            if not fetched.head:
+                raise SourceError("the fork has no commits (no HEAD, main or master branch)")
+            return fetched.head
+        if not SHA.match(commit):
+            raise SourceError(f"commit {commit!r} is not a hexadecimal sha")
+        done = run_git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{commit}^{{commit}}"],
+                       cwd=self.path, timeout=60)
+        sha = done.stdout.strip()
+        if done.returncode != 0 or not sha:
+            raise SourceError(f"commit {commit} was not found in the fork")
+        # Other students' commits share this store: only this fork's history may be graded.
+        contains = run_git(["for-each-ref", "--contains", sha, "--format=%(refname)",
+                            f"refs/remotes/{student}/"], cwd=self.path, timeout=60)
+        if not contains.stdout.strip():
+            raise SourceError(f"commit {commit} is not on any branch of this fork")
+        return sha
+
+    def commit_time(self, sha: str) -> datetime:
+        return self.repo.commit(sha).committed_datetime.astimezone(timezone.utc)
+
+    def export(self, sha: str, dest: Path) -> list[str]:
+        """Write the commit's files to dest from git objects; returns what was skipped and why."""
+        dest.mkdir(parents=True, exist_ok=True)
+        skipped: list[str] = []
+        total = files = 0
+        for item in self.repo.commit(sha).tree.traverse():
+            rel = item.path
+            parts = rel.split("/")
+            if any(p in ("", ".", "..") or p.lower() == ".git" or "\\" in p for p in parts):
+                skipped.append(f"{rel!r} (unsafe path)")
+                continue
+            if item.type == "tree":
+                continue
+            if item.type != "blob":
+                skipped.append(f"{rel} (submodule, not fetched)")
+                continue
+            if item.mode & 0o170000 == 0o120000:
+                skipped.append(f"{rel} (symbolic link)")
+                continue
+            size = item.size  # from the object header: the blob is not read yet
+            if size > MAX_BLOB_BYTES:
+                skipped.append(f"{rel} (over {MAX_BLOB_BYTES // 2**20} MiB)")
+                continue
+            if total + size > MAX_EXPORT_BYTES or files >= MAX_EXPORT_FILES:
+                skipped.append(f"{rel} (submission over {MAX_EXPORT_BYTES // 2**20} MiB "
+                               f"or {MAX_EXPORT_FILES} files)")
+                continue
+            target = dest.joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(item.data_stream.read())
+            total += size
+            files += 1
+        return skipped
+
+
+class HeadsLog:
+    """The grader's own append-only record of each fork's head: the trusted "when"."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def record(self, fetched: Fetched, at: datetime | None = None) -> None:
+        if not fetched.head:
+            return
+        at = at or datetime.now(timezone.utc)
+        line = json.dumps({"student": fetched.student, "sha": fetched.head, "at": at.isoformat()})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def entries(self, student: str) -> list[tuple[datetime, str]]:
+        if not self.path.is_file():
+            return []
+        out = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a kill: the rest of the log still counts
+            if item.get("student") == student:
+                out.append((datetime.fromisoformat(item["at"]), item["sha"]))
+        return sorted(out)
+
+    def head_at(self, student: str, deadline: datetime) -> str | None:
+        """The last head recorded at or before the deadline."""
+        before = [sha for at, sha in self.entries(student) if at <= deadline]
+        return before[-1] if before else None
+
+    def first_seen(self, student: str, sha: str) -> datetime | None:
+        """When the grader first saw this commit as the fork's head: the submission time."""
+        seen = [at for at, s in self.entries(student) if s == sha]
+        return seen[0] if seen else None
+
+
+def fetch_submission(source: str, week: str, *, commit: str | None, student: str, dest: Path,
+                     pull: int | None = None) -> Submission:
+    """Fetch one repository (URL or local path) and export a commit into dest/work.
+
+    Problems that are the student's (unreachable fork, unknown commit) are listed in
+    Submission.problems; the pipeline then reports the submission as invalid.
+    """
+    dest = Path(dest)
+    workdir = dest / "work"
+    problems: list[str] = []
+    sha = None
+    submitted_at = None
+    try:
+        url = check_source(source)
+        store = ForkStore(dest / "store.git")
+        fetched = store.fetch(student, url)
+        if fetched.error:
+            problems.append(fetched.error)
+        if fetched.refs:
+            sha = store.resolve(student, commit, pull)
+            submitted_at = store.commit_time(sha)
+            problems += [f"not exported: {s}" for s in store.export(sha, workdir)]
+    except SourceError as exc:
+        problems.append(str(exc))
+    return Submission(student=student, week=week, source=source, commit=sha, workdir=str(workdir),
+                      submitted_at=submitted_at, problems=problems)
