@@ -1,18 +1,34 @@
-"""Wrap a command so that student code runs isolated: the argv prefix and nothing else.
+"""Wrap a command so that student code runs isolated: the argv prefix, the run folder, the sweep.
 
 Every sandboxed process (the notebook's kernel, a probe worker) is started as
-`prefix(spec) + argv`. The prefix clears the environment, applies resource limits and,
-where the machine allows, new namespaces. The level reached is recorded in every grade.
+`sandbox_prefix(spec) + argv`. Three levels, strongest first; the level reached is
+recorded in every grade:
+
+    bwrap    env -i, bubblewrap: new mount/pid/net/ipc/uts namespaces, only /usr, the grading
+             environment (read-only) and this run's folder mounted, size-capped tmpfs /tmp,
+             all capabilities dropped, a real uid switch (setpriv), rlimits applied inside
+    unshare  env -i, util-linux unshare: new net/pid/ipc/uts namespaces, rlimits
+    process  env -i and rlimits only
+
+Every sandboxed process carries GRADER_RUN_ID in its environment, so `reap` can find and
+kill whatever a submission left behind, whichever level ran it.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import secrets
 import shutil
+import signal
+import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+
+SANDBOX_UID = 65534  # nobody: owns nothing on the host; the run's writable folders are chowned to it
 
 
 class Isolation(str, Enum):
@@ -36,30 +52,44 @@ class Limits:
     file_bytes: int = 256 * 2**20
     pids: int = 256
     open_files: int = 1024
+    tmp_bytes: int = 512 * 2**20  # size of the private /tmp (tmpfs, bwrap level)
 
 
 @dataclass(frozen=True)
 class SandboxSpec:
-    run_dir: Path  # the submission's scratch copy; the only writable place
+    run_dir: Path  # this run's folder: mounted; only the `writable` folders in it can be written
     env: dict[str, str] = field(default_factory=dict)  # added to the scrubbed environment
     limits: Limits = Limits()
     level: Isolation = Isolation.process
     gpu: int | None = None  # CUDA device index given to this submission, if any
+    run_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    writable: tuple[Path, ...] = ()  # extra folders chowned to the sandbox uid (the scratch copy)
+
+    @property
+    def switches_uid(self) -> bool:
+        """Only bwrap as root switches uid: the fallbacks cannot reach a grading env under /root."""
+        return self.level is Isolation.bwrap and os.geteuid() == 0
 
 
 def base_env(spec: SandboxSpec) -> dict[str, str]:
     """The whole environment student code sees: nothing of the grader's (tokens, paths)."""
+    threads = os.environ.get("GRADER_THREADS", "2")
+    tmp = "/tmp" if spec.level is Isolation.bwrap else str(spec.run_dir / "tmp")
     env = {
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(spec.run_dir / "home"),
-        "TMPDIR": str(spec.run_dir / "tmp"),
+        "TMPDIR": tmp,
+        "USER": "student",
+        "LOGNAME": "student",
         "LANG": "C.UTF-8",
         "GRADER": "1",
+        "GRADER_RUN_ID": spec.run_id,
         "PYTHONHASHSEED": "0",
         "PYTHONDONTWRITEBYTECODE": "1",
         "MPLBACKEND": "Agg",
-        "OMP_NUM_THREADS": os.environ.get("GRADER_THREADS", "2"),
-        "MKL_NUM_THREADS": os.environ.get("GRADER_THREADS", "2"),
+        "MPLCONFIGDIR": str(spec.run_dir / "home" / ".matplotlib"),
+        "OMP_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
         "CUDA_VISIBLE_DEVICES": "" if spec.gpu is None else str(spec.gpu),
         "JUPYTER_PLATFORM_DIRS": "1",
         "IPYTHONDIR": str(spec.run_dir / "home" / ".ipython"),
@@ -71,47 +101,201 @@ def base_env(spec: SandboxSpec) -> dict[str, str]:
     return env
 
 
-def detect_isolation() -> Isolation:
-    """The strongest level this machine gives (probed by running `true` under it)."""
-    import subprocess
-
-    for level in (Isolation.bwrap, Isolation.unshare):
-        argv = _namespace_prefix(level, SandboxSpec(run_dir=Path("/tmp"), level=level)) + ["/bin/true"]
-        if argv and shutil.which(argv[0]):
-            try:
-                if subprocess.run(argv, capture_output=True, timeout=10).returncode == 0:
-                    return level
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-    return Isolation.process
+def grading_env_paths() -> list[Path]:
+    """Folders holding the grading environment: the venv and the base Python it links to."""
+    paths = {Path(sys.prefix), Path(sys.base_prefix), Path(os.path.realpath(sys.executable)).parent.parent}
+    kept: list[Path] = []
+    for path in sorted(paths, key=lambda p: len(p.parts)):
+        if not any(path == k or k in path.parents for k in kept) and str(path) != "/usr":
+            kept.append(path)
+    return kept
 
 
-def _namespace_prefix(level: Isolation, spec: SandboxSpec) -> list[str]:
-    if level is Isolation.unshare:
+def _ancestors(path: Path) -> list[Path]:
+    return [p for p in reversed(path.parents) if p != Path("/")]
+
+
+def _bwrap_prefix(spec: SandboxSpec) -> list[str]:
+    argv = ["bwrap", "--die-with-parent", "--new-session",
+            "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    if spec.switches_uid:
+        # As root a user namespace would map only uid 0, so setpriv could not switch: no userns.
+        # Keep only the caps setpriv needs to switch; it drops them (and the bounding set) itself.
+        argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+                 "--cap-add", "CAP_SETPCAP"]
+    else:
+        argv += ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL"]
+    argv += ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "lib", "lib64", "sbin"):
+        link = Path("/") / name
+        if link.is_symlink():
+            argv += ["--symlink", os.readlink(link), str(link)]
+        elif link.is_dir():
+            argv += ["--ro-bind", str(link), str(link)]
+    # /tmp first: the run folder may lie under the host's /tmp and is bound on top of it.
+    argv += ["--dev", "/dev", "--proc", "/proc",
+             "--size", str(spec.limits.tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp",
+             "--size", str(spec.limits.tmp_bytes), "--perms", "1777", "--tmpfs", "/dev/shm"]
+    made: set[Path] = set()
+    mounts = [*grading_env_paths(), spec.run_dir]
+    for mount in mounts:  # parents are created 0755 (bwrap's default 0700 locks out the sandbox uid)
+        for parent in _ancestors(mount):
+            if parent not in made and parent not in mounts:
+                argv += ["--perms", "0755", "--dir", str(parent)]
+                made.add(parent)
+    argv += ["--perms", "0755", "--dir", "/etc"]
+    for name in ("ld.so.cache", "localtime"):
+        if Path("/etc", name).exists():
+            argv += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    for name in ("passwd", "group"):  # synthetic: the host's accounts are none of its business
+        argv += ["--ro-bind", str(spec.run_dir / "etc" / name), f"/etc/{name}"]
+    for path in grading_env_paths():
+        argv += ["--ro-bind", str(path), str(path)]
+    argv += ["--bind", str(spec.run_dir), str(spec.run_dir)]
+    if spec.gpu is not None:
+        for dev in sorted(Path("/dev").glob("nvidia*")):
+            if dev.is_char_device():
+                argv += ["--dev-bind", str(dev), str(dev)]
+        if Path("/sys").is_dir():  # the CUDA driver reads PCI topology from /sys
+            argv += ["--ro-bind", "/sys", "/sys"]
+    argv += ["--chdir", str(spec.run_dir), "--"]
+    if spec.switches_uid:
+        uid = str(SANDBOX_UID)
+        argv += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                 "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+    return argv
+
+
+def _namespace_prefix(spec: SandboxSpec) -> list[str]:
+    if spec.level is Isolation.bwrap:
+        return _bwrap_prefix(spec)
+    if spec.level is Isolation.unshare:
         # A fresh network namespace (loopback only, down) and pid namespace: nothing of the
         # kernel survives its process tree, and no socket reaches the network.
-        return ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
-    if level is Isolation.bwrap:
-        return ["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
-                "--bind", str(spec.run_dir), str(spec.run_dir), "--dev", "/dev", "--proc", "/proc"]
+        return ["unshare", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child", "--mount-proc"]
     return []
 
 
-def sandbox_prefix(spec: SandboxSpec) -> list[str]:
-    """argv to put before the command: clear the environment, set limits, enter namespaces."""
-    env = base_env(spec)
-    limits = [
-        "prlimit",
-        f"--cpu={spec.limits.cpu_seconds}",
-        f"--fsize={spec.limits.file_bytes}",
-        f"--nofile={spec.limits.open_files}",
-        "--core=0",
-    ]
+def _limits_prefix(spec: SandboxSpec) -> list[str]:
+    """prlimit, placed after the uid switch: RLIMIT_NPROC then counts the sandbox uid only."""
+    argv = ["prlimit", f"--cpu={spec.limits.cpu_seconds}", f"--fsize={spec.limits.file_bytes}",
+            f"--nofile={spec.limits.open_files}", "--core=0"]
+    if spec.switches_uid or os.geteuid() != 0:
+        argv.append(f"--nproc={spec.limits.pids}")
     if spec.limits.memory_bytes is not None and spec.gpu is None:
-        limits.append(f"--as={spec.limits.memory_bytes}")
-    return ["env", "-i", *(f"{k}={v}" for k, v in sorted(env.items()))] + _namespace_prefix(
-        spec.level, spec
-    ) + limits + ["--"]
+        argv.append(f"--as={spec.limits.memory_bytes}")
+    return argv + ["--"]
+
+
+def sandbox_prefix(spec: SandboxSpec) -> list[str]:
+    """argv to put before the command: clear the environment, enter namespaces, set limits."""
+    env = base_env(spec)
+    return ["env", "-i", *(f"{k}={v}" for k, v in sorted(env.items()))] + _namespace_prefix(spec) \
+        + _limits_prefix(spec)
+
+
+def prepare_run_dir(spec: SandboxSpec) -> None:
+    """Create the run folder's layout; only kernel/, home/, tmp/ and `writable` are the sandbox's."""
+    run_dir = spec.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(run_dir, 0o755)  # the sandbox uid may enter, not create files here (a forged results.json)
+    for sub in ("kernel", "home", "tmp"):
+        (run_dir / sub).mkdir(exist_ok=True)
+    etc = run_dir / "etc"
+    etc.mkdir(exist_ok=True)
+    uid = SANDBOX_UID
+    (etc / "passwd").write_text(f"root:x:0:0::/root:/bin/false\nstudent:x:{uid}:{uid}::{run_dir}/home:/bin/false\n")
+    (etc / "group").write_text(f"root:x:0:\nstudent:x:{uid}:\n")
+    for path in (run_dir / "kernel", run_dir / "home", run_dir / "tmp", *spec.writable):
+        give_to_sandbox(path, spec)
+
+
+def give_to_sandbox(path: Path, spec: SandboxSpec) -> None:
+    """Make a folder (recursively) writable by the sandbox uid, e.g. a probe's answers folder."""
+    if not spec.switches_uid:
+        return
+    for root, dirs, files in os.walk(path):
+        for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
+            os.chown(name, SANDBOX_UID, SANDBOX_UID, follow_symlinks=False)
+
+
+def run_pids(run_id: str) -> list[int]:
+    """Host pids of every live process that carries this run's GRADER_RUN_ID."""
+    marker = f"GRADER_RUN_ID={run_id}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:  # gone, or not ours to read
+            continue
+    return found
+
+
+def reap(run_id: str, rounds: int = 5) -> list[int]:
+    """SIGKILL every process of this run (a forking daemon gets several rounds); return the pids."""
+    killed: list[int] = []
+    for _ in range(rounds):
+        pids = run_pids(run_id)
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            except ProcessLookupError:
+                pass
+    return killed
+
+
+def gpu_holders(run_id: str) -> list[int]:
+    """Pids of this run that still hold GPU memory (nvidia-smi), or [] without a GPU."""
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    ours = set(run_pids(run_id))
+    return [int(p) for p in out.split() if p.strip().isdigit() and int(p) in ours]
+
+
+def probe_level(level: Isolation) -> tuple[bool, str]:
+    """Run a tiny Python under `level`; say whether it worked and what it saw (or why not)."""
+    tool = {Isolation.bwrap: "bwrap", Isolation.unshare: "unshare"}.get(level)
+    if tool and not shutil.which(tool):
+        return False, f"{tool} is not installed"
+    if not shutil.which("prlimit"):
+        return False, "prlimit (util-linux) is not installed"
+    if level is Isolation.bwrap and os.geteuid() == 0 and not shutil.which("setpriv"):
+        return False, "setpriv (util-linux) is not installed"
+    with tempfile.TemporaryDirectory(prefix="grader-probe-") as tmp:
+        spec = SandboxSpec(run_dir=Path(tmp) / "run", level=level)
+        prepare_run_dir(spec)
+        code = "import os,socket;print(os.getuid(), len(socket.if_nameindex()))"
+        argv = sandbox_prefix(spec) + [sys.executable, "-I", "-c", code]
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return False, str(exc)
+    if proc.returncode != 0:
+        return False, (proc.stderr.strip().splitlines() or ["exit %d" % proc.returncode])[-1][:300]
+    uid, _ = proc.stdout.split()
+    if spec.switches_uid and int(uid) != SANDBOX_UID:
+        return False, f"uid switch failed (uid {uid} inside)"
+    return True, f"uid {uid} inside"
+
+
+@functools.lru_cache(maxsize=1)
+def detect_isolation() -> Isolation:
+    """The strongest level this machine gives (probed by running Python under it; cached)."""
+    for level in (Isolation.bwrap, Isolation.unshare):
+        if probe_level(level)[0]:
+            return level
+    return Isolation.process
 
 
 def require(level: Isolation, wanted: Isolation | None) -> None:
