@@ -121,6 +121,83 @@ def _grade(week, source, commit, student, out_dir, formats, profile, require_iso
 
 
 @main.command()
+@click.argument("week", type=click.Choice(WEEKS))
+@click.option("--roster", "roster_path", required=True, type=click.Path(exists=True, path_type=Path),
+              help="CSV or TOML: student, name, github, repo, lms_id, section")
+@click.option("--jobs", type=int, help="parallel gradings [cores, or one per GPU]")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("batch-out"), show_default=True)
+@click.option("--deadline", help="ISO time, e.g. 2026-11-23T12:00:00+00:00")
+@click.option("--late-policy", help="GRACE_HOURS,PENALTY_PER_DAY,CAP e.g. 2,0.1,0.5")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--address", help="Ray address: 'local' or ray://host:10001")
+@click.option("--profile", type=click.Choice(["cpu", "cuda"]))
+@click.option("--format", "formats", multiple=True, help="report formats [json, md]")
+@click.option("--regrade", is_flag=True, help="grade again even when the cache has a grade")
+@click.option("--fetch-only", is_flag=True, help="only fetch forks and record their heads (run at the deadline)")
+def batch(week, roster_path, jobs, out_dir, deadline, late_policy, executor, address, profile, formats,
+          regrade, fetch_only):
+    """Grade a cohort: fetch every fork, grade (cached, resumable), write gradebook and summary."""
+    from .batch import run_batch
+
+    try:
+        when, policy = _deadline_policy(deadline, late_policy)
+        if executor == "ray" and not address:
+            raise click.UsageError("--executor ray needs --address (local or ray://...)")
+        result = run_batch(week, roster_path, out_dir, settings=_settings(profile), jobs=jobs, deadline=when,
+                           policy=policy, executor=executor, address=address, regrade=regrade,
+                           fetch_only=fetch_only, formats=tuple(formats) or ("json", "md"))
+    except (ValueError, FileNotFoundError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(USAGE)
+    except KeyboardInterrupt:
+        sys.exit(INTERRUPTED)
+    for name, path in result.exports.items():
+        click.echo(f"{name}: {path}", err=True)
+    click.echo(f"{len(result.reports)} reports ({result.graded} graded, {result.cached} cached) in "
+               f"{result.seconds:g} s; {len(result.roster_problems)} roster lines skipped")
+    sys.exit(INTERNAL if result.harness_errors else OK)
+
+
+def _settings(profile):
+    from .config import Settings
+
+    return Settings().resolve(profile=profile)
+
+
+def _deadline_policy(deadline, late_policy):
+    from datetime import datetime, timezone
+
+    from .score import LatePolicy
+
+    when = None
+    if deadline:
+        when = datetime.fromisoformat(deadline)
+        when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    policy = None
+    if late_policy:
+        grace, per_day, cap = (float(x) for x in late_policy.split(","))
+        policy = LatePolicy(grace_hours=grace, penalty_per_day=per_day, cap=cap)
+    return when, policy
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("demo-out"), show_default=True)
+@click.option("--work", "work_dir", type=click.Path(path_type=Path), help="where the demo forks are built [temp]")
+@click.option("--jobs", type=int, help="parallel gradings [cores]")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+def demo(out_dir, work_dir, jobs, executor):
+    """Build a demo cohort from the fixture notebooks and grade it end to end."""
+    from .demo import run_demo
+
+    result = run_demo(out_dir, work_dir=work_dir, jobs=jobs, executor=executor, echo=lambda s: click.echo(s, err=True))
+    for name, path in result.exports.items():
+        click.echo(f"{name}: {path}")
+    click.echo(f"reports: {out_dir / 'reports'}  gradebook: {out_dir / 'gradebook.sqlite'}")
+    click.echo(f"{len(result.reports)} reports ({result.graded} graded, {result.cached} cached) in {result.seconds:g} s")
+    sys.exit(INTERNAL if result.harness_errors else OK)
+
+
+@main.command()
 @click.argument("weeks", nargs=-1)
 @click.option("--check", "check_only", is_flag=True, help="fail if a committed stub is out of date")
 def assign(weeks, check_only):

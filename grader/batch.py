@@ -1,0 +1,203 @@
+"""Grade a cohort: roster -> fetch every fork -> pick commits -> grade (cached, resumable) -> gradebook.
+
+Resume and the cache are one mechanism. Each finished grading is written atomically to
+out/cache/<key>.json, keyed by (grader version, student, week, checks hash, commit or notebook
+sha, profile, selected checks). A re-run, after a kill -9 at any moment, finds those files and
+grades only the rest; reports and gradebook rows are (re)written idempotently from the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from . import __version__
+from .config import Settings, detect_profile, load_week, suite_hash, week_suite
+from .executor import Job, LocalPool
+from .fetch import FETCH_TIMEOUT, ForkStore, HeadsLog, SourceError
+from .gradebook import Gradebook, write_exports
+from .records import Grade, Submission
+from .report import atomic_write, write_report
+from .roster import RosterEntry, load_roster
+from .score import LatePolicy
+
+HARNESS_MARGIN = 300.0  # seconds beyond the week's total budget before the harness stops a job
+
+
+@dataclass
+class BatchResult:
+    graded: int = 0
+    cached: int = 0
+    reports: dict[str, Path] = field(default_factory=dict)  # student -> JSON report
+    statuses: dict[str, str] = field(default_factory=dict)
+    roster_problems: list[str] = field(default_factory=list)
+    exports: dict[str, Path] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def harness_errors(self) -> int:
+        return sum(1 for s in self.statuses.values() if s == "harness_error")
+
+
+def gpu_ids() -> list[int]:
+    """Physical GPU indices on this machine (none on a CPU box), without importing torch."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [int(v) for v in visible.split(",") if v.strip().isdigit()]
+    return sorted(int(p.name[6:]) for p in Path("/dev").glob("nvidia[0-9]*"))
+
+
+def cache_key(student: str, week: str, checks_hash: str, content: str, settings: Settings) -> str:
+    parts = [__version__, student, week, checks_hash, content, settings.profile or "", *settings.select]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+def apply_late(grade: Grade, days: int, policy: LatePolicy | None, notes: list[str]) -> Grade:
+    """The cache holds the grade before the late policy; apply it (and the fetch notes) here."""
+    penalty = (policy or LatePolicy()).penalty(days)
+    submission = grade.submission.model_copy(update={"problems": list(grade.submission.problems) + [
+        n for n in notes if n not in grade.submission.problems]})
+    return grade.model_copy(update={"late_days": days, "late_penalty": penalty, "submission": submission,
+                                    "score": round(grade.raw_score * (1 - penalty), 4)})
+
+
+class Progress:
+    """A rich progress bar in a terminal, one plain line per submission in CI or a pipe."""
+
+    def __init__(self, total: int, echo: Callable[[str], None]):
+        self.echo, self.total, self.done = echo, total, 0
+        self.bar = None
+        if sys.stderr.isatty() and os.environ.get("CI", "").lower() not in ("true", "1"):
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TimeElapsedColumn
+
+            self.bar = Bar("[bold]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                           transient=False)
+            self.task = self.bar.add_task("grading", total=total)
+            self.bar.start()
+
+    def step(self, grade: Grade, how: str) -> None:
+        self.done += 1
+        line = (f"[{self.done}/{self.total}] {grade.student} {grade.week}: {grade.score:g}/{grade.max_score:g}"
+                f" {grade.status}{' late ' + str(grade.late_days) + 'd' if grade.late_days else ''} ({how})")
+        if self.bar:
+            self.bar.console.print(line)
+            self.bar.advance(self.task)
+        else:
+            self.echo(line)
+
+    def close(self) -> None:
+        if self.bar:
+            self.bar.stop()
+
+
+def _select(store: ForkStore, log: HeadsLog, entry: RosterEntry, deadline: datetime | None,
+            fetched_error: str) -> tuple[str | None, datetime | None, list[str]]:
+    """The commit to grade (the fork's head) and when it was submitted, from the grader's own log."""
+    notes = [fetched_error] if fetched_error else []
+    try:
+        sha = store.resolve(entry.student)
+    except SourceError as exc:
+        return None, None, notes + [str(exc)]
+    if fetched_error:
+        notes.append(f"graded the head fetched earlier ({sha[:12]})")
+    submitted = log.first_seen(entry.student, sha)
+    if deadline and not any(at <= deadline for at, _ in log.entries(entry.student)):
+        # No head was recorded before the deadline: the commit date is all there is (forgeable).
+        submitted = store.commit_time(sha)
+        notes.append("no head recorded at the deadline; submission time taken from the commit date")
+    return sha, submitted, notes
+
+
+def run_batch(week: str, roster_path: Path, out_dir: Path, *, settings: Settings | None = None,
+              jobs: int | None = None, deadline: datetime | None = None, policy: LatePolicy | None = None,
+              executor: str = "local", address: str | None = None, ray_init: dict | None = None,
+              regrade: bool = False, fetch_only: bool = False, formats: tuple[str, ...] = ("json", "md"),
+              echo: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> BatchResult:
+    """Grade every good roster line; every submission gets a report, whatever goes wrong with it."""
+    t0 = time.monotonic()
+    out_dir = Path(out_dir).resolve()
+    roster = load_roster(roster_path)
+    result = BatchResult(roster_problems=list(roster.problems))
+    for problem in roster.problems:
+        echo(f"roster: {problem}")
+    gpus = gpu_ids()
+    base = settings or Settings()
+    settings = base.model_copy(update={"profile": base.profile or detect_profile(),
+                                       "out_dir": out_dir / "reports"})
+    suite = week_suite(week, public=settings.public)
+    checks_hash = suite_hash(suite)
+    budget = load_week(suite).profile(settings.profile).total_timeout + HARNESS_MARGIN
+
+    store, log = ForkStore(out_dir / "forks.git"), HeadsLog(out_dir / "heads.jsonl")
+    book = Gradebook(out_dir / "gradebook.sqlite")
+    book.set_students(roster.entries)
+    todo: list[Job] = []
+    progress_jobs: list[tuple[Job, Grade]] = []
+    for entry in roster.entries:
+        fetched = store.fetch(entry.student, entry.repo, timeout=FETCH_TIMEOUT)
+        log.record(fetched)
+        if fetch_only:
+            echo(f"{entry.student}: {fetched.head or '-'} {fetched.error}")
+            continue
+        sha, submitted, notes = _select(store, log, entry, deadline, fetched.error)
+        workdir = out_dir / "work" / entry.student
+        submission = Submission(student=entry.student, week=week, source=entry.repo, commit=sha,
+                                workdir=str(workdir), submitted_at=submitted, problems=notes)
+        late = (policy or LatePolicy()).days_late(submitted, deadline)
+        key = cache_key(entry.student, week, checks_hash, sha or f"unfetched:{entry.repo}", settings)
+        job = Job(key=key, submission=submission, settings=json.loads(settings.model_dump_json()),
+                  timeout=budget, late_days=late, submitted_at=submitted, notes=notes)
+        cached = out_dir / "cache" / f"{key}.json"
+        if cached.is_file() and not regrade:
+            progress_jobs.append((job, Grade.model_validate_json(cached.read_text())))
+            continue
+        shutil.rmtree(workdir, ignore_errors=True)
+        if sha:
+            skipped = store.export(sha, workdir)
+            submission = submission.model_copy(update={"problems": notes + [f"not exported: {s}" for s in skipped]})
+            job = job.model_copy(update={"submission": submission})
+        todo.append(job)
+    if fetch_only:
+        book.close()
+        return result
+
+    progress = Progress(len(progress_jobs) + len(todo), echo)
+
+    def finish(job: Job, grade: Grade, how: str) -> None:
+        if how == "graded" and grade.status != "harness_error" and grade.execution.status != "not_run":
+            atomic_write(out_dir / "cache" / f"{job.key}.json", grade.model_dump_json())
+        final = apply_late(grade, job.late_days, policy, job.notes)
+        written = write_report(final, out_dir / "reports", formats)
+        book.add(final, f"{job.key}:{grade.graded_at.isoformat()}")
+        result.reports[final.student] = written.get("json") or next(iter(written.values()))
+        result.statuses[final.student] = final.status
+        result.graded += how == "graded"
+        result.cached += how == "cached"
+        progress.step(final, how)
+
+    try:
+        for job, grade in progress_jobs:
+            finish(job, grade, "cached")
+        if executor == "ray":
+            from .executor_ray import RayPool
+
+            pool = RayPool(address or "local", init=ray_init or {}, gpu_per_task=bool(gpus or (ray_init or {})
+                                                                                       .get("num_gpus")))
+            pool.run(todo, lambda job, grade: finish(job, grade, "graded"))
+        else:
+            slots = jobs or (len(gpus) if gpus else os.cpu_count() or 1)
+            LocalPool(slots, gpus).run(todo, lambda job, grade: finish(job, grade, "graded"))
+    finally:
+        progress.close()
+        result.exports = write_exports(book, week, out_dir, roster.problems)
+        book.close()
+    result.seconds = round(time.monotonic() - t0, 2)
+    return result

@@ -1,0 +1,197 @@
+"""The cohort gradebook (SQLite): every grading kept, the latest per student and week, exports.
+
+Rows are never updated: a regrade is a new row, so history stays visible. Inserting the same
+grading twice (a resumed batch re-reading its cache) is a no-op, keyed by the grading's id.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+import statistics
+from collections import Counter
+from pathlib import Path
+
+from .records import Grade
+from .report import atomic_write
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS gradings (
+    id INTEGER PRIMARY KEY,
+    grading_key TEXT NOT NULL UNIQUE,   -- cache key + graded_at: one row per actual grading
+    student TEXT NOT NULL,
+    week TEXT NOT NULL,
+    score REAL NOT NULL,
+    max_score REAL NOT NULL,
+    raw_score REAL NOT NULL,
+    late_days INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    commit_sha TEXT,
+    checks_hash TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    graded_at TEXT NOT NULL,
+    grade_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS by_student_week ON gradings (student, week, graded_at);
+CREATE TABLE IF NOT EXISTS students (
+    student TEXT PRIMARY KEY, name TEXT, github TEXT, lms_id TEXT, sis_id TEXT, sis_login TEXT,
+    section TEXT
+);
+"""
+
+
+class Gradebook:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def add(self, grade: Grade, grading_key: str) -> bool:
+        """Record one grading; False when it was already recorded (a resumed run)."""
+        with self.db:
+            cur = self.db.execute(
+                "INSERT OR IGNORE INTO gradings (grading_key, student, week, score, max_score, raw_score,"
+                " late_days, status, commit_sha, checks_hash, profile, graded_at, grade_json)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (grading_key, grade.student, grade.week, grade.score, grade.max_score, grade.raw_score,
+                 grade.late_days, grade.status, grade.provenance.commit, grade.provenance.checks_hash,
+                 grade.provenance.profile, grade.graded_at.isoformat(), grade.model_dump_json()),
+            )
+        return cur.rowcount == 1
+
+    def set_students(self, entries) -> None:
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO students VALUES (?,?,?,?,?,?,?)",
+                [(e.student, e.name, e.github, e.lms_id, e.sis_id, e.sis_login, e.section) for e in entries],
+            )
+
+    def history(self, student: str, week: str) -> list[Grade]:
+        rows = self.db.execute("SELECT grade_json FROM gradings WHERE student=? AND week=? ORDER BY id",
+                               (student, week)).fetchall()
+        return [Grade.model_validate_json(r[0]) for r in rows]
+
+    def latest(self, week: str) -> list[Grade]:
+        """The most recent grading of each student for the week."""
+        rows = self.db.execute(
+            "SELECT g.grade_json FROM gradings g JOIN (SELECT student, MAX(id) AS id FROM gradings"
+            " WHERE week=? GROUP BY student) last ON g.id = last.id ORDER BY g.student", (week,)).fetchall()
+        return [Grade.model_validate_json(r[0]) for r in rows]
+
+    def count(self, week: str | None = None) -> int:
+        if week:
+            return self.db.execute("SELECT COUNT(*) FROM gradings WHERE week=?", (week,)).fetchone()[0]
+        return self.db.execute("SELECT COUNT(*) FROM gradings").fetchone()[0]
+
+    def students(self) -> dict[str, dict[str, str]]:
+        cols = ["student", "name", "github", "lms_id", "sis_id", "sis_login", "section"]
+        return {r[0]: dict(zip(cols, r)) for r in self.db.execute(f"SELECT {', '.join(cols)} FROM students")}
+
+
+def canvas_csv(grades: list[Grade], students: dict[str, dict[str, str]], assignment: str) -> str:
+    """Canvas gradebook import: Student, ID, SIS User ID, SIS Login ID, Section, then the assignment.
+
+    Canvas matches rows by ID (the Canvas user id) or SIS ids; a header it does not know creates
+    the assignment. The second row gives the points possible.
+    """
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", assignment])
+    top = max((g.max_score for g in grades), default=0)
+    writer.writerow(["Points Possible", "", "", "", "", f"{top:g}"])
+    for g in grades:
+        who = students.get(g.student, {})
+        writer.writerow([who.get("name") or g.student, who.get("lms_id", ""), who.get("sis_id", ""),
+                         who.get("sis_login", ""), who.get("section", ""), f"{g.score:g}"])
+    return buf.getvalue()
+
+
+def _cause(grade: Grade) -> str:
+    """One short label for why a submission lost points, for the failures-by-cause table."""
+    if grade.status != "graded":
+        if grade.submission.problems and any("fetch" in p for p in grade.submission.problems):
+            return "fetch failed"
+        return grade.status.replace("_", " ")
+    if grade.execution.status in ("timeout", "dead_kernel"):
+        return f"notebook {grade.execution.status.replace('_', ' ')}"
+    if grade.execution.failures:
+        return f"cell error: {grade.execution.failures[0].ename or grade.execution.failures[0].kind}"
+    if grade.score < grade.max_score:
+        return "checks failed" if not grade.late_days else "late or checks failed"
+    return "full marks"
+
+
+def cohort_summary(grades: list[Grade], roster_problems: list[str] = ()) -> dict:
+    """Score distribution, per-check pass rates and failures by cause."""
+    percents = [g.percent for g in grades]
+    bins = Counter(min(int(p // 10) * 10, 90) for p in percents)
+    checks: dict[str, dict[str, float]] = {}
+    for g in grades:
+        for c in g.checks:
+            row = checks.setdefault(c.id, {"title": c.title or c.id, "passed": 0, "graded": 0, "points": 0.0,
+                                           "max_points": c.max_points})
+            row["graded"] += 1
+            row["passed"] += c.outcome == "passed"
+            row["points"] += c.points
+    for row in checks.values():
+        row["pass_rate"] = round(row["passed"] / row["graded"], 3) if row["graded"] else 0.0
+        row["mean_points"] = round(row.pop("points") / row["graded"], 3) if row["graded"] else 0.0
+    return {
+        "week": grades[0].week if grades else "",
+        "submissions": len(grades),
+        "statuses": dict(Counter(g.status for g in grades)),
+        "late": sum(1 for g in grades if g.late_days),
+        "scores": {
+            "mean": round(statistics.fmean(percents), 1) if percents else None,
+            "median": round(statistics.median(percents), 1) if percents else None,
+            "min": round(min(percents), 1) if percents else None,
+            "max": round(max(percents), 1) if percents else None,
+            "histogram_percent": {f"{b}-{b + 10 if b < 90 else 100}": bins.get(b, 0) for b in range(0, 100, 10)},
+        },
+        "checks": checks,
+        "causes": dict(Counter(_cause(g) for g in grades).most_common()),
+        "roster_problems": list(roster_problems),
+        "students": [{"student": g.student, "score": g.score, "max_score": g.max_score, "status": g.status,
+                      "late_days": g.late_days, "commit": g.provenance.commit} for g in grades],
+    }
+
+
+def summary_markdown(summary: dict) -> str:
+    s = summary["scores"]
+    lines = [f"# Cohort summary: {summary['week']}", "",
+             f"{summary['submissions']} submissions · mean {s['mean']}% · median {s['median']}% · "
+             f"min {s['min']}% · max {s['max']}% · late {summary['late']}", "",
+             "## Score distribution", "", "| Percent | Students |", "|---|---|"]
+    lines += [f"| {band} | {'█' * n} {n} |" for band, n in s["histogram_percent"].items()]
+    lines += ["", "## Per-check pass rates", "", "| Check | Passed | Mean points |", "|---|---|---|"]
+    for cid, row in summary["checks"].items():
+        lines.append(f"| {row['title']} | {row['passed']}/{row['graded']} ({row['pass_rate']:.0%}) "
+                     f"| {row['mean_points']:g} / {row['max_points']:g} |")
+    lines += ["", "## Outcomes by cause", "", "| Cause | Students |", "|---|---|"]
+    lines += [f"| {cause} | {n} |" for cause, n in summary["causes"].items()]
+    lines += ["", "## Students", "", "| Student | Score | Status | Late days |", "|---|---|---|---|"]
+    lines += [f"| {r['student']} | {r['score']:g} / {r['max_score']:g} | {r['status']} | {r['late_days']} |"
+              for r in summary["students"]]
+    if summary["roster_problems"]:
+        lines += ["", "## Roster lines skipped", ""] + [f"- {p}" for p in summary["roster_problems"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_exports(book: Gradebook, week: str, out_dir: Path, roster_problems: list[str] = ()) -> dict[str, Path]:
+    """Canvas CSV and the cohort summary (Markdown + JSON) from the latest grading of each student."""
+    grades = book.latest(week)
+    summary = cohort_summary(grades, roster_problems)
+    paths = {"canvas": out_dir / f"canvas-{week}.csv", "summary_md": out_dir / f"summary-{week}.md",
+             "summary_json": out_dir / f"summary-{week}.json"}
+    atomic_write(paths["canvas"], canvas_csv(grades, book.students(), f"{grades[0].title or week}"
+                                             if grades else week))
+    atomic_write(paths["summary_md"], summary_markdown(summary))
+    atomic_write(paths["summary_json"], json.dumps(summary, indent=2) + "\n")
+    return paths

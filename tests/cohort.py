@@ -1,0 +1,72 @@
+"""Helpers for the cohort tests: a tiny private week and local git forks (no network)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+WEEK_TOML = """week = "week1"
+title = "Tiny private week"
+notebook = "week1.ipynb"
+uses_torch = false
+
+[profiles.cpu]
+cell_timeout = 20
+total_timeout = 60
+probe_timeout = 20
+[profiles.cpu.thresholds]
+"""
+PLAN = '''def plan(profile, thresholds, data_dir, **_):
+    return [{"id": "answer", "probe": "answer", "args": {}}]
+'''
+PROBES = '''def answer(ns):
+    return {"value": float(ns["answer"]())}
+'''
+CHECKS = '''import pytest
+
+
+@pytest.mark.check(points=2, category="correctness")
+def test_answer(answers):
+    """answer() returns 42."""
+    assert answers.number("answer", "value") == 42, "answer() should return 42"
+'''
+
+
+def tiny_suite(root: Path) -> Path:
+    """A solutions folder with one week whose single check asks answer() == 42."""
+    week = root / "week1"
+    week.mkdir(parents=True)
+    (week / "week.toml").write_text(WEEK_TOML)
+    (week / "plan.py").write_text(PLAN)
+    (week / "probes.py").write_text(PROBES)
+    (week / "test_answer.py").write_text(CHECKS)
+    return root
+
+
+def notebook(answer_source: str) -> str:
+    cell = {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": answer_source}
+    return json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=Student", "-c", "user.email=s@example.com",
+                           *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def make_fork(path: Path, answers: list[int | str]) -> Path:
+    """A local repository with one commit per answer: week1.ipynb defining answer()."""
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    for i, value in enumerate(answers):
+        (path / "week1.ipynb").write_text(notebook(f"def answer():\n    return {value}\n"))
+        git(path, "add", "week1.ipynb")
+        git(path, "commit", "-q", "-m", f"attempt {i}")
+    return path
+
+
+def write_roster(path: Path, rows: list[tuple[str, str]], extra: str = "") -> Path:
+    lines = ["student,name,github,repo,lms_id,section"]
+    lines += [f"{sid},Student {sid},{sid.replace('_', '-')},{repo},{1000 + i},A" for i, (sid, repo) in enumerate(rows)]
+    path.write_text("\n".join(lines) + "\n" + extra)
+    return path
