@@ -1,0 +1,220 @@
+"""Week 1 references (TRUSTED, judge side): torch float64 evaluation of graph specs, error
+measures, and the static scan that keeps torch out of the graded classes.
+
+Imported by test_week1.py only; never copied into the sandbox.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from dataclasses import dataclass
+
+import torch
+
+from grader.answers import AnswerError, to_number
+
+DTYPE = torch.float64
+
+
+def _torch_op(op: list, nodes: list[torch.Tensor]) -> torch.Tensor:
+    name, args = op[0], op[1:]
+    if name == "sum":
+        return sum(nodes[i] for i in args[0])
+    a = nodes[args[0]]
+    if name in ("add", "sub", "mul", "div"):
+        b = nodes[args[1]]
+        return {"add": a + b, "sub": a - b, "mul": a * b, "div": a / b}[name]
+    unary = {"neg": torch.neg, "exp": torch.exp, "log": torch.log, "tanh": torch.tanh, "relu": torch.relu}
+    if name in unary:
+        return unary[name](a)
+    c = args[1]
+    return {"pow": lambda: a ** c, "addc": lambda: a + c, "mulc": lambda: a * c, "radd": lambda: c + a,
+            "rmul": lambda: c * a, "rsub": lambda: c - a, "rdiv": lambda: c / a}[name]()
+
+
+def torch_eval(spec: dict) -> tuple[float, list[float]]:
+    """The root's value and every leaf's gradient, by torch autograd in float64."""
+    leaves = [torch.tensor(float(x), dtype=DTYPE, requires_grad=True) for x in spec["leaves"]]
+    nodes = list(leaves)
+    for op in spec["ops"]:
+        nodes.append(_torch_op(op, nodes))
+    root = nodes[-1]
+    root.backward()
+    return root.item(), [0.0 if leaf.grad is None else leaf.grad.item() for leaf in leaves]
+
+
+def error(got: float, want: float) -> float:
+    """Relative error, absolute when |want| < 1 (so tiny references do not blow it up)."""
+    return abs(got - want) / max(abs(want), 1.0)
+
+
+def numbers(value, name: str) -> list[float]:
+    """A list of plain finite numbers, strictly (an odd object or NaN is an AnswerError)."""
+    if not isinstance(value, list):
+        raise AnswerError(f"{name}: expected a list of numbers, got {type(value).__name__}")
+    return [to_number(v, f"{name}[{i}]") for i, v in enumerate(value)]
+
+
+@dataclass
+class CaseResult:
+    label: str
+    error: float  # max error over value and grads; inf when the case raised or was malformed
+    message: str  # what went wrong, for the student
+
+
+def compare_graphs(specs: list[dict], results: list) -> list[CaseResult]:
+    """Judge each graph the student built against torch: value, root grad, leaf grads."""
+    if not isinstance(results, list) or len(results) != len(specs):
+        raise AnswerError(f"expected {len(specs)} graph results, got {type(results).__name__}")
+    out = []
+    for spec, res in zip(specs, results):
+        label = spec["label"]
+        if not isinstance(res, dict) or "error" in res:
+            msg = res.get("error", "no result") if isinstance(res, dict) else "malformed result"
+            out.append(CaseResult(label, math.inf, f"{label}: {str(msg)[:200]}"))
+            continue
+        try:
+            value = to_number(res.get("value"), f"{label}: value")
+            root_grad = to_number(res.get("root_grad"), f"{label}: root grad")
+            grads = numbers(res.get("grads"), f"{label}: grads")
+        except AnswerError as exc:
+            out.append(CaseResult(label, math.inf, str(exc)))
+            continue
+        want_value, want_grads = torch_eval(spec)
+        if len(grads) != len(want_grads):
+            out.append(CaseResult(label, math.inf, f"{label}: {len(grads)} leaf grads, expected {len(want_grads)}"))
+            continue
+        errs = [error(value, want_value), error(root_grad, 1.0)] + [error(g, w) for g, w in zip(grads, want_grads)]
+        worst = max(errs)
+        detail = f"{label}: value {value:.6g} (expected {want_value:.6g})"
+        if errs[1] > 0:
+            detail += f", root grad {root_grad:g} (expected 1)"
+        bad = [(i, g, w) for i, (g, w) in enumerate(zip(grads, want_grads)) if error(g, w) == worst and worst > 0]
+        if bad:
+            i, g, w = bad[0]
+            detail += f", leaf {i} grad {g:.6g} (expected {w:.6g})"
+        out.append(CaseResult(label, worst, detail))
+    return out
+
+
+def value_errors(specs: list[dict], results: list) -> list[CaseResult]:
+    """Forward values only (a case whose backward() failed still shows the value it got)."""
+    results = results if isinstance(results, list) else []
+    out = []
+    for i, spec in enumerate(specs):
+        label, res = spec["label"], results[i] if i < len(results) else None
+        if not isinstance(res, dict) or "value" not in res:
+            msg = res.get("error", "no result") if isinstance(res, dict) else "no result"
+            out.append(CaseResult(label, math.inf, f"{label}: {str(msg)[:200]}"))
+            continue
+        try:
+            value = to_number(res["value"], f"{label}: value")
+        except AnswerError as exc:
+            out.append(CaseResult(label, math.inf, str(exc)))
+            continue
+        want, _ = torch_eval(spec)
+        out.append(CaseResult(label, error(value, want), f"{label}: got {value:.6g}, expected {want:.6g}"))
+    return out
+
+
+# ---- numerical gradient references ---------------------------------------------------------
+
+def _exercise(a, b, c):
+    return -a**3 + torch.sin(3 * b) - 1.0 / c + b**2.5 - a**0.5
+
+
+def _smooth(x, y):
+    return torch.exp(0.3 * x) * torch.cos(y) + x * y * y
+
+
+TORCH_FUNCTIONS = {"exercise": _exercise, "smooth": _smooth}
+
+
+def analytic_grad(name: str, args: list[float]) -> list[float]:
+    xs = [torch.tensor(float(a), dtype=DTYPE, requires_grad=True) for a in args]
+    TORCH_FUNCTIONS[name](*xs).backward()
+    return [x.grad.item() for x in xs]
+
+
+def softmax_reference(logits: list[float], target: int) -> tuple[list[float], float, list[float]]:
+    x = torch.tensor(logits, dtype=DTYPE, requires_grad=True)
+    loss = torch.nn.functional.cross_entropy(x[None], torch.tensor([target]))
+    loss.backward()
+    return torch.softmax(x.detach(), 0).tolist(), loss.item(), x.grad.tolist()
+
+
+# ---- integrity: no autograd library inside the graded code ---------------------------------
+
+GRADED = {"Value", "Module", "Neuron", "Layer", "MLP", "topological_order", "train_step", "softmax", "nll"}
+FORBIDDEN = {"torch", "jax", "autograd", "tensorflow", "functorch", "mlx"}
+MAGIC = re.compile(r"^\s*[%!]")
+
+
+def _parse(source: str) -> ast.Module | None:
+    lines = ["" if MAGIC.match(line) else line for line in source.splitlines()]  # IPython magics
+    try:
+        return ast.parse("\n".join(lines))
+    except SyntaxError:
+        return None
+
+
+def _defines_graded(tree: ast.AST) -> bool:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in GRADED:
+            return True
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+            node, (ast.AnnAssign, ast.AugAssign)) else []
+        for target in targets:
+            root = target
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if isinstance(root, ast.Name) and root.id in GRADED:
+                return True  # Value = ..., Value.__add__ = ...
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr" \
+                and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in GRADED:
+            return True
+    return False
+
+
+def _aliases(trees: list[ast.AST]) -> set[str]:
+    """Names bound to an autograd library anywhere in the notebook (`import torch as T`)."""
+    names = set(FORBIDDEN)
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names |= {a.asname or a.name.split(".")[0] for a in node.names if a.name.split(".")[0] in FORBIDDEN}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in FORBIDDEN:
+                names |= {a.asname or a.name for a in node.names}
+    return names
+
+
+def torch_uses(cells: list[str]) -> list[str]:
+    """Where cells that define graded names use an autograd library: 'cell N, line L: ...'."""
+    parsed = [(i, src, _parse(src)) for i, src in enumerate(cells)]
+    names = _aliases([t for _, _, t in parsed if t is not None])
+    found = []
+    for index, source, tree in parsed:
+        lines = source.splitlines()
+        where = lambda n: f"code cell {index + 1}, line {n}: {lines[n - 1].strip()[:80] if 0 < n <= len(lines) else ''}"
+        if tree is None:
+            if re.search(r"\b(class|def)\s+(%s)\b" % "|".join(GRADED), source) and \
+                    re.search(r"\b(%s)\b" % "|".join(FORBIDDEN), source):
+                found.append(f"code cell {index + 1}: does not parse and mentions an autograd library")
+            continue
+        if not _defines_graded(tree):
+            continue
+        for node in ast.walk(tree):
+            hit = None
+            if isinstance(node, ast.Import) and any(a.name.split(".")[0] in FORBIDDEN for a in node.names):
+                hit = node
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in FORBIDDEN:
+                hit = node
+            elif isinstance(node, ast.Name) and node.id in names:
+                hit = node
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in FORBIDDEN:
+                hit = node  # __import__("torch"), importlib.import_module("torch"), sys.modules["torch"]
+            if hit is not None:
+                found.append(where(hit.lineno))
+    return list(dict.fromkeys(found))
