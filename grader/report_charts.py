@@ -1,0 +1,146 @@
+"""Read a grade's artifacts defensively and draw the figures the HTML reports embed.
+
+Artifacts are files the trusted checks wrote (Grade.artifacts: name -> path); their numbers
+and text often come from the student's code, so every reader caps sizes and validates types.
+
+Loss-curve schema (`*.json` artifacts), the one format a check writes to get a plot:
+
+    {"kind": "loss_curve", "title": "training loss",      # title optional
+     "steps": [0, 100, 200],                              # x values, ascending numbers
+     "train": [3.3, 2.6, 2.4], "val": [3.3, 2.7, 2.5],    # any of train / val (same length as steps)
+     "ylabel": "loss", "target": 2.2}                     # optional: y label, a dashed target line
+
+Figures are drawn with matplotlib's Agg canvas directly (no pyplot, so no global state and
+no display), and returned as PNG bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+MAX_JSON_BYTES = 2 * 2**20
+MAX_TEXT_BYTES = 20_000
+MAX_PNG_BYTES = 3 * 2**20
+MAX_POINTS = 2000  # a curve with more points is thinned for the plot
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SERIES = ("train", "val")
+
+
+class ArtifactError(ValueError):
+    """An artifact that cannot be shown; the message is printed in its place."""
+
+
+def read_text_artifact(path: str | Path) -> tuple[str, bool]:
+    """A sample file's text, capped; returns (text, truncated)."""
+    raw = _read(path, MAX_TEXT_BYTES + 1)
+    truncated = len(raw) > MAX_TEXT_BYTES
+    return raw[:MAX_TEXT_BYTES].decode("utf-8", errors="replace"), truncated
+
+
+def read_png_artifact(path: str | Path) -> bytes:
+    """A figure's bytes, only when they really are a PNG of reasonable size."""
+    raw = _read(path, MAX_PNG_BYTES + 1)
+    if len(raw) > MAX_PNG_BYTES:
+        raise ArtifactError(f"image over {MAX_PNG_BYTES // 2**20} MiB, not embedded")
+    if not raw.startswith(PNG_MAGIC):
+        raise ArtifactError("not a PNG image")
+    return raw
+
+
+def read_curve(path: str | Path) -> dict[str, Any]:
+    """Load and validate a loss-curve artifact (schema in the module docstring)."""
+    raw = _read(path, MAX_JSON_BYTES + 1)
+    if len(raw) > MAX_JSON_BYTES:
+        raise ArtifactError("curve file too large")
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise ArtifactError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("kind") != "loss_curve":
+        raise ArtifactError('not a loss curve (expected "kind": "loss_curve")')
+    steps = _numbers(data.get("steps"), "steps")
+    curve: dict[str, Any] = {"title": str(data.get("title", ""))[:200], "steps": steps,
+                             "ylabel": str(data.get("ylabel", "loss"))[:60]}
+    for name in SERIES:
+        if name in data:
+            values = _numbers(data[name], name)
+            if len(values) != len(steps):
+                raise ArtifactError(f"{name} has {len(values)} values for {len(steps)} steps")
+            curve[name] = values
+    if not any(name in curve for name in SERIES):
+        raise ArtifactError("curve has neither train nor val values")
+    target = data.get("target")
+    if isinstance(target, (int, float)) and not isinstance(target, bool) and math.isfinite(target):
+        curve["target"] = float(target)
+    return curve
+
+
+def curve_png(curve: dict[str, Any]) -> bytes:
+    """Plot a validated curve: train and val against steps, with the target line if any."""
+    fig, ax = _figure(6.4, 3.4)
+    steps = curve["steps"]
+    stride = max(1, len(steps) // MAX_POINTS)
+    for name, colour in zip(SERIES, ("#2563eb", "#ea580c")):
+        if name in curve:
+            ys = [v if math.isfinite(v) else float("nan") for v in curve[name]]
+            ax.plot(steps[::stride], ys[::stride], label=name, color=colour, linewidth=1.6)
+    if "target" in curve:
+        ax.axhline(curve["target"], color="#16a34a", linestyle="--", linewidth=1.2,
+                   label=f"target {curve['target']:g}")
+    ax.set_xlabel("step")
+    ax.set_ylabel(curve["ylabel"])
+    if curve["title"]:
+        ax.set_title(curve["title"], fontsize=11)
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False)
+    return _png(fig)
+
+
+def histogram_png(percents: list[float], bins: int = 10) -> bytes:
+    """A cohort's score distribution, 0-100 % in `bins` equal bins."""
+    fig, ax = _figure(6.4, 3.0)
+    ax.hist(percents, bins=bins, range=(0, 100), color="#2563eb", edgecolor="white")
+    ax.set_xlabel("score (%)")
+    ax.set_ylabel("students")
+    ax.set_xlim(0, 100)
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.grid(axis="y", alpha=0.3)
+    return _png(fig)
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="tight")
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _numbers(value: Any, name: str) -> list[float]:
+    if not isinstance(value, list) or not value:
+        raise ArtifactError(f"{name} must be a non-empty list of numbers")
+    out = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            raise ArtifactError(f"{name} holds a non-number: {str(item)[:40]!r}")
+        out.append(float(item))
+    return out
+
+
+def _read(path: str | Path, limit: int) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(limit)
+    except OSError as exc:
+        raise ArtifactError(f"cannot read artifact: {exc.strerror or exc}") from None
