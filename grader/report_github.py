@@ -1,0 +1,140 @@
+"""`--format github`: the PR comment body, the job summary and workflow annotations.
+
+The registered writer returns the comment body (written as <stem>.comment.md, which the
+workflow uploads; a hidden marker lets the poster update its one comment instead of adding
+another). As side effects, inside GitHub Actions it appends the job summary to
+$GITHUB_STEP_SUMMARY and prints `::error` annotations that point at the notebook cell.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Mapping, TextIO
+
+from .records import Grade
+from .report import ICONS, register, render_markdown
+
+MARKER = "<!-- grader:pr-comment -->"
+MAX_SUMMARY_BYTES = 1024 * 1024 - 4096  # GitHub refuses a step summary over 1 MiB
+MAX_COMMENT_CHARS = 65000  # GitHub's comment limit is 65,536 characters
+MAX_ANNOTATIONS = 10  # GitHub shows at most 10 error annotations per step
+_CELL_LINE = re.compile(r"Cell In\[(\d+)\], line (\d+)")
+
+
+def truncate_markdown(text: str, max_bytes: int, note: str = "\n\n… (truncated)\n") -> str:
+    """Cut text to max_bytes of UTF-8 on a line boundary, closing an open code fence."""
+    raw = text.encode("utf-8")
+    if len(raw) <= max_bytes:
+        return text
+    room = max_bytes - len(note.encode()) - 8
+    cut = raw[:room].decode("utf-8", errors="ignore")
+    cut = cut[: cut.rfind("\n")] if "\n" in cut else cut
+    if cut.count("```") % 2:
+        cut += "\n```"
+    return cut + note
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def notebook_file(grade: Grade, workspace: str | None) -> str | None:
+    """The notebook's path relative to the checked-out repository, as annotations need it."""
+    if not grade.submission.notebook:
+        return None
+    path = Path(grade.submission.workdir) / grade.submission.notebook
+    if workspace:
+        try:
+            return path.resolve().relative_to(Path(workspace).resolve()).as_posix()
+        except ValueError:
+            pass
+    return grade.submission.notebook
+
+
+def cell_line(notebook: Path, cell_index: int, line_in_cell: int = 1) -> int | None:
+    """The line of the notebook file (JSON) where a cell's source line sits, or None.
+
+    Only keys match the pattern: inside JSON strings every quote is escaped. nbformat writes one
+    source line per JSON line, so the offset into the cell is exact for notebooks it saved.
+    """
+    try:
+        text = notebook.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    starts = [m.start() for m in re.finditer(r'(?<!\\)"cell_type"\s*:', text)]
+    if cell_index >= len(starts):
+        return None
+    source = re.compile(r'(?<!\\)"source"\s*:\s*(\[?)').search(text, starts[cell_index])
+    cell_end = starts[cell_index + 1] if cell_index + 1 < len(starts) else len(text)
+    if source is None or source.start() > cell_end:
+        return text.count("\n", 0, starts[cell_index]) + 1
+    line = text.count("\n", 0, source.start()) + 1
+    return line + max(1, line_in_cell) if source.group(1) else line
+
+
+def annotations(grade: Grade, workspace: str | None = None) -> list[str]:
+    """Every `::error` line for this grade: failing cells first, then checks that lost points."""
+    file = notebook_file(grade, workspace)
+    where = f"file={_escape_property(file)}" if file else ""
+    out = []
+    for f in grade.execution.failures:
+        props = where
+        hit = [m for m in _CELL_LINE.finditer(f.traceback) if f.execution_count and int(m[1]) == f.execution_count]
+        if file:
+            line = cell_line(Path(grade.submission.workdir) / grade.submission.notebook, f.index,
+                             int(hit[-1][2]) if hit else 1)
+            props += f",line={line}" if line else ""
+        title = _escape_property(f"Cell {f.index + 1}: {f.ename or f.kind}")
+        out.append(f"::error {props},title={title}::{_escape_data(f.evalue or f.kind)}".replace(" ,", " "))
+    for c in grade.checks:
+        if c.points < c.max_points:
+            title = _escape_property(f"{grade.week} {c.id}: {c.points:g}/{c.max_points:g}")
+            out.append(f"::error {where},title={title}::{_escape_data(c.message or 'lost points')}"
+                       .replace(" ,", " "))
+    if grade.status != "graded":
+        out.insert(0, f"::error {where},title={grade.status}::{_escape_data(grade.message)}".replace(" ,", " "))
+    return out
+
+
+def job_summary(grade: Grade, extra: list[str] = ()) -> str:
+    """The report in Markdown, verdict first; problems beyond the annotation cap listed at the end."""
+    text = render_markdown(grade)
+    if extra:
+        text += f"\n### {len(extra)} more problem(s) not shown as annotations\n\n"
+        text += "\n".join(f"- {line.split('::', 2)[-1].replace('%0A', ' ')[:300]}" for line in extra) + "\n"
+    return truncate_markdown(text, MAX_SUMMARY_BYTES)
+
+
+def comment_body(grade: Grade) -> str:
+    """The PR comment: marker, verdict icon, the Markdown report; capped at GitHub's limit."""
+    icon = ICONS["passed"] if grade.max_score and grade.score >= grade.max_score else ICONS["failed"]
+    body = f"{MARKER}\n{icon} {render_markdown(grade)}"
+    return truncate_markdown(body, MAX_COMMENT_CHARS)  # bytes >= chars, so this is safe for chars too
+
+
+def emit(grade: Grade, environ: Mapping[str, str] = os.environ, stream: TextIO = sys.stdout) -> None:
+    """Inside GitHub Actions: print annotations (at most 10) and append the job summary."""
+    lines = annotations(grade, environ.get("GITHUB_WORKSPACE"))
+    shown, rest = lines[:MAX_ANNOTATIONS], lines[MAX_ANNOTATIONS:]
+    if environ.get("GITHUB_ACTIONS") == "true":
+        for line in shown:
+            print(line, file=stream)
+        stream.flush()
+    summary_path = environ.get("GITHUB_STEP_SUMMARY")
+    if summary_path:
+        with open(summary_path, "a", encoding="utf-8") as handle:
+            handle.write(job_summary(grade, rest))
+
+
+@register("github", ".comment.md")
+def render_github(grade: Grade) -> str:
+    emit(grade)
+    return comment_body(grade)
+
