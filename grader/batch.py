@@ -189,8 +189,7 @@ def run_batch(week: str, roster_path: Path, out_dir: Path, *, settings: Settings
         if executor == "ray":
             from .executor_ray import RayPool
 
-            pool = RayPool(address or "local", init=ray_init or {}, gpu_per_task=bool(gpus or (ray_init or {})
-                                                                                       .get("num_gpus")))
+            pool = RayPool(address or "local", init=ray_init or {})
             pool.run(todo, lambda job, grade: finish(job, grade, "graded"))
         else:
             slots = jobs or (len(gpus) if gpus else os.cpu_count() or 1)

@@ -123,8 +123,10 @@ def _cause(grade: Grade) -> str:
         return f"notebook {grade.execution.status.replace('_', ' ')}"
     if grade.execution.failures:
         return f"cell error: {grade.execution.failures[0].ename or grade.execution.failures[0].kind}"
-    if grade.score < grade.max_score:
-        return "checks failed" if not grade.late_days else "late or checks failed"
+    if grade.raw_score < grade.max_score:
+        return "checks failed"
+    if grade.late_days:
+        return "late penalty only"
     return "full marks"
 
 
