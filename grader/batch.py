@@ -29,6 +29,7 @@ from .report import atomic_write, write_report
 from .roster import RosterEntry, load_roster
 from .score import LatePolicy
 
+BATCH_FORMATS = ("json", "md", "html", "junit", "gradescope")  # per submission
 HARNESS_MARGIN = 300.0  # seconds beyond the week's total budget before the harness stops a job
 
 
@@ -119,7 +120,7 @@ def _select(store: ForkStore, log: HeadsLog, entry: RosterEntry, deadline: datet
 def run_batch(week: str, roster_path: Path, out_dir: Path, *, settings: Settings | None = None,
               jobs: int | None = None, deadline: datetime | None = None, policy: LatePolicy | None = None,
               executor: str = "local", address: str | None = None, ray_init: dict | None = None,
-              regrade: bool = False, fetch_only: bool = False, formats: tuple[str, ...] = ("json", "md"),
+              regrade: bool = False, fetch_only: bool = False, formats: tuple[str, ...] = BATCH_FORMATS,
               echo: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> BatchResult:
     """Grade every good roster line; every submission gets a report, whatever goes wrong with it."""
     t0 = time.monotonic()

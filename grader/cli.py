@@ -84,9 +84,11 @@ def grade(week, source, commit, student, out_dir, formats, profile, require_isol
 @click.argument("notebook", type=click.Path(exists=True))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="report folder [grades]")
 @click.option("--profile", type=click.Choice(["cpu", "cuda"]))
-def check(week, notebook, out_dir, profile):
+@click.option("--format", "formats", multiple=True, help="md (default), json, html, junit, github")
+def check(week, notebook, out_dir, profile, formats):
     """Run the week's public checks on your notebook (what students run locally or in Colab)."""
-    sys.exit(_grade(week, notebook, None, "local", out_dir, ("md",), profile, None, None, public=True))
+    sys.exit(_grade(week, notebook, None, "local", out_dir, tuple(formats) or ("md",), profile, None, None,
+                    public=True))
 
 
 def _grade(week, source, commit, student, out_dir, formats, profile, require_isolation, keep_run_dir,
@@ -131,13 +133,13 @@ def _grade(week, source, commit, student, out_dir, formats, profile, require_iso
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--address", help="Ray address: 'local' or ray://host:10001")
 @click.option("--profile", type=click.Choice(["cpu", "cuda"]))
-@click.option("--format", "formats", multiple=True, help="report formats [json, md]")
+@click.option("--format", "formats", multiple=True, help="report formats [json md html junit gradescope]")
 @click.option("--regrade", is_flag=True, help="grade again even when the cache has a grade")
 @click.option("--fetch-only", is_flag=True, help="only fetch forks and record their heads (run at the deadline)")
 def batch(week, roster_path, jobs, out_dir, deadline, late_policy, executor, address, profile, formats,
           regrade, fetch_only):
     """Grade a cohort: fetch every fork, grade (cached, resumable), write gradebook and summary."""
-    from .batch import run_batch
+    from .batch import BATCH_FORMATS, run_batch
 
     try:
         when, policy = _deadline_policy(deadline, late_policy)
@@ -145,7 +147,7 @@ def batch(week, roster_path, jobs, out_dir, deadline, late_policy, executor, add
             raise click.UsageError("--executor ray needs --address (local or ray://...)")
         result = run_batch(week, roster_path, out_dir, settings=_settings(profile), jobs=jobs, deadline=when,
                            policy=policy, executor=executor, address=address, regrade=regrade,
-                           fetch_only=fetch_only, formats=tuple(formats) or ("json", "md"))
+                           fetch_only=fetch_only, formats=tuple(formats) or BATCH_FORMATS)
     except (ValueError, FileNotFoundError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(USAGE)
@@ -195,6 +197,21 @@ def demo(out_dir, work_dir, jobs, executor):
     click.echo(f"reports: {out_dir / 'reports'}  gradebook: {out_dir / 'gradebook.sqlite'}")
     click.echo(f"{len(result.reports)} reports ({result.graded} graded, {result.cached} cached) in {result.seconds:g} s")
     sys.exit(INTERNAL if result.harness_errors else OK)
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="replace OUT_DIR if it exists")
+def release(out_dir, force):
+    """Write the student template repository (stubs, public checks, grader; no solutions) to OUT_DIR."""
+    from .release import ReleaseError, write_release
+
+    try:
+        written = write_release(out_dir, force=force)
+    except ReleaseError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(USAGE)
+    click.echo(f"wrote {len(written)} files to {out_dir}")
 
 
 @main.command()

@@ -70,3 +70,28 @@ def write_roster(path: Path, rows: list[tuple[str, str]], extra: str = "") -> Pa
     lines += [f"{sid},Student {sid},{sid.replace('_', '-')},{repo},{1000 + i},A" for i, (sid, repo) in enumerate(rows)]
     path.write_text("\n".join(lines) + "\n" + extra)
     return path
+
+
+_DEMO: dict = {}
+
+
+def local_demo(tmp_path_factory) -> dict:
+    """The demo cohort graded once per session by the local pool (shared by the batch and Ray tests)."""
+    if not _DEMO:
+        from grader.demo import run_demo
+
+        root = tmp_path_factory.mktemp("demo")
+        result = run_demo(root / "out", work_dir=root / "forks", jobs=2, echo=lambda s: None)
+        _DEMO.update(result=result, out=root / "out", work=root / "forks")
+    return _DEMO
+
+
+def scores(result) -> dict[str, tuple[float, str, int]]:
+    """student -> (score, status, late days), read back from the JSON reports."""
+    from grader.report import load_grade
+
+    out = {}
+    for student, path in result.reports.items():
+        grade = load_grade(path)
+        out[student] = (grade.score, grade.status, grade.late_days)
+    return out

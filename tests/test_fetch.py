@@ -1,0 +1,127 @@
+"""Fetching forks into one shared bare store, safely; exporting a commit from git objects."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from cohort import git, make_fork
+from grader import fetch
+from grader.fetch import ForkStore, HeadsLog, SourceError, check_source, fetch_submission
+
+
+@pytest.mark.parametrize("url", [
+    "ext::sh -c touch% /tmp/pwned", "fd::17", "--upload-pack=touch /tmp/pwned", "-u", "http://example.com/r.git",
+    "git://example.com/r.git", "ssh://-oProxyCommand=id/r", "https://", "https://ex ample.com/r", "a\nb",
+    "ftp://example.com/r", "C:evil",
+])
+def test_refused_sources(url):
+    with pytest.raises(SourceError):
+        check_source(url)
+
+
+@pytest.mark.parametrize("url", ["https://github.com/a/b.git", "ssh://git@github.com/a/b.git",
+                                 "git@github.com:a/b.git", "file:///srv/forks/a"])
+def test_allowed_sources(url):
+    assert check_source(url) == url
+
+
+def test_forks_share_one_object_store(tmp_path):
+    a = make_fork(tmp_path / "a", [1, 2])
+    b = make_fork(tmp_path / "b", [3])
+    store = ForkStore(tmp_path / "store.git")
+    fa, fb = store.fetch("alice", str(a)), store.fetch("bob", str(b))
+    assert fa.error == fb.error == ""
+    assert fa.head == git(a, "rev-parse", "HEAD") and fb.head == git(b, "rev-parse", "HEAD")
+    assert set(store.refs("alice")) == {"HEAD", "heads/main"}
+    assert not (tmp_path / "store.git" / "config").read_text().count("fetch =")  # refspecs never stored
+    # Another fork's commit is in the store, but it is not alice's to hand in.
+    with pytest.raises(SourceError, match="not on any branch of this fork"):
+        store.resolve("alice", fb.head)
+    first = git(a, "rev-list", "--max-parents=0", "HEAD")
+    assert store.resolve("alice", first) == first
+    with pytest.raises(SourceError, match="not found"):
+        store.resolve("alice", "0" * 40)
+    with pytest.raises(SourceError, match="hexadecimal"):
+        store.resolve("alice", "--output=/tmp/x")
+
+
+def test_pull_request_head(tmp_path):
+    a = make_fork(tmp_path / "a", [1, 2])
+    first = git(a, "rev-list", "--max-parents=0", "HEAD")
+    git(a, "update-ref", "refs/pull/7/head", first)
+    store = ForkStore(tmp_path / "store.git")
+    store.fetch("alice", str(a))
+    assert store.resolve("alice", pull=7) == first
+    with pytest.raises(SourceError, match="#8"):
+        store.resolve("alice", pull=8)
+
+
+def test_export_skips_links_and_reads_notebook_from_git(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("mentor token")
+    a = make_fork(tmp_path / "a", [42])
+    os.symlink(secret, a / "notes.ipynb")
+    (a / "sub").mkdir()
+    (a / "sub" / "helper.py").write_text("X = 1\n")
+    git(a, "add", "notes.ipynb", "sub/helper.py")
+    git(a, "commit", "-q", "-m", "link")
+    sub = fetch_submission(str(a), "week1", commit=None, student="alice", dest=tmp_path / "dest")
+    work = tmp_path / "dest" / "work"
+    assert sub.commit == git(a, "rev-parse", "HEAD") and sub.workdir == str(work)
+    assert (work / "week1.ipynb").read_bytes() == (a / "week1.ipynb").read_bytes()
+    assert (work / "sub" / "helper.py").read_text() == "X = 1\n"
+    assert not (work / "notes.ipynb").exists() and not (work / "notes.ipynb").is_symlink()
+    assert sub.problems == ["not exported: notes.ipynb (symbolic link)"]
+
+
+def test_blob_size_cap_checked_before_reading(tmp_path, monkeypatch):
+    a = make_fork(tmp_path / "a", [42])
+    (a / "big.bin").write_bytes(b"x" * 5000)
+    git(a, "add", "big.bin")
+    git(a, "commit", "-q", "-m", "big")
+    monkeypatch.setattr(fetch, "MAX_BLOB_BYTES", 1000)
+    sub = fetch_submission(str(a), "week1", commit=None, student="alice", dest=tmp_path / "dest")
+    assert not (tmp_path / "dest" / "work" / "big.bin").exists()
+    assert any("big.bin (over" in p for p in sub.problems)
+
+
+def test_unreachable_fork_and_unknown_commit_are_problems_not_errors(tmp_path):
+    t0 = time.monotonic()
+    sub = fetch_submission("https://127.0.0.1:9/nobody/week1.git", "week1", commit=None, student="nobody",
+                           dest=tmp_path / "d1")
+    assert time.monotonic() - t0 < 30  # no credential prompt, no hang
+    assert sub.commit is None and sub.problems[0].startswith("could not fetch https://127.0.0.1:9/")
+    a = make_fork(tmp_path / "a", [42])
+    sub = fetch_submission(str(a), "week1", commit="deadbeef", student="alice", dest=tmp_path / "d2")
+    assert sub.problems == ["commit deadbeef was not found in the fork"]
+    sub = fetch_submission("ext::sh -c id", "week1", commit=None, student="eve", dest=tmp_path / "d3")
+    assert "remote helper" in sub.problems[0] and not (tmp_path / "d3").exists()
+
+
+def test_fetch_timeout_is_enforced_by_the_grader(tmp_path, monkeypatch):
+    monkeypatch.setenv("GIT_SSH_COMMAND", "sleep 60; true")  # an ssh server that never answers
+    store = ForkStore(tmp_path / "store.git")
+    t0 = time.monotonic()
+    fetched = store.fetch("slow", "ssh://git@example.invalid/slow.git", timeout=1.5)
+    assert time.monotonic() - t0 < 10
+    assert "timed out after 1.5 s" in fetched.error and fetched.head is None
+
+
+def test_heads_log_decides_submission_time_not_commit_dates(tmp_path):
+    log = HeadsLog(tmp_path / "heads.jsonl")
+    deadline = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    on_time = fetch.Fetched("alice", {"HEAD": "a" * 40})
+    late = fetch.Fetched("alice", {"HEAD": "b" * 40})
+    log.record(on_time, at=deadline - timedelta(hours=2))
+    log.record(on_time, at=deadline + timedelta(hours=1))
+    log.record(late, at=deadline + timedelta(days=1))
+    with open(log.path, "a") as fh:
+        fh.write('{"student": "alice", "sha": "cut')  # a line cut short by kill -9
+    assert log.head_at("alice", deadline) == "a" * 40
+    assert log.first_seen("alice", "a" * 40) == deadline - timedelta(hours=2)
+    assert log.first_seen("alice", "b" * 40) == deadline + timedelta(days=1)
+    assert log.first_seen("bob", "a" * 40) is None
