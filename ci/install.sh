@@ -13,6 +13,16 @@ if ! command -v bwrap >/dev/null 2>&1; then
   fi
 fi
 
+# Chromium renders the HTML reports in tests/test_browser.py (skipped without it).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+      || echo "notice: could not install chromium; the browser tests of the HTML reports will be skipped"
+  else
+    echo "notice: chromium is missing and this is not root; the browser tests of the HTML reports will be skipped"
+  fi
+fi
+
 PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv

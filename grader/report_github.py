@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Mapping, TextIO
 
 from .records import Grade
-from .report import ICONS, register, render_markdown
+from .report import register, render_markdown
 
 MARKER = "<!-- grader:pr-comment -->"
 MAX_SUMMARY_BYTES = 1024 * 1024 - 4096  # GitHub refuses a step summary over 1 MiB
@@ -113,9 +113,8 @@ def job_summary(grade: Grade, extra: list[str] = ()) -> str:
 
 
 def comment_body(grade: Grade) -> str:
-    """The PR comment: marker, verdict icon, the Markdown report; capped at GitHub's limit."""
-    icon = ICONS["passed"] if grade.max_score and grade.score >= grade.max_score else ICONS["failed"]
-    body = f"{MARKER}\n{icon} {render_markdown(grade)}"
+    """The PR comment: the hidden marker, then the Markdown report; capped at GitHub's limit."""
+    body = f"{MARKER}\n{render_markdown(grade)}"
     return truncate_markdown(body, MAX_COMMENT_CHARS)  # bytes >= chars, so this is safe for chars too
 
 
