@@ -1,0 +1,167 @@
+"""Batch grading: hostile rosters, cache, kill -9 and resume, late pushes, regrades, the demo cohort.
+
+Most tests grade a tiny private week (one check: answer() == 42) through the real pipeline, so
+they take seconds; one end-to-end test grades the demo cohort built from the week-1 fixtures.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psutil
+import pytest
+
+from cohort import git, local_demo, make_fork, notebook, scores, tiny_suite, write_roster
+from grader.batch import run_batch
+from grader.config import Settings
+from grader.gradebook import Gradebook
+from grader.score import LatePolicy
+
+ROOT = Path(__file__).resolve().parent.parent
+GRADER = [sys.executable, "-m", "grader.cli"]
+
+
+@pytest.fixture
+def suite(tmp_path, monkeypatch):
+    root = tiny_suite(tmp_path / "solutions")
+    monkeypatch.setenv("GRADER_SOLUTIONS_DIR", str(root))
+    monkeypatch.setenv("CI", "true")
+    return root
+
+
+def rows(out: Path) -> list[tuple]:
+    with sqlite3.connect(out / "gradebook.sqlite") as db:
+        return db.execute("SELECT student, score, commit_sha FROM gradings ORDER BY id").fetchall()
+
+
+def batch_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([*GRADER, "batch", "week1", *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=ROOT)
+
+
+def test_hostile_roster_grades_good_lines_and_second_run_is_all_cache_hits(suite, tmp_path):
+    forks = tmp_path / "forks"
+    make_fork(forks / "ann", [1, 42])
+    make_fork(forks / "bo", [7])
+    roster = write_roster(tmp_path / "roster.csv", [("ann", "forks/ann"), ("bo", "forks/bo"),
+                                                    ("cy", "https://127.0.0.1:9/cy/week1.git")],
+                          "dan,D,dan,ext::sh -c touch% /tmp/pwned,9,A\n"
+                          "../eve,E,eve,forks/ann,9,A\n"
+                          "ann,Ann Again,ann2,forks/bo,9,A\n"
+                          "fay,F,fay,--upload-pack=touch /tmp/pwned,9,A\n")
+    out = tmp_path / "out"
+    done = batch_cli("--roster", str(roster), "--out", str(out), "--jobs", "2")
+    assert done.returncode == 0, done.stderr
+    for line in (5, 6, 7, 8):
+        assert f"roster.csv line {line}:" in done.stderr
+    assert "3 reports (3 graded, 0 cached)" in done.stdout and "4 roster lines skipped" in done.stdout
+    assert "[3/3]" in done.stderr  # plain progress lines in CI
+    book = Gradebook(out / "gradebook.sqlite")
+    latest = {g.student: g for g in book.latest("week1")}
+    assert {s: g.score for s, g in latest.items()} == {"ann": 2.0, "bo": 0.0, "cy": 0.0}
+    assert latest["ann"].provenance.commit == git(forks / "ann", "rev-parse", "HEAD")
+    assert latest["cy"].status == "invalid_submission"
+    assert "could not fetch https://127.0.0.1:9/cy/week1.git" in latest["cy"].message
+    for student in ("ann", "bo", "cy"):
+        for suffix in (".json", ".md", ".html", ".junit.xml", ".gradescope.json"):
+            assert (out / "reports" / f"{student}-week1{suffix}").is_file()
+    assert "line 8" in (out / "summary-week1.md").read_text()
+    assert not Path("/tmp/pwned").exists()
+
+    again = batch_cli("--roster", str(roster), "--out", str(out), "--jobs", "2")
+    assert again.returncode == 0 and "3 reports (0 graded, 3 cached)" in again.stdout
+    assert len(rows(out)) == 3  # the cache hits added no gradebook rows
+
+    git(forks / "bo", "commit", "-q", "--allow-empty", "-m", "new commit")  # a changed submission
+    third = batch_cli("--roster", str(roster), "--out", str(out), "--jobs", "2")
+    assert "(1 graded, 2 cached)" in third.stdout
+    assert [r[0] for r in rows(out)] .count("bo") == 2  # the regrade is visible beside the first
+
+
+def test_kill_9_then_rerun_loses_and_duplicates_nothing(suite, tmp_path):
+    students = [f"s{i}" for i in range(5)]
+    for i, s in enumerate(students):
+        make_fork(tmp_path / "forks" / s, [42 if i % 2 else 0])
+    roster = write_roster(tmp_path / "roster.csv", [(s, f"forks/{s}") for s in students])
+    out = tmp_path / "out"
+    proc = subprocess.Popen([*GRADER, "batch", "week1", "--roster", str(roster), "--out", str(out), "--jobs", "1"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list((out / "cache").glob("*.json"))) < 2:
+        time.sleep(0.05)
+    workers = psutil.Process(proc.pid).children(recursive=True)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    cached = len(list((out / "cache").glob("*.json")))
+    assert 2 <= cached < len(students), "the batch finished before it could be killed"
+    gone, alive = psutil.wait_procs(workers, timeout=15)
+    assert not alive, f"orphaned grading processes: {alive}"  # they die with the batch
+
+    rerun = batch_cli("--roster", str(roster), "--out", str(out), "--jobs", "2")
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"5 reports ({len(students) - cached} graded, {cached} cached)" in rerun.stdout
+    graded = rows(out)
+    assert sorted(r[0] for r in graded) == students  # one grading each: none lost, none twice
+    assert {r[0]: r[1] for r in graded} == {s: (2.0 if i % 2 else 0.0) for i, s in enumerate(students)}
+    assert len(list((out / "cache").glob("*.json"))) == len(students)
+    assert not list(out.rglob(".*.tmp"))  # atomic writes leave no half files
+
+
+def test_late_push_is_caught_by_the_heads_log_not_the_commit_date(suite, tmp_path):
+    forks = tmp_path / "forks"
+    make_fork(forks / "ann", [42])
+    make_fork(forks / "bo", [0])
+    roster = write_roster(tmp_path / "roster.csv", [("ann", "forks/ann"), ("bo", "forks/bo")])
+    out = tmp_path / "out"
+    run_batch("week1", roster, out, fetch_only=True, echo=lambda s: None)  # heads recorded at the deadline
+    deadline = datetime.now(timezone.utc)
+    (forks / "bo" / "week1.ipynb").write_text(notebook("def answer():\n    return 42\n"))
+    git(forks / "bo", "add", "week1.ipynb")
+    subprocess.run(["git", "-C", str(forks / "bo"), "-c", "user.name=S", "-c", "user.email=s@e", "commit", "-q",
+                    "-m", "late"], check=True, env={**os.environ, "GIT_COMMITTER_DATE": "2020-01-01T00:00:00Z",
+                                                     "GIT_AUTHOR_DATE": "2020-01-01T00:00:00Z"})
+    result = run_batch("week1", roster, out, settings=Settings(profile="cpu"), jobs=2, deadline=deadline,
+                       policy=LatePolicy(penalty_per_day=0.25), echo=lambda s: None)
+    got = scores(result)
+    assert got["ann"] == (2.0, "graded", 0)
+    assert got["bo"] == (1.5, "graded", 1)  # full marks, one day late at 25 %, despite the 2020 date
+
+
+def test_no_head_recorded_before_the_deadline_falls_back_to_commit_date_and_says_so(suite, tmp_path):
+    make_fork(tmp_path / "forks" / "ann", [42])
+    roster = write_roster(tmp_path / "roster.csv", [("ann", "forks/ann")])
+    result = run_batch("week1", roster, tmp_path / "out", deadline=datetime(2000, 1, 1, tzinfo=timezone.utc),
+                       policy=LatePolicy(penalty_per_day=0.1, cap=0.3), echo=lambda s: None)
+    from grader.report import load_grade
+
+    grade = load_grade(result.reports["ann"])
+    assert grade.late_days > 1000 and grade.late_penalty == 0.3 and grade.score == 1.4
+    assert any("commit date" in p for p in grade.submission.problems)
+
+
+@pytest.mark.slow
+def test_demo_cohort_end_to_end(tmp_path_factory):
+    demo = local_demo(tmp_path_factory)
+    result = demo["result"]
+    got = scores(result)
+    top = max(s for s, _, _ in got.values())
+    assert got["ada"] == (top, "graded", 0) and top > 0
+    assert got["fay"][0] == 0 and got["fay"][1] == "graded"  # the stub, saved as "Copy of week1.ipynb"
+    assert got["dee"][1] == "invalid_submission"  # unreachable fork
+    assert got["cy"][2] == 1 and got["cy"][0] == pytest.approx(top * 0.9)  # late fix, backdated to 2020
+    assert 0 < got["ben"][0] < top  # a known bug loses points
+    assert len(result.roster_problems) == 1 and "line 7" in result.roster_problems[0]
+    assert result.harness_errors == 0
+    for name in ("canvas", "summary_md", "summary_json", "summary_html"):
+        assert result.exports[name].is_file()
+    from grader.demo import run_demo
+
+    again = run_demo(demo["out"], work_dir=demo["work"], jobs=2, echo=lambda s: None)
+    assert again.cached == 5 and again.graded == 0 and scores(again) == got
