@@ -10,22 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from .records import CellFailure, Execution, ProbeStatus
-from .sandbox import Isolation, Limits, SandboxSpec, sandbox_prefix
+from .sandbox import Isolation, Limits, SandboxSpec, give_to_sandbox, gpu_holders, prepare_run_dir, reap, sandbox_prefix
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 MAX_OUTPUT_BYTES = 2 * 2**20  # kept per notebook; the rest is counted and dropped
 MAX_TRACEBACK = 4000
+MAX_MESSAGE_BYTES = 16 * 2**20  # ZMQ cap per message: a bigger one drops the link, not our memory
 RUNTIME = Path(__file__).with_name("probe_runtime.py")
 
 
@@ -78,6 +82,26 @@ def _make_client(plan: RunPlan, run_dir: Path, spec: SandboxSpec):
         def format_kernel_cmd(self, extra_arguments=None):  # noqa: D401 - jupyter API
             return prefix + [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file,
                              "--HistoryManager.enabled=False", "--IPKernelApp.quiet=True"]
+
+        @property
+        def kernel_spec(self):
+            # Interrupt by message: a SIGINT to our child (env -> bwrap) would end the sandbox,
+            # not the cell; the kernel then signals its own process group from inside.
+            spec_ = super().kernel_spec
+            if spec_ is not None and spec_.interrupt_mode != "message":
+                spec_.interrupt_mode = "message"
+            return spec_
+
+        def write_connection_file(self, **kwargs):  # the kernel runs as the sandbox uid
+            super().write_connection_file(**kwargs)
+            give_to_sandbox(Path(self.connection_file), spec)
+
+        def client(self, **kwargs):
+            import zmq
+
+            kc = super().client(**kwargs)
+            kc.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # before any socket exists
+            return kc
 
     km = SandboxedKernelManager(kernel_name="python3", transport="ipc")
     km.connection_file = str(run_dir / "kernel" / "connection.json")
@@ -150,11 +174,23 @@ async def _execute(plan: RunPlan, run_dir: Path, spec: SandboxSpec) -> dict[str,
     state["cells_total"] = len(code_cells)
     # The kernel's own stdout/stderr (banners, C-level prints) are not the student's outputs.
     async with client.async_setup_kernel(cleanup_kc=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+        # The whole-run watchdog: kill the sandbox's process group (and anything carrying this
+        # run's id) from a thread, whatever the event loop is stuck on; the cell then sees a dead kernel.
+        watchdog = threading.Timer(plan.total_timeout, _kill_run, (km, spec, state))
+        watchdog.daemon = True
+        watchdog.start()
         try:
             await client.async_execute_cell(new_code_cell(_preamble(plan)), -1, store_history=False)
             for index, cell in code_cells:
+                started = time.monotonic()
                 try:
                     await client.async_execute_cell(cell, index)
+                    # nbclient interrupts a cell past its timeout and returns: the cell then holds
+                    # a KeyboardInterrupt error, which is our timeout, not the student's exception.
+                    failure = _cell_failure(cell, index)
+                    if (failure and failure.ename == "KeyboardInterrupt"
+                            and time.monotonic() - started >= plan.cell_timeout):
+                        raise CellTimeoutError("interrupted")
                 except CellTimeoutError:
                     state["failures"].append(CellFailure(
                         index=index, kind="timeout",
@@ -170,7 +206,7 @@ async def _execute(plan: RunPlan, run_dir: Path, spec: SandboxSpec) -> dict[str,
                     state["failures"].append(failure)
                     if state["status"] == "ok":
                         state["status"] = "errors"
-            answers = await _run_probes(client, plan, run_dir)
+            answers = await _run_probes(client, plan, run_dir, spec)
             state["answers"] = answers
         except DeadKernelError as exc:
             index = code_cells[min(state["cells_run"], len(code_cells) - 1)][0] if code_cells else 0
@@ -180,12 +216,31 @@ async def _execute(plan: RunPlan, run_dir: Path, spec: SandboxSpec) -> dict[str,
                 source_excerpt=_excerpt(plan.notebook.cells[index].source, None) if code_cells else ""))
             state["status"] = "dead_kernel"
             state["message"] = str(exc)[:300]
+            if state.get("watchdog"):
+                state["failures"][-1] = state["failures"][-1].model_copy(update={
+                    "kind": "timeout", "evalue": f"stopped: the notebook ran past its total budget "
+                                                 f"of {plan.total_timeout:.0f} s"})
+                state["status"] = "timeout"
+                state["message"] = f"the notebook ran past its total budget of {plan.total_timeout:.0f} s"
         finally:
+            watchdog.cancel()
             state["output_bytes"] = type(client).output_bytes
     return state
 
 
-async def _run_probes(client, plan: RunPlan, run_dir: Path) -> Path:
+def _kill_run(km, spec: SandboxSpec, state: dict[str, Any]) -> None:
+    """Watchdog: SIGKILL the kernel's process group, then every process carrying the run id."""
+    state["watchdog"] = True
+    pgid = getattr(km.provisioner, "pgid", None)
+    try:
+        if pgid:
+            os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    reap(spec.run_id)
+
+
+async def _run_probes(client, plan: RunPlan, run_dir: Path, spec: SandboxSpec) -> Path:
     """Write the requests now (after the student's cells ran) and run the probe runtime."""
     from nbformat.v4 import new_code_cell
 
@@ -193,6 +248,7 @@ async def _run_probes(client, plan: RunPlan, run_dir: Path) -> Path:
     probe_dir = run_dir / f"probe-{token}"
     answers_dir = probe_dir / "answers"
     answers_dir.mkdir(parents=True)
+    give_to_sandbox(answers_dir, spec)  # the only folder of the probe dir the sandbox may write
     shutil.copyfile(plan.probes_file, probe_dir / "probes.py")
     shutil.copyfile(RUNTIME, probe_dir / "probe_runtime.py")
     plan.write_requests(probe_dir)
@@ -215,14 +271,18 @@ async def _run_probes(client, plan: RunPlan, run_dir: Path) -> Path:
 def execute_notebook(plan: RunPlan, run_dir: Path) -> Execution:
     """Run the notebook and the probes; a student's failure is data, never an exception."""
     start = time.monotonic()
-    for sub in ("kernel", "home", "tmp"):
-        (run_dir / sub).mkdir(parents=True, exist_ok=True)
-    spec = SandboxSpec(run_dir=run_dir, level=plan.level, gpu=plan.gpu, limits=plan.limits)
-    try:
-        state = asyncio.run(asyncio.wait_for(_execute(plan, run_dir, spec), plan.total_timeout))
+    spec = SandboxSpec(run_dir=run_dir, level=plan.level, gpu=plan.gpu, limits=plan.limits,
+                       writable=(plan.workdir,))
+    prepare_run_dir(spec)
+    try:  # the watchdog fires at total_timeout; this outer bound only catches a stuck shutdown
+        state = asyncio.run(asyncio.wait_for(_execute(plan, run_dir, spec), plan.total_timeout + 60))
     except (asyncio.TimeoutError, TimeoutError):
         state = {"status": "timeout", "cells_total": 0, "cells_run": 0, "failures": [],
                  "message": f"the notebook ran past its total budget of {plan.total_timeout:.0f} s"}
+    finally:
+        reap(spec.run_id)  # nothing of the submission outlives its run (daemons, double forks)
+    if plan.gpu is not None and gpu_holders(spec.run_id):  # reaped, yet still on the GPU: a harness bug
+        raise RuntimeError(f"a process of run {spec.run_id} still holds GPU memory after the run")
     answers_dir = state.get("answers")
     probes = _probe_statuses(answers_dir) if answers_dir else []
     meta = _read_meta(answers_dir) if answers_dir else {}

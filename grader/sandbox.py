@@ -158,7 +158,7 @@ def _bwrap_prefix(spec: SandboxSpec) -> list[str]:
                 argv += ["--dev-bind", str(dev), str(dev)]
         if Path("/sys").is_dir():  # the CUDA driver reads PCI topology from /sys
             argv += ["--ro-bind", "/sys", "/sys"]
-    argv += ["--chdir", str(spec.run_dir), "--"]
+    argv += ["--"]  # no --chdir: bwrap keeps the launcher's cwd (the notebook's folder)
     if spec.switches_uid:
         uid = str(SANDBOX_UID)
         argv += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
@@ -214,6 +214,7 @@ def give_to_sandbox(path: Path, spec: SandboxSpec) -> None:
     """Make a folder (recursively) writable by the sandbox uid, e.g. a probe's answers folder."""
     if not spec.switches_uid:
         return
+    os.chown(path, SANDBOX_UID, SANDBOX_UID, follow_symlinks=False)
     for root, dirs, files in os.walk(path):
         for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
             os.chown(name, SANDBOX_UID, SANDBOX_UID, follow_symlinks=False)
