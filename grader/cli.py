@@ -239,5 +239,15 @@ def assign(weeks, check_only):
         sys.exit(CHECKS_FAILED)
 
 
+@main.command()
+def doctor():
+    """Report sandbox tools, the isolation level reached, GPU and grading env (exit 1 below full)."""
+    from .doctor import diagnose, render
+
+    found = diagnose()
+    click.echo(render(found))
+    sys.exit(OK if found.full else CHECKS_FAILED)
+
+
 if __name__ == "__main__":
     main()
