@@ -84,6 +84,9 @@ class JudgeProcess:
         """Hand the context over, wait for the checks, and return their raw outcomes."""
         ctx_path = Path(self._tmp) / "context.json"
         ctx_path.write_text(ctx.model_dump_json())
+        # The results file lies in the run folder the sandbox could write: never read one the
+        # judge did not write itself (a crashed judge must not leave a forged file in its place).
+        Path(ctx.results_path).unlink(missing_ok=True)
         try:
             output, _ = self._proc.communicate(str(ctx_path) + "\n", timeout=JUDGE_TIMEOUT)
         except subprocess.TimeoutExpired:
