@@ -5,9 +5,9 @@ and text often come from the student's code, so every reader caps sizes and vali
 
 Loss-curve schema (`*.json` artifacts), the one format a check writes to get a plot:
 
-    {"kind": "loss_curve", "title": "training loss",      # title optional
-     "steps": [0, 100, 200],                              # x values, ascending numbers
-     "train": [3.3, 2.6, 2.4], "val": [3.3, 2.7, 2.5],    # any of train / val (same length as steps)
+    {"kind": "loss_curve", "title": "training loss",      # both optional
+     "steps": [0, 100, 200],                              # x values ("step" works too; default 0..n-1)
+     "train": [3.3, 2.6, 2.4], "val": [3.3, 2.7, 2.5],    # every other list of numbers is a series
      "ylabel": "loss", "target": 2.2}                     # optional: y label, a dashed target line
 
 Figures are drawn with matplotlib's Agg canvas directly (no pyplot, so no global state and
@@ -27,7 +27,8 @@ MAX_TEXT_BYTES = 20_000
 MAX_PNG_BYTES = 3 * 2**20
 MAX_POINTS = 2000  # a curve with more points is thinned for the plot
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-SERIES = ("train", "val")
+MAX_SERIES = 6
+COLOURS = ("#2563eb", "#ea580c", "#7c3aed", "#0891b2", "#db2777", "#65a30d")
 
 
 class ArtifactError(ValueError):
@@ -60,19 +61,23 @@ def read_curve(path: str | Path) -> dict[str, Any]:
         data = json.loads(raw)
     except ValueError as exc:
         raise ArtifactError(f"not JSON: {exc}") from None
-    if not isinstance(data, dict) or data.get("kind") != "loss_curve":
-        raise ArtifactError('not a loss curve (expected "kind": "loss_curve")')
-    steps = _numbers(data.get("steps"), "steps")
+    if not isinstance(data, dict) or data.get("kind", "loss_curve") != "loss_curve":
+        raise ArtifactError('not a loss curve (expected an object with "kind": "loss_curve")')
+    x_key = "steps" if "steps" in data else "step" if "step" in data else None
+    series = {k: v for k, v in data.items() if isinstance(v, list) and k != x_key}
+    if not series:
+        raise ArtifactError("curve has no series (lists of numbers such as train, val or loss)")
+    if len(series) > MAX_SERIES:
+        raise ArtifactError(f"curve has {len(series)} series, more than {MAX_SERIES}")
+    first = _numbers(next(iter(series.values())), next(iter(series)))
+    steps = _numbers(data[x_key], x_key) if x_key else [float(i) for i in range(len(first))]
     curve: dict[str, Any] = {"title": str(data.get("title", ""))[:200], "steps": steps,
-                             "ylabel": str(data.get("ylabel", "loss"))[:60]}
-    for name in SERIES:
-        if name in data:
-            values = _numbers(data[name], name)
-            if len(values) != len(steps):
-                raise ArtifactError(f"{name} has {len(values)} values for {len(steps)} steps")
-            curve[name] = values
-    if not any(name in curve for name in SERIES):
-        raise ArtifactError("curve has neither train nor val values")
+                             "ylabel": str(data.get("ylabel", "loss"))[:60], "series": {}}
+    for name, values in series.items():
+        values = _numbers(values, name)
+        if len(values) != len(steps):
+            raise ArtifactError(f"{name} has {len(values)} values for {len(steps)} steps")
+        curve["series"][str(name)[:40]] = values
     target = data.get("target")
     if isinstance(target, (int, float)) and not isinstance(target, bool) and math.isfinite(target):
         curve["target"] = float(target)
@@ -84,10 +89,9 @@ def curve_png(curve: dict[str, Any]) -> bytes:
     fig, ax = _figure(6.4, 3.4)
     steps = curve["steps"]
     stride = max(1, len(steps) // MAX_POINTS)
-    for name, colour in zip(SERIES, ("#2563eb", "#ea580c")):
-        if name in curve:
-            ys = [v if math.isfinite(v) else float("nan") for v in curve[name]]
-            ax.plot(steps[::stride], ys[::stride], label=name, color=colour, linewidth=1.6)
+    for (name, values), colour in zip(curve["series"].items(), COLOURS):
+        finite = [v if math.isfinite(v) else float("nan") for v in values]  # a diverged run still plots
+        ax.plot(steps[::stride], finite[::stride], label=name, color=colour, linewidth=1.6)
     if "target" in curve:
         ax.axhline(curve["target"], color="#16a34a", linestyle="--", linewidth=1.2,
                    label=f"target {curve['target']:g}")

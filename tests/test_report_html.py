@@ -85,6 +85,15 @@ def test_curve_schema_rejects_non_numbers(tmp_path):
         raise AssertionError("a string in a curve was accepted")
 
 
+def test_curve_without_kind_or_steps_uses_every_series(tmp_path):
+    path = tmp_path / "toy.json"
+    path.write_text(json.dumps({"step": [0, 1, 2], "loss": [1.0, float("inf"), 0.2]}))
+    curve = read_curve(path)
+    assert curve["steps"] == [0, 1, 2] and list(curve["series"]) == ["loss"]
+    page = render_html(make_grade(artifacts={"toy.json": str(path)}))
+    assert page.count('src="data:image/png;base64,') == 1
+
+
 def test_cohort_report_has_histogram_pass_rates_and_rows():
     grades = [make_grade("ada"), make_grade("bob", checks=[check("value_ops", 2, 2), check("train_loss", 3, 3)]),
               make_grade("cy", checks=[], status="invalid_submission", message="no notebook found")]
