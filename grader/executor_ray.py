@@ -47,10 +47,7 @@ class RayPool:
         self.started = not ray.is_initialized()  # ours to shut down when the batch ends
         if self.started:
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
-                     runtime_env={"env_vars": {"RAY_USAGE_STATS_ENABLED": "0",
-                                               **{k: v for k, v in os.environ.items()
-                                                  if k in ("GRADER_SOLUTIONS_DIR", "GRADER_THREADS")}}},
-                     **self.init)
+                     runtime_env={"env_vars": {"RAY_USAGE_STATS_ENABLED": "0"}}, **self.init)
         return ray
 
     def capacity(self, ray) -> int:
@@ -75,7 +72,10 @@ class RayPool:
     def _run(self, ray, jobs: list[Job], on_done: Done, poll: float) -> None:
         slots = self.capacity(ray)
         options = {"num_gpus": 1, "num_cpus": 0} if self.gpu_per_task else {"num_cpus": 1}
-        task = ray.remote(max_retries=0, **options)(_grade_in_task)
+        # The grader's own settings travel with each task (the cluster may have been started earlier).
+        env = {k: v for k, v in os.environ.items() if k in ("GRADER_SOLUTIONS_DIR", "GRADER_THREADS")}
+        task = ray.remote(max_retries=0, **options)(_grade_in_task).options(
+            runtime_env={"env_vars": {"RAY_USAGE_STATS_ENABLED": "0", **env}})
         pending = list(jobs)
         running: dict = {}  # ObjectRef -> (job, started)
         while pending or running:
