@@ -77,7 +77,10 @@ class Answers:
         if not isinstance(name, str) or "/" in name or name.startswith(".") or not name.endswith(".npy"):
             raise AnswerError(f"bad array reference {name!r}")
         assert self.dir is not None
-        raw = _read_capped(self.dir / "arrays" / name, MAX_ARRAY_BYTES)
+        try:
+            raw = _read_capped(self.dir / "arrays" / name, MAX_ARRAY_BYTES)
+        except OSError as exc:  # missing, a symbolic link (O_NOFOLLOW), unreadable: the check fails
+            raise AnswerError(f"array {name} cannot be read ({exc.strerror or exc})") from None
         import io
 
         try:
