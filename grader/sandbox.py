@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -235,20 +236,22 @@ def run_pids(run_id: str) -> list[int]:
     return found
 
 
-def reap(run_id: str, rounds: int = 5) -> list[int]:
-    """SIGKILL every process of this run (a forking daemon gets several rounds); return the pids."""
+def reap(run_id: str, wait: float = 10.0) -> list[int]:
+    """SIGKILL every process of this run until none is left (a fork bomb refills between scans;
+    a killed process lingers until the kernel tears it down); return the pids killed."""
     killed: list[int] = []
-    for _ in range(rounds):
+    deadline = time.monotonic() + wait
+    while True:
         pids = run_pids(run_id)
-        if not pids:
-            break
+        if not pids or time.monotonic() > deadline:
+            return killed
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
             except ProcessLookupError:
                 pass
-    return killed
+        time.sleep(0.02)
 
 
 def gpu_holders(run_id: str) -> list[int]:
