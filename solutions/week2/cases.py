@@ -1,0 +1,57 @@
+"""TRUSTED: week 2's data and reference computations, shared by plan.py and the checks (numpy only)."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+import numpy as np
+
+STOI = {".": 0, **{c: i + 1 for i, c in enumerate(string.ascii_lowercase)}}
+V = len(STOI)
+
+
+def load_words(data_dir: Path) -> list[str]:
+    return (Path(data_dir) / "names.txt").read_text(encoding="ascii").splitlines()
+
+
+def pairs_of(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(xs, ys) int64 indices of every bigram, '.' before and after each word."""
+    xs = [STOI[a] for w in words for a in "." + w]
+    ys = [STOI[b] for w in words for b in w + "."]
+    return np.array(xs, dtype=np.int64), np.array(ys, dtype=np.int64)
+
+
+def bigram_counts(words: list[str]) -> np.ndarray:
+    xs, ys = pairs_of(words)
+    return np.bincount(xs * V + ys, minlength=V * V).reshape(V, V).astype(np.int64)
+
+
+def probs(counts: np.ndarray, smoothing: float) -> np.ndarray:
+    p = counts.astype(np.float64) + smoothing
+    return p / p.sum(1, keepdims=True)
+
+
+def avg_nll(p: np.ndarray, words: list[str]) -> float:
+    xs, ys = pairs_of(words)
+    with np.errstate(divide="ignore"):
+        return float(-np.log(p[xs, ys]).mean())
+
+
+def net_loss(w: np.ndarray, xs: np.ndarray, ys: np.ndarray, reg: float) -> float:
+    """The neural bigram's loss in float64: mean NLL of softmax(W[xs]) plus reg * mean(W**2)."""
+    logits = w.astype(np.float64)[xs]
+    logits = logits - logits.max(1, keepdims=True)
+    logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    return float(-logp[np.arange(len(ys)), ys].mean() + reg * (w.astype(np.float64) ** 2).mean())
+
+
+NET_WORDS = 2000  # the gradient check uses the bigrams of the first names: plenty, and fast
+NET_W_SEED = 20260202
+
+
+def net_inputs(words: list[str]) -> dict:
+    """Inputs of the gradient check: a float32 W and the bigrams of the first NET_WORDS names."""
+    xs, ys = pairs_of(words[:NET_WORDS])
+    w = np.random.default_rng(NET_W_SEED).standard_normal((V, V)).astype(np.float32)
+    return {"w": w, "xs": xs, "ys": ys, "regs": [0.0, 0.01, 0.1]}

@@ -1,0 +1,226 @@
+"""TRUSTED: week 2 hidden checks. References are computed here from names.txt, never in the sandbox."""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import pytest
+import torch
+
+import cases
+from grader.samples import NameReference, name_metrics
+
+LETTERS = set("abcdefghijklmnopqrstuvwxyz")
+
+
+def zero_credit(measure, reason: str) -> None:
+    """Record a zero band first, so a failed assertion cannot keep partial credit from the other bands."""
+    measure(0.0, pass_at=1.0, fail_at=0.0, target=reason)
+
+
+@lru_cache(maxsize=1)
+def reference(data_dir):
+    words = cases.load_words(data_dir)
+    counts = cases.bigram_counts(words)
+    return words, counts
+
+
+@pytest.fixture(scope="module")
+def words(data_dir):
+    return reference(data_dir)[0]
+
+
+@pytest.fixture(scope="module")
+def counts(data_dir):
+    return reference(data_dir)[1]
+
+
+@pytest.mark.check(points=1, category="correctness")
+def test_vocab(answers, words):
+    """build_vocab maps '.' to 0 and a-z to 1..26, and itos inverts stoi."""
+    got = answers.get("vocab")
+    assert got["stoi"] == cases.STOI, f"stoi should be {{'.': 0, 'a': 1, ..., 'z': 26}}; got {got['stoi']}"
+    assert got["itos"] == {str(i): c for c, i in cases.STOI.items()}, "itos must be the inverse of stoi"
+
+
+@pytest.mark.check(points=2, category="correctness")
+def test_bigram_counts_exact(answers, counts):
+    """bigram_counts gives exactly the reference counts (start and end tokens included)."""
+    got = answers.array("counts", "counts", shape=(27, 27))
+    want_total, want_ends = int(counts.sum()), int(counts[:, 0].sum())
+    assert np.array_equal(got, counts), (
+        f"counts differ from the reference in {int((got != counts).sum())} cells: N.sum() = {got.sum():.0f} "
+        f"(expected {want_total}), N[:, 0].sum() = {got[:, 0].sum():.0f} (expected {want_ends}, one end "
+        "token per name). Put '.' before the first and after the last letter of every name.")
+
+
+@pytest.mark.check(points=2, category="correctness")
+def test_probs_rows_sum_to_one(answers):
+    """counts_to_probs returns floats whose ROWS sum to one (columns do not)."""
+    got = answers.get("probs")
+    assert "float" in got["dtype"], f"P has dtype {got['dtype']}: probabilities need a float tensor (.float())"
+    p = answers.array("probs", "p1", shape=(27, 27))
+    rows, cols = p.sum(1), p.sum(0)
+    assert np.allclose(rows, 1, atol=1e-5), (
+        f"rows of P sum to {rows.min():.3f}..{rows.max():.3f}, not 1. "
+        + ("The columns sum to 1 instead: P.sum(1) without keepdim=True broadcasts across the wrong axis."
+           if np.allclose(cols, 1, atol=1e-5) else ""))
+    assert not np.allclose(cols, 1, atol=1e-4), "columns sum to one too: normalise rows only"
+    assert ((p > 0) & (p < 1)).all(), "with smoothing 1 every probability is strictly between 0 and 1"
+
+
+@pytest.mark.check(points=2, category="correctness")
+def test_probs_values(answers, counts):
+    """counts_to_probs adds `smoothing` fake counts and normalises rows (smoothing 1 and 0)."""
+    for key, k in (("p1", 1.0), ("p0", 0.0)):
+        got = answers.array("probs", key, shape=(27, 27))
+        want = cases.probs(counts, k)
+        err = float(np.abs(got - want).max())
+        assert err < 1e-6, (f"counts_to_probs(N, smoothing={k:g}) differs from (N + {k:g}) / row sums by up to "
+                            f"{err:.2e}" + (" (is smoothing applied?)" if k else ""))
+
+
+@pytest.mark.check(points=2, category="correctness")
+def test_avg_nll_value(answers, words, counts, thresholds):
+    """avg_nll gives the mean NLL per bigram of the grader's P on all names and on one unseen word."""
+    p = cases.probs(counts, 1.0).astype(np.float32).astype(np.float64)  # the exact matrix the probe received
+    for key, sample in (("all", words), ("unseen", [thresholds["unseen_word"]])):
+        got = answers.number("nll", key)
+        want = cases.avg_nll(p, sample)
+        assert abs(got - want) < 1e-4, f"avg_nll on {key} words: {got:.5f}, expected {want:.5f}"
+
+
+@pytest.mark.check(points=2, category="loss")
+def test_nll_band(answers, words, counts, thresholds, measure):
+    """Your counts model's NLL on all names matches the reference (2.4546 with smoothing 1)."""
+    want = cases.avg_nll(cases.probs(counts, 1.0), words)
+    got = answers.number("pipeline", "all")
+    dev = abs(got - want)
+    measure(dev, pass_at=thresholds["nll_dev_pass"], fail_at=thresholds["nll_dev_fail"],
+            nll=round(got, 5), reference=round(want, 5))
+    assert got > want - thresholds["nll_dev_pass"], (
+        f"NLL {got:.4f} is below the best a bigram model can do on this data ({want:.4f}): the loss is "
+        "computed on the wrong pairs or averaged over the wrong count")
+    assert dev <= thresholds["nll_dev_pass"], f"NLL {got:.4f}, expected {want:.4f}"
+
+
+@pytest.mark.check(points=1, category="correctness")
+def test_nll_unseen_finite(answers, thresholds):
+    """With smoothing, a name with an unseen bigram still gets a finite NLL."""
+    got = answers.get("pipeline")["unseen"]
+    assert isinstance(got, float) and math.isfinite(got), (
+        f"avg_nll(P, ['{thresholds['unseen_word']}']) = {got}: with smoothing=1 no probability may be 0")
+
+
+@pytest.mark.check(points=1, category="correctness")
+def test_bigram_dataset(answers):
+    """make_bigram_dataset returns int64 inputs/targets ('emma' -> [0,5,13,13,1] / [5,13,13,1,0])."""
+    got = answers.get("dataset")
+    xs, ys = cases.pairs_of(["emma", "ava", "zoe"])
+    assert got["dtype"] == "torch.int64", f"xs has dtype {got['dtype']}, expected torch.int64"
+    assert np.array_equal(answers.array("dataset", "xs"), xs), f"xs should be {xs.tolist()}"
+    assert np.array_equal(answers.array("dataset", "ys"), ys), f"ys should be {ys.tolist()}"
+
+
+@pytest.mark.check(points=3, category="gradient")
+def test_net_loss_and_grad(answers, words, thresholds, measure):
+    """bigram_net_loss value and W.grad match torch float64 (reg 0, 0.01, 0.1)."""
+    args = cases.net_inputs(words)
+    got = answers.get("net_loss")
+    assert isinstance(got, list) and len(got) == len(args["regs"]), "expected one answer per reg value"
+    worst = 0.0
+    for reg, entry in zip(args["regs"], got):
+        W = torch.tensor(args["w"], dtype=torch.float64, requires_grad=True)
+        logp = torch.log_softmax(W[torch.from_numpy(args["xs"])], dim=1)
+        loss = -logp[torch.arange(len(args["ys"])), torch.from_numpy(args["ys"])].mean() + reg * (W**2).mean()
+        loss.backward()
+        loss_err = abs(entry["loss"] - loss.item()) / abs(loss.item())
+        grad = np.asarray(entry["grad"], dtype=np.float64)
+        assert grad.shape == (27, 27), f"W.grad has shape {grad.shape}"
+        grad_err = float(np.abs(grad - W.grad.numpy()).max() / np.abs(W.grad.numpy()).max())
+        worst = max(worst, loss_err, grad_err)
+        assert loss_err <= thresholds["net_loss_rel_pass"] and grad_err <= thresholds["net_loss_rel_pass"], (
+            f"reg={reg}: loss {entry['loss']:.6f} vs {loss.item():.6f} (rel. error {loss_err:.1e}), W.grad "
+            f"rel. error {grad_err:.1e}. The regulariser is + reg * (W**2).mean().")
+    measure(worst, pass_at=thresholds["net_loss_rel_pass"], fail_at=thresholds["net_loss_rel_fail"], log=True)
+
+
+@pytest.mark.check(points=3, category="loss")
+def test_trained_net_loss(answers, words, thresholds, measure):
+    """train_bigram_net reaches the reference loss within the grader's step budget."""
+    w = answers.array("train", "w", shape=(27, 27))
+    xs, ys = cases.pairs_of(words)
+    loss = cases.net_loss(w, xs, ys, thresholds["train_reg"])
+    ref = thresholds["trained_loss_ref"]
+    if loss < thresholds["trained_loss_floor"]:
+        zero_credit(measure, f"loss >= {thresholds['trained_loss_floor']}")
+    measure(loss, pass_at=ref + thresholds["trained_loss_slack"], fail_at=ref + thresholds["trained_loss_fail"],
+            steps=thresholds["train_steps"], reference=ref)
+    assert loss >= thresholds["trained_loss_floor"], (
+        f"loss {loss:.4f} is below what {thresholds['train_steps']} steps can reach: check the training loop")
+    assert loss <= ref + thresholds["trained_loss_slack"], (
+        f"after {thresholds['train_steps']} steps (lr {thresholds['train_lr']}) the loss is {loss:.4f}, expected "
+        f"about {ref:.4f}. Reset W.grad before each backward() and step W.data -= lr * W.grad.")
+
+
+@pytest.mark.check(points=3, category="correctness")
+def test_sampler_statistics(answers, counts, thresholds, measure):
+    """sample_names from the grader's P: a-z only, no empties, first letters and lengths as P implies."""
+    names = answers.strings("sampler")
+    n = thresholds["sampler_n"]
+    assert len(names) == n, f"asked for {n} names, got {len(names)}"
+    bad = [s for s in names if not s or not set(s) <= LETTERS]
+    assert not bad, f"{len(bad)} names are empty or contain characters outside a-z, e.g. {bad[:3]}"
+    p = cases.probs(counts, 0.0)
+    first = np.bincount([cases.STOI[s[0]] for s in names], minlength=27)[1:] / n
+    tv = 0.5 * float(np.abs(first - p[0, 1:]).sum())
+    mean_len = sum(map(len, names)) / n
+    if not thresholds["sampler_len_min"] <= mean_len <= thresholds["sampler_len_max"]:
+        zero_credit(measure, "mean length in range")
+    measure(tv, pass_at=thresholds["first_letter_tv_max"], fail_at=2 * thresholds["first_letter_tv_max"],
+            mean_length=round(mean_len, 3))
+    assert tv <= thresholds["first_letter_tv_max"], f"first letters differ from P[0] (total variation {tv:.3f})"
+    assert thresholds["sampler_len_min"] <= mean_len <= thresholds["sampler_len_max"], (
+        f"mean name length {mean_len:.2f}, expected {thresholds['sampler_len_min']}-{thresholds['sampler_len_max']}")
+
+
+@pytest.mark.check(points=3, category="samples")
+def test_sample_quality(answers, words, thresholds, measure, artifacts):
+    """Names sampled from your own model look like the bigram model's (n-gram reference metrics)."""
+    names = answers.strings("own_samples")
+    (artifacts / "week2_samples.txt").write_text("\n".join(names[:200]) + "\n", encoding="utf-8")
+    m = name_metrics(names, NameReference.fit(words))
+    t = thresholds
+    problems = []
+    if len(names) != t["quality_n"]:
+        problems.append(f"{len(names)} samples instead of {t['quality_n']}")
+    if m.valid < t["quality_valid_min"]:
+        problems.append(f"only {m.valid:.0%} are non-empty a-z names")
+    if not t["quality_len_min"] <= m.mean_len <= t["quality_len_max"]:
+        problems.append(f"mean length {m.mean_len:.1f} (expected {t['quality_len_min']}-{t['quality_len_max']}; "
+                        "very long names mean the rows of P do not sum to one)")
+    if not t["quality_bigram_nll_min"] <= m.bigram_nll <= t["quality_bigram_nll_max"]:
+        problems.append(f"bigram NLL {m.bigram_nll:.3f} outside {t['quality_bigram_nll_min']}-"
+                        f"{t['quality_bigram_nll_max']}")
+    if m.long_share > t["quality_long_pass"]:
+        problems.append(f"{m.long_share:.0%} longer than 15 letters")
+    if m.wb4_nll > t["quality_wb4_pass"]:
+        problems.append(f"4-gram NLL {m.wb4_nll:.2f} > {t['quality_wb4_pass']}")
+    if problems:
+        zero_credit(measure, "all quality metrics in range")
+    measure(m.long_share, pass_at=t["quality_long_pass"], fail_at=t["quality_long_fail"], metric="long_share")
+    measure(m.wb4_nll, pass_at=t["quality_wb4_pass"], fail_at=t["quality_wb4_fail"], **{
+        k: round(v, 4) for k, v in m.as_dict().items()})
+    assert not problems, "samples: " + "; ".join(problems)
+
+
+@pytest.mark.check(points=1, category="runs_clean")
+def test_runs_clean(execution):
+    """Every cell of the notebook runs without an error."""
+    failures = execution.get("failures") or []
+    status = execution.get("status")
+    assert status == "ok" and not failures, (
+        f"notebook status {status}; {len(failures)} cell(s) failed"
+        + (f", first: {failures[0].get('ename', '')}: {failures[0].get('evalue', '')[:200]}" if failures else ""))
