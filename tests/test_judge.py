@@ -1,0 +1,140 @@
+"""grader.judge: the checks run in a fresh `python -I` process that never imports student code.
+
+A tiny suite is written into tmp_path; its checks assert facts about the process they run in.
+The student's folder holds files that would leave a marker behind if anything imported them.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from grader.judge import JudgeContext, JudgeError, run_judge
+
+SUITE_TESTS = '''
+import os
+import sys
+
+import pytest
+
+STUDENT = {student!r}
+
+
+@pytest.mark.check(points=1, category="integrity")
+def test_isolated_interpreter():
+    """python -I: no user site, no PYTHONPATH, no script folder on sys.path."""
+    assert sys.flags.isolated == 1
+    assert sys.flags.ignore_environment == 1
+
+
+@pytest.mark.check(points=1, category="integrity")
+def test_student_folder_is_not_importable():
+    assert os.getcwd() != STUDENT and not os.getcwd().startswith(STUDENT)
+    assert all(not p.startswith(STUDENT) for p in sys.path), sys.path
+    assert "probes" not in sys.modules and "conftest" not in sys.modules
+
+
+@pytest.mark.check(points=1, category="integrity")
+def test_grader_modules_are_the_real_ones():
+    import grader.answers
+    assert not grader.answers.__file__.startswith(STUDENT)
+
+
+@pytest.mark.check(points=2, category="loss")
+def test_banded(measure):
+    """A value inside the band earns partial credit even though the assertion fails."""
+    measure(0.275, pass_at=0.05, fail_at=0.5)
+    assert 0.275 < 0.05, "loss 0.275, target < 0.05"
+
+
+@pytest.mark.check(points=1, category="correctness")
+def test_reads_answers(answers):
+    assert answers.number("p", "x") == 2.5
+
+
+@pytest.mark.check(points=1, category="correctness")
+def test_crashes(answers):
+    raise ZeroDivisionError("a harness bug in a check")
+'''
+
+PLANTED = "import pathlib\npathlib.Path({marker!r}).write_text('imported {name}')\n"
+
+
+@pytest.fixture(scope="module")
+def judged(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("judge")
+    student = tmp_path / "student"
+    student.mkdir()
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    # Files a student might commit hoping the judge picks them up.
+    for name in ("conftest.py", "grader.py", "probes.py", "pytest.py", "sitecustomize.py", "test_fake.py"):
+        (student / name).write_text(PLANTED.format(marker=str(markers / name), name=name))
+    (student / "grader").mkdir()
+    (student / "grader" / "__init__.py").write_text(PLANTED.format(marker=str(markers / "pkg"), name="grader pkg"))
+    (student / "week1.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_suite.py").write_text(textwrap.dedent(SUITE_TESTS.format(student=str(student))))
+    answers = tmp_path / "answers"
+    answers.mkdir()
+    (answers / "answers.json").write_text(json.dumps({"p": {"ok": True, "value": {"x": 2.5}}}))
+    # A forged results file where the sandbox could have written one.
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps([{"id": "forged", "category": "loss", "max_points": 100, "outcome": "passed",
+                                    "fraction": 1.0}]))
+    ctx = JudgeContext(
+        suite_dir=str(suite), answers_dir=str(answers), profile="cpu", thresholds={}, execution={"status": "ok"},
+        notebook_path=str(student / "week1.ipynb"), submission_dir=str(student), data_dir=str(tmp_path),
+        artifacts_dir=str(tmp_path / "artifacts"), results_path=str(results),
+    )
+    checks = {c.id: c for c in run_judge(ctx)}
+    return checks, markers
+
+
+def test_judge_runs_isolated_and_imports_nothing_of_the_student(judged):
+    checks, markers = judged
+    for check_id in ("isolated_interpreter", "student_folder_is_not_importable", "grader_modules_are_the_real_ones"):
+        assert checks[check_id].outcome == "passed", (check_id, checks[check_id].message)
+    assert sorted(p.name for p in markers.iterdir()) == []
+
+
+def test_forged_results_file_is_replaced(judged):
+    checks, _ = judged
+    assert "forged" not in checks
+    assert set(checks) == {"isolated_interpreter", "student_folder_is_not_importable",
+                           "grader_modules_are_the_real_ones", "banded", "reads_answers", "crashes"}
+
+
+def test_band_gives_partial_credit_on_a_failed_assertion(judged):
+    checks, _ = judged
+    banded = checks["banded"]
+    assert banded.outcome == "partial"
+    assert banded.fraction == pytest.approx(0.5)
+    assert banded.measured == 0.275
+    assert "target < 0.05" in banded.message
+
+
+def test_answers_are_read_and_a_crashing_check_is_an_error(judged):
+    checks, _ = judged
+    assert checks["reads_answers"].outcome == "passed"
+    assert checks["crashes"].outcome == "error" and checks["crashes"].fraction == 0.0
+    assert "ZeroDivisionError" in checks["crashes"].message
+
+
+def test_missing_results_is_a_harness_error(tmp_path):
+    ctx = JudgeContext(
+        suite_dir=str(tmp_path / "no-such-suite"), answers_dir=None, profile="cpu", thresholds={},
+        execution={}, notebook_path=None, data_dir=str(tmp_path), artifacts_dir=str(tmp_path / "a"),
+        results_path=str(tmp_path / "results.json"),
+    )
+    (tmp_path / "no-such-suite").mkdir()
+    (tmp_path / "no-such-suite" / "test_broken.py").write_text("import nonexistent_module_xyz\n")
+    try:
+        checks = run_judge(ctx)
+    except JudgeError:
+        return  # the judge said so loudly: fine
+    assert checks == []  # or it wrote an empty result: nothing was graded, nothing was earned
