@@ -16,8 +16,9 @@ import os
 import re
 import sys
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 MARKER = "<!-- grader:pr-comment -->"
 MAX_BODY = 60000
@@ -50,7 +51,7 @@ def read_artifact(folder: Path) -> tuple[int, str]:
 
 def verdict(body: str) -> str:
     """success when every graded week has full marks, judged from the report headlines."""
-    scores = re.findall(r"^[^\n]*## week\d: ([\d.]+) / ([\d.]+)", body, re.M)
+    scores = re.findall(r"^[^\n]*## week\d: ([\d.]+) / ([\d.]+)", body, re.MULTILINE)
     if scores and all(float(a) >= float(b) > 0 for a, b in scores):
         return "success"
     return "failure" if scores else "neutral"

@@ -202,12 +202,14 @@ def demo(out_dir, work_dir, jobs, executor):
 @main.command()
 @click.argument("out_dir", type=click.Path(path_type=Path))
 @click.option("--force", is_flag=True, help="replace OUT_DIR if it exists")
-def release(out_dir, force):
+@click.option("--week", "weeks", multiple=True, type=click.Choice(WEEKS), help="release these weeks [all]")
+@click.option("--allow-handouts", is_flag=True, help="a later week's stub may hold an earlier (closed) week's solution")
+def release(out_dir, force, weeks, allow_handouts):
     """Write the student template repository (stubs, public checks, grader; no solutions) to OUT_DIR."""
     from .release import ReleaseError, write_release
 
     try:
-        written = write_release(out_dir, force=force)
+        written = write_release(out_dir, force=force, weeks=list(weeks) or None, allow_handouts=allow_handouts)
     except ReleaseError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(USAGE)

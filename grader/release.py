@@ -1,9 +1,14 @@
 """`grader release OUT_DIR`: the student template repository, proven free of solutions.
 
-What students get: the assignments (stubs, handouts, public suites), the grader package,
-the datasets with their provenance, the pull-request workflows and the student guide as
-README. What they never get: solutions/, hidden checks, reference notebooks, the project's
-tests and fixture submissions. scan_release() proves it after every write.
+What students get: the assignments (stubs, handouts, public suites) of the weeks released,
+the grader package, the datasets with their provenance, the pull-request workflows and the
+student guide as README. What they never get: solutions/, hidden checks, reference
+notebooks, the project's tests and fixture submissions. scan_release() proves it after
+every write and a leaking template is deleted, never left behind.
+
+A later week's stub may hand out an earlier week's solution (week 4 gives students week 3's
+layers). That is a leak while the earlier week is open, so it is refused unless the mentor
+says the earlier weeks are closed (`--allow-handouts`), or releases week by week (`--week`).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import re
 import shutil
 from pathlib import Path
 
-from .config import REPO_ROOT, SOLUTIONS
+from .config import REPO_ROOT
 
 # (source relative to the repository, destination relative to the template)
 FILES = [
@@ -27,28 +32,33 @@ FILES = [
     ("ci/workflows/student-checks.yml", ".github/workflows/checks.yml"),
     ("ci/workflows/pr-comment.yml", ".github/workflows/pr-comment.yml"),
 ]
-TREES = [("grader", "grader"), ("assignments", "assignments"), ("fixtures/data", "fixtures/data")]
+TREES = [("grader", "grader"), ("fixtures/data", "fixtures/data")]
 SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
 MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### SOLUTION CELL", "<!-- BEGIN SOLUTION -->")
+MARKER_FILES = {"grader/assign.py", "grader/release.py"}  # they name the markers in order to strip them
+NOT_SECRET = {"README.md", "probes.py"}  # probes run inside the student's sandbox at grading anyway
 MIN_BLOCK_CHARS = 40  # shorter solution blocks ("return out") are too generic to call a leak
+WEEK = re.compile(r"^week(\d+)$")
 
 
 class ReleaseError(Exception):
     """The template cannot be written, or it would leak mentor-only material."""
 
 
-def write_release(out_dir: Path, force: bool = False, root: Path = REPO_ROOT) -> list[Path]:
-    """Copy the template into out_dir, then scan it; returns the files written."""
+def write_release(out_dir: Path, force: bool = False, weeks: list[str] | None = None,
+                  allow_handouts: bool = False, root: Path = REPO_ROOT) -> list[Path]:
+    """Copy the template into out_dir (all weeks with a stub, or `weeks`), then scan it."""
     out_dir = Path(out_dir)
+    available = sorted((p.name for p in (root / "assignments").glob("week*") if p.is_dir()), key=_week_number)
+    weeks = list(weeks or available)
+    if missing := sorted(set(weeks) - set(available)):
+        raise ReleaseError(f"no assignments for {', '.join(missing)} (have: {', '.join(available) or 'none'})")
     if out_dir.exists():
         if not force:
             raise ReleaseError(f"{out_dir} exists; pass --force to replace it")
         shutil.rmtree(out_dir)
-    written = []
-    for src, dst in FILES:
-        if (root / src).is_file():
-            written.append(_copy(root / src, out_dir / dst))
-    for src, dst in TREES:
+    written = [_copy(root / src, out_dir / dst) for src, dst in FILES if (root / src).is_file()]
+    for src, dst in TREES + [(f"assignments/{w}", f"assignments/{w}") for w in weeks]:
         for path in sorted((root / src).rglob("*")):
             rel = path.relative_to(root / src)
             if path.is_file() and not path.is_symlink() and not SKIP_PARTS & set(rel.parts) \
@@ -56,7 +66,7 @@ def write_release(out_dir: Path, force: bool = False, root: Path = REPO_ROOT) ->
                 written.append(_copy(path, out_dir / dst / rel))
     (out_dir / ".gitignore").write_text("grades/\n.venv/\n__pycache__/\n*.egg-info/\n")
     written.append(out_dir / ".gitignore")
-    leaks = scan_release(out_dir, root / "solutions")
+    leaks = scan_release(out_dir, root / "solutions", allow_handouts=allow_handouts)
     if leaks:
         shutil.rmtree(out_dir)
         raise ReleaseError("the template would leak mentor-only material:\n  " + "\n  ".join(leaks[:20]))
@@ -69,30 +79,37 @@ def _copy(src: Path, dst: Path) -> Path:
     return dst
 
 
-def solution_blocks(solutions: Path = SOLUTIONS) -> list[str]:
-    """The code between solution markers in every reference notebook, whitespace-normalised."""
-    blocks = []
+def _week_number(name: str) -> int:
+    match = WEEK.match(name)
+    return int(match[1]) if match else 0
+
+
+def solution_blocks(solutions: Path) -> dict[str, list[str]]:
+    """Per week, the code between solution markers of its reference notebook, whitespace-normalised."""
+    out = {}
     for nb_path in sorted(solutions.glob("week*/week*.ipynb")):
-        nb = json.loads(nb_path.read_text(encoding="utf-8"))
-        for cell in nb.get("cells", []):
+        blocks = []
+        for cell in json.loads(nb_path.read_text(encoding="utf-8")).get("cells", []):
             source = "".join(cell.get("source", []))
             if source.lstrip().startswith("### SOLUTION CELL"):
                 blocks.append(source.split("\n", 1)[1] if "\n" in source else "")
-            blocks += re.findall(r"### BEGIN SOLUTION[^\n]*\n(.*?)\n[ \t]*### END SOLUTION", source, re.S)
-    normal = [_normalise(b) for b in blocks]
-    return [b for b in normal if len(b) >= MIN_BLOCK_CHARS]
+            blocks += re.findall(r"### BEGIN SOLUTION[^\n]*\n(.*?)\n[ \t]*### END SOLUTION", source, re.DOTALL)
+        out[nb_path.parent.name] = [b for b in map(_normalise, blocks) if len(b) >= MIN_BLOCK_CHARS]
+    return out
 
 
 def _normalise(text: str) -> str:
     return " ".join(text.split())
 
 
-def scan_release(out_dir: Path, solutions: Path = SOLUTIONS) -> list[str]:
+def scan_release(out_dir: Path, solutions: Path, allow_handouts: bool = False) -> list[str]:
     """Every leak in a template tree: a solutions/ path, a solution marker, a file identical to a
-    hidden suite file, or a reference solution block inside any file. Empty means clean."""
+    hidden suite file, or a reference solution block inside any file. Empty means clean.
+
+    With allow_handouts, week W's solution may appear in the files of a later week (W closed)."""
     hidden = {}
     for path in solutions.rglob("*"):
-        if path.is_file() and path.name != "README.md" and not SKIP_PARTS & set(path.parts):
+        if path.is_file() and path.name not in NOT_SECRET and not SKIP_PARTS & set(path.parts):
             hidden[hashlib.sha256(path.read_bytes()).hexdigest()] = path.relative_to(solutions).as_posix()
     blocks = solution_blocks(solutions)
     leaks = []
@@ -103,13 +120,17 @@ def scan_release(out_dir: Path, solutions: Path = SOLUTIONS) -> list[str]:
         if "solutions" in Path(rel).parts:
             leaks.append(f"{rel}: a solutions/ path")
         raw = path.read_bytes()
-        if hashlib.sha256(raw).hexdigest() in hidden:
-            leaks.append(f"{rel}: identical to solutions/{hidden[hashlib.sha256(raw).hexdigest()]}")
+        if (digest := hashlib.sha256(raw).hexdigest()) in hidden:
+            leaks.append(f"{rel}: identical to solutions/{hidden[digest]}")
         text = raw.decode("utf-8", errors="ignore")
-        if rel != "grader/assign.py" and rel != "grader/release.py":  # these name the markers to strip them
+        if rel not in MARKER_FILES:
             leaks += [f"{rel}: contains {m!r}" for m in MARKERS if m in text]
         flat = _normalise(_notebook_text(text) if rel.endswith(".ipynb") else text)
-        leaks += [f"{rel}: contains a reference solution block ({b[:40]}...)" for b in blocks if b in flat]
+        file_week = max((_week_number(part) for part in Path(rel).parts), default=0)
+        for week, week_blocks in blocks.items():
+            if allow_handouts and 0 < _week_number(week) < file_week:
+                continue
+            leaks += [f"{rel}: contains {week}'s solution ({b[:40]}...)" for b in week_blocks if b in flat]
     return leaks
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, TextIO
+from typing import TextIO
 
 from .records import Grade
 from .report import register, render_markdown
@@ -89,7 +90,7 @@ def annotations(grade: Grade, workspace: str | None = None) -> list[str]:
         hit = [m for m in _CELL_LINE.finditer(f.traceback) if f.execution_count and int(m[1]) == f.execution_count]
         if file:
             line = cell_line(Path(grade.submission.workdir) / grade.submission.notebook, f.index,
-                             int(hit[-1][2]) if hit else 1)
+                             int(hit[0][2]) if hit else 1)  # the statement the cell ran, as in the excerpt
             props += f",line={line}" if line else ""
         title = _escape_property(f"Cell {f.index + 1}: {f.ename or f.kind}")
         out.append(f"::error {props},title={title}::{_escape_data(f.evalue or f.kind)}".replace(" ,", " "))
@@ -118,8 +119,10 @@ def comment_body(grade: Grade) -> str:
     return truncate_markdown(body, MAX_COMMENT_CHARS)  # bytes >= chars, so this is safe for chars too
 
 
-def emit(grade: Grade, environ: Mapping[str, str] = os.environ, stream: TextIO = sys.stdout) -> None:
+def emit(grade: Grade, environ: Mapping[str, str] | None = None, stream: TextIO | None = None) -> None:
     """Inside GitHub Actions: print annotations (at most 10) and append the job summary."""
+    environ = os.environ if environ is None else environ
+    stream = sys.stdout if stream is None else stream
     lines = annotations(grade, environ.get("GITHUB_WORKSPACE"))
     shown, rest = lines[:MAX_ANNOTATIONS], lines[MAX_ANNOTATIONS:]
     if environ.get("GITHUB_ACTIONS") == "true":

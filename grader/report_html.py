@@ -15,8 +15,14 @@ from pathlib import Path
 
 from .records import Grade
 from .report import CATEGORY_TITLES, _fmt, atomic_write, register
-from .report_charts import (ArtifactError, curve_png, histogram_png, read_curve, read_png_artifact,
-                            read_text_artifact)
+from .report_charts import (
+    ArtifactError,
+    curve_png,
+    histogram_png,
+    read_curve,
+    read_png_artifact,
+    read_text_artifact,
+)
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from grader.records import CellFailure, CheckResult, Execution, Grade, Provenance, Submission
@@ -44,7 +44,7 @@ def make_grade(student: str = "ada", week: str = "week1", checks: list[CheckResu
         provenance=Provenance(grader_version="0.1.0", checks_hash="ab" * 32, commit=commit, profile="cpu",
                               device="cpu", isolation="bwrap", torch_version="2.13.0",
                               python_version="3.11.2", seeds={"python": 1337, "torch": 1337}, threads=2),
-        graded_at=datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc), durations={"total": 12.5},
+        graded_at=datetime(2026, 11, 23, 10, 0, tzinfo=UTC), durations={"total": 12.5},
         artifacts=artifacts or {},
     )
 

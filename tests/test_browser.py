@@ -49,9 +49,9 @@ def _render_and_check(html: str, name: str, tmp_path: Path, expect: str) -> tupl
 def test_week_report_renders_with_score_and_inert_student_text(tmp_path):
     grade = make_grade(checks=[check("value_ops", 2, 2), check("value_backward", 1.5, 3, "gradient", message=XSS)],
                        failures=[failure(evalue=XSS)], artifacts=write_artifacts(tmp_path / "art"))
-    dom, shot = _render_and_check(render_html(grade), "week", tmp_path, "3.5 / 5")
+    dom, _shot = _render_and_check(render_html(grade), "week", tmp_path, "3.5 / 5")
     assert "<script" not in dom.lower(), "a student's <script> became an element"
-    assert not re.search(r"<img[^>]+onerror", dom, re.I)
+    assert not re.search(r"<img[^>]+onerror", dom, re.IGNORECASE)
     assert "pwned" not in dom.split("<title>")[1].split("</title>")[0]
     assert dom.count('src="data:image/png;base64,') == 2
 

@@ -10,8 +10,8 @@ import sys
 import tomllib
 
 import pytest
-
 from conftest import ROOT
+
 from grader.config import Settings
 from grader.notebook import locate_notebook, read_notebook
 from grader.pipeline import grade_submission

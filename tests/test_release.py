@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import ROOT
+
 from grader.cli import main
 from grader.release import ReleaseError, scan_release, solution_blocks, write_release
 
-HIDDEN = sorted(p for p in (ROOT / "solutions").rglob("*") if p.is_file() and p.name != "README.md"
+SOLUTIONS = ROOT / "solutions"
+# probes.py is not secret (it runs inside the student's sandbox); everything else in solutions/ is
+HIDDEN = sorted(p for p in SOLUTIONS.rglob("*") if p.is_file() and p.name not in ("README.md", "probes.py")
                 and "__pycache__" not in p.parts)
+BLOCK = "total = sum(x * w for x, w in zip(inputs, weights)) + self.bias_term_for_the_neuron"
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
     out = tmp_path_factory.mktemp("release") / "template"
-    result = CliRunner().invoke(main, ["release", str(out)])
+    # all weeks at once: later stubs may hand out earlier weeks' code, as at the end of a course
+    result = CliRunner().invoke(main, ["release", str(out), "--allow-handouts"])
     assert result.exit_code == 0, result.output
     return out
 
@@ -35,7 +40,6 @@ def test_template_has_what_students_need(template):
 def test_template_holds_nothing_mentor_only(template):
     files = [p for p in template.rglob("*") if p.is_file()]
     assert not any("solutions" in p.relative_to(template).parts for p in files)
-    assert not any(p.name.startswith("test_") for p in files), "no checks of the project or of a week"
     assert not (template / "tests").exists() and not (template / "fixtures" / "submissions").exists()
     hidden = {p.read_bytes() for p in HIDDEN}
     for path in files:
@@ -43,28 +47,49 @@ def test_template_holds_nothing_mentor_only(template):
         assert raw not in hidden, f"{path} is a copy of a hidden file"
         if path.name not in ("assign.py", "release.py"):
             assert b"### BEGIN SOLUTION" not in raw, path
-    assert scan_release(template) == []
+    assert scan_release(template, SOLUTIONS, allow_handouts=True) == []
+
+
+def test_each_week_released_alone_is_clean(tmp_path):
+    """Opening week N (earlier weeks closed): no solution of week N or of a later week anywhere."""
+    for week in sorted(p.name for p in (ROOT / "assignments").glob("week*") if p.is_dir()):
+        write_release(tmp_path / week, weeks=[week], allow_handouts=True)
+        assert (tmp_path / week / "assignments" / week).is_dir()
+
+
+def _fake_course(tmp_path):
+    """solutions/week1 with one solution block; a template whose week2 stub hands it out."""
+    nb = {"cells": [{"cell_type": "code", "source": f"def f():\n    ### BEGIN SOLUTION\n    {BLOCK}\n"
+                                                      "    ### END SOLUTION\n"}]}
+    (tmp_path / "solutions" / "week1").mkdir(parents=True)
+    (tmp_path / "solutions" / "week1" / "week1.ipynb").write_text(json.dumps(nb))
+    (tmp_path / "solutions" / "week1" / "test_week1.py").write_text("def test_x():\n    assert 1\n")
+    tree = tmp_path / "t"
+    (tree / "assignments" / "week2").mkdir(parents=True)
+    (tree / "assignments" / "week2" / "given.py").write_text(f"# provided\n{BLOCK}\n")
+    return tmp_path / "solutions", tree
 
 
 def test_scan_finds_every_kind_of_leak(tmp_path):
-    tree = tmp_path / "t"
-    (tree / "assignments").mkdir(parents=True)
-    (tree / "notes.py").write_text("x = 1\n### BEGIN SOLUTION\ny = 2\n")
-    leaks = scan_release(tree)
-    assert any("contains '### BEGIN SOLUTION'" in leak for leak in leaks)
-    if not HIDDEN:
-        pytest.skip("no week's hidden suite exists yet")
-    shutil.copyfile(HIDDEN[0], tree / "assignments" / "innocent.txt")
+    solutions, tree = _fake_course(tmp_path)
+    assert solution_blocks(solutions) == {"week1": [BLOCK]}
+    (tree / "assignments" / "week1").mkdir()
+    (tree / "assignments" / "week1" / "notes.py").write_text("x = 1\n### BEGIN SOLUTION\n")
+    (tree / "assignments" / "week1" / "pasted.py").write_text("    " + BLOCK.replace(" + ", "  +\n    ") + "\n")
+    shutil.copyfile(solutions / "week1" / "test_week1.py", tree / "assignments" / "week1" / "innocent.txt")
     (tree / "solutions").mkdir()
     (tree / "solutions" / "x.md").write_text("hello")
-    leaks = scan_release(tree)
-    assert any("identical to solutions/" in leak for leak in leaks)
-    assert any("a solutions/ path" in leak for leak in leaks)
-    blocks = solution_blocks()
-    if blocks:  # a reference solution block pasted, re-indented, into a released file
-        (tree / "pasted.py").write_text("def f():\n    " + blocks[0].replace(" ", "  ") + "\n")
-        (tree / "pasted2.py").write_text("# copied\n" + blocks[0] + "\n")
-        assert any(leak.startswith("pasted2.py: contains a reference solution block") for leak in scan_release(tree))
+    leaks = "\n".join(scan_release(tree, solutions, allow_handouts=True))
+    assert "notes.py: contains '### BEGIN SOLUTION'" in leaks
+    assert "pasted.py: contains week1's solution" in leaks  # re-wrapped whitespace does not hide it
+    assert "innocent.txt: identical to solutions/week1/test_week1.py" in leaks
+    assert "solutions/x.md: a solutions/ path" in leaks
+
+
+def test_a_later_week_handing_out_an_earlier_solution_needs_permission(tmp_path):
+    solutions, tree = _fake_course(tmp_path)
+    assert scan_release(tree, solutions) == [f"assignments/week2/given.py: contains week1's solution ({BLOCK[:40]}...)"]
+    assert scan_release(tree, solutions, allow_handouts=True) == []
 
 
 def test_release_refuses_to_overwrite_and_refuses_leaks(tmp_path, monkeypatch):
@@ -72,7 +97,9 @@ def test_release_refuses_to_overwrite_and_refuses_leaks(tmp_path, monkeypatch):
     out.mkdir()
     with pytest.raises(ReleaseError, match="exists"):
         write_release(out)
+    with pytest.raises(ReleaseError, match="no assignments for week9"):
+        write_release(out, force=True, weeks=["week9"])
     monkeypatch.setattr("grader.release.FILES", [("solutions/README.md", "assignments/solutions/README.md")])
     with pytest.raises(ReleaseError, match="leak"):
-        write_release(out, force=True)
+        write_release(out, force=True, allow_handouts=True)
     assert not out.exists(), "a leaking template is removed, not left half-written"

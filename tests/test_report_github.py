@@ -9,8 +9,15 @@ import nbformat
 from grade_factory import check, failure, make_grade
 
 from grader.report import write_report
-from grader.report_github import (MARKER, MAX_ANNOTATIONS, annotations, cell_line, comment_body, emit,
-                                  truncate_markdown)
+from grader.report_github import (
+    MARKER,
+    MAX_ANNOTATIONS,
+    annotations,
+    cell_line,
+    comment_body,
+    emit,
+    truncate_markdown,
+)
 
 
 def _notebook(folder, cells=6):

@@ -16,8 +16,8 @@ from grader.report_html import render_cohort_html, render_html, strip_ansi
 def _no_live_markup(page: str) -> None:
     """No script element, no event handler, no external reference anywhere in the page."""
     assert "<script" not in page.lower()
-    assert not re.search(r"<[^>]+\son\w+\s*=", page, re.I), "an element carries an event handler"
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", page, re.I), "external request"
+    assert not re.search(r"<[^>]+\son\w+\s*=", page, re.IGNORECASE), "an element carries an event handler"
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", page, re.IGNORECASE), "external request"
 
 
 def test_verdict_comes_first_then_categories_and_checks():
