@@ -190,3 +190,12 @@ def test_cli_exit_code_1_for_the_stub(tmp_path):
     grade = json.loads((tmp_path / "stub-week1.json").read_text())
     assert grade["score"] == 0 and grade["status"] == "graded"
     assert any("NotImplementedError" in c["message"] for c in grade["checks"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook, full", [(SOLUTION, True), (STUB, False)])
+def test_public_suite_discriminates(notebook, full, tmp_path):
+    """`grader check week1`: the solution passes the public checks, the stub earns nothing."""
+    grade = grade_notebook("week1", notebook, tmp_path, public=True)
+    assert grade.max_score > 0
+    assert grade.score == (grade.max_score if full else 0), [(c.id, c.points, c.message) for c in grade.checks]
