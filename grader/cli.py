@@ -111,6 +111,7 @@ def _grade(week, source, commit, student, out_dir, formats, profile, require_iso
                 from .report import render_markdown
 
                 click.echo(render_markdown(grade))
+                click.echo(_next_step(grade))
             return code
     except IsolationError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -120,6 +121,18 @@ def _grade(week, source, commit, student, out_dir, formats, profile, require_iso
         return USAGE
     except KeyboardInterrupt:
         return INTERRUPTED
+
+
+def _next_step(grade) -> str:
+    """What a student should do after `grader check`, in one line."""
+    if grade.status != "graded":
+        return f"Not graded: {grade.message or grade.status}. Fix that, save the notebook and run `grader check` again."
+    lost = [c for c in grade.checks if c.points < c.max_points]
+    if not lost:
+        return ("All public checks passed. Commit, push and open a pull request; your mentor grades with "
+                "further hidden checks.")
+    return (f"{len(lost)} check(s) lost points: read their messages above, fix the notebook, run it top to "
+            "bottom (Restart & Run all), save, and run `grader check` again.")
 
 
 @main.command()

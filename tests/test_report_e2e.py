@@ -69,3 +69,15 @@ def test_full_marks_reports_in_every_format(tmp_path):
     curves = [n for n in grade["artifacts"] if n.endswith(".json")]
     assert page.count("data:image/png;base64,") >= len(curves)
     assert "cannot read artifact" not in page and "not a loss curve" not in page
+
+
+@pytest.mark.skipif(not (ROOT / "assignments" / "week1" / "public" / "week.toml").is_file() or not COLAB.is_dir(),
+                    reason="week1 has no public suite yet")
+def test_grader_check_prints_verdict_first_and_next_step(tmp_path):
+    result = CliRunner().invoke(main, ["check", "week1", str(COLAB / "Copy of week1.ipynb"), "--out", str(tmp_path),
+                                       "--profile", "cpu", "--format", "md", "--format", "html"])
+    assert result.exit_code == 0, result.output
+    report = result.output[result.output.index("## week1"):]
+    assert report.startswith("## week1: ") and "(100%)" in report.splitlines()[0]
+    assert result.output.rstrip().endswith("your mentor grades with further hidden checks.")
+    assert (tmp_path / "local-week1.html").is_file()

@@ -48,3 +48,12 @@ def test_write_report_writes_the_machine_formats(tmp_path):
     written = write_report(make_grade(), tmp_path, ("junit", "gradescope"))
     assert json.loads(written["gradescope"].read_text())["tests"]
     assert ET.parse(written["junit"]).getroot().tag == "testsuites"
+
+
+def test_grader_check_ends_with_the_next_step():
+    from grader.cli import _next_step
+
+    assert _next_step(make_grade(checks=[check("a", 2, 2)])).startswith("All public checks passed")
+    assert _next_step(make_grade()).startswith("2 check(s) lost points")
+    assert "no notebook found" in _next_step(make_grade(checks=[], status="invalid_submission",
+                                                        message="no notebook found"))
