@@ -166,3 +166,34 @@ def test_poster_refuses_a_pr_whose_head_is_not_the_graded_commit(tmp_path):
     with pytest.raises(ValueError, match="not the graded commit"):
         pc.post(_artifact(tmp_path / "r", 9, "## week1: 8 / 8"), api, "o/r", SHA)
     assert all(m == "GET" for m, _, _ in api.calls)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (ROOT / "assignments" / "week1" / "public" / "week.toml").is_file(),
+                    reason="week1 has no public suite yet")
+def test_check_pr_grades_the_colab_copy_a_pull_request_added(tmp_path):
+    """The student workflow's script on a real pull request: a branch adds Colab's copy."""
+    from grader.release import write_release
+
+    repo = tmp_path / "fork"
+    write_release(repo, weeks=["week1"])
+    git = ["git", "-C", str(repo), "-c", "user.name=s", "-c", "user.email=s@example.com"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "template"], check=True)
+    base = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    shutil.copyfile(ROOT / "fixtures" / "submissions" / "colab" / "week1" / "Copy of week1.ipynb",
+                    repo / "assignments" / "week1" / "Copy of week1.ipynb")
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "week 1 from Colab"], check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_") and k != "WEEK"}
+    env.update(BASE_SHA=base, PR_NUMBER="3", PATH=f"{Path(sys.executable).parent}:{env['PATH']}",
+               GITHUB_ACTIONS="true", GITHUB_WORKSPACE=str(repo), GITHUB_STEP_SUMMARY=str(tmp_path / "summary.md"))
+    proc = subprocess.run(["bash", "ci/check_pr.sh"], cwd=repo, capture_output=True, text=True, env=env,
+                          check=False, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "grading week1: assignments/week1/Copy of week1.ipynb (check)" in proc.stdout
+    comment = (repo / "grades" / "local-week1.comment.md").read_text()
+    assert "(100%)" in comment.splitlines()[1]
+    assert (tmp_path / "summary.md").read_text().startswith("## week1: ")
+    assert json.loads((repo / "grades" / "pr.json").read_text()) == {"number": 3}
