@@ -87,7 +87,8 @@ class Progress:
     def step(self, grade: Grade, how: str) -> None:
         self.done += 1
         line = (f"[{self.done}/{self.total}] {grade.student} {grade.week}: {grade.score:g}/{grade.max_score:g}"
-                f" {grade.status}{' late ' + str(grade.late_days) + 'd' if grade.late_days else ''} ({how})")
+                f" {grade.status}{' late ' + str(grade.late_days) + 'd' if grade.late_days else ''} ({how})"
+                + (f": {grade.message[-300:]}" if grade.status == "harness_error" else ""))
         if self.bar:
             self.bar.console.print(line)
             self.bar.advance(self.task)
@@ -100,13 +101,21 @@ class Progress:
 
 
 def _select(store: ForkStore, log: HeadsLog, entry: RosterEntry, deadline: datetime | None,
-            fetched_error: str) -> tuple[str | None, datetime | None, list[str]]:
-    """The commit to grade (the fork's head) and when it was submitted, from the grader's own log."""
+            fetched_error: str, at_deadline: bool = False) -> tuple[str | None, datetime | None, list[str]]:
+    """The commit to grade and when it was submitted, from the grader's own log of heads.
+
+    By default the fork's current head, late if the log first saw it after the deadline; with
+    at_deadline, the head the log recorded at the deadline (later pushes are not graded).
+    """
     notes = [fetched_error] if fetched_error else []
+    recorded = log.head_at(entry.student, deadline) if at_deadline and deadline else None
+    if at_deadline and deadline and not (recorded and store.has_commit(recorded)):
+        return None, None, notes + ["no head of this fork was recorded at the deadline"]
     try:
-        sha = store.resolve(entry.student)
+        sha = recorded or store.resolve(entry.student)
     except SourceError as exc:
         return None, None, notes + [str(exc)]
+    store.pin(entry.student, sha)
     if fetched_error:
         notes.append(f"graded the head fetched earlier ({sha[:12]})")
     submitted = log.first_seen(entry.student, sha)
@@ -120,7 +129,7 @@ def _select(store: ForkStore, log: HeadsLog, entry: RosterEntry, deadline: datet
 def run_batch(week: str, roster_path: Path, out_dir: Path, *, settings: Settings | None = None,
               jobs: int | None = None, deadline: datetime | None = None, policy: LatePolicy | None = None,
               executor: str = "local", address: str | None = None, ray_init: dict | None = None,
-              regrade: bool = False, fetch_only: bool = False, formats: tuple[str, ...] = BATCH_FORMATS,
+              regrade: bool = False, fetch_only: bool = False, at_deadline: bool = False, formats: tuple[str, ...] = BATCH_FORMATS,
               echo: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> BatchResult:
     """Grade every good roster line; every submission gets a report, whatever goes wrong with it."""
     t0 = time.monotonic()
@@ -145,10 +154,12 @@ def run_batch(week: str, roster_path: Path, out_dir: Path, *, settings: Settings
     for entry in roster.entries:
         fetched = store.fetch(entry.student, entry.repo, timeout=FETCH_TIMEOUT)
         log.record(fetched)
+        if fetched.head:
+            store.pin(entry.student, fetched.head)
         if fetch_only:
             echo(f"{entry.student}: {fetched.head or '-'} {fetched.error}")
             continue
-        sha, submitted, notes = _select(store, log, entry, deadline, fetched.error)
+        sha, submitted, notes = _select(store, log, entry, deadline, fetched.error, at_deadline)
         workdir = out_dir / "work" / entry.student
         submission = Submission(student=entry.student, week=week, source=entry.repo, commit=sha,
                                 workdir=str(workdir), submitted_at=submitted, problems=notes)

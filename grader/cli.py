@@ -149,8 +149,9 @@ def _next_step(grade) -> str:
 @click.option("--format", "formats", multiple=True, help="report formats [json md html junit gradescope]")
 @click.option("--regrade", is_flag=True, help="grade again even when the cache has a grade")
 @click.option("--fetch-only", is_flag=True, help="only fetch forks and record their heads (run at the deadline)")
+@click.option("--at-deadline", is_flag=True, help="grade the heads recorded at the deadline, not later pushes")
 def batch(week, roster_path, jobs, out_dir, deadline, late_policy, executor, address, profile, formats,
-          regrade, fetch_only):
+          regrade, fetch_only, at_deadline):
     """Grade a cohort: fetch every fork, grade (cached, resumable), write gradebook and summary."""
     from .batch import BATCH_FORMATS, run_batch
 
@@ -160,7 +161,7 @@ def batch(week, roster_path, jobs, out_dir, deadline, late_policy, executor, add
             raise click.UsageError("--executor ray needs --address (local or ray://...)")
         result = run_batch(week, roster_path, out_dir, settings=_settings(profile), jobs=jobs, deadline=when,
                            policy=policy, executor=executor, address=address, regrade=regrade,
-                           fetch_only=fetch_only, formats=tuple(formats) or BATCH_FORMATS)
+                           fetch_only=fetch_only, at_deadline=at_deadline, formats=tuple(formats) or BATCH_FORMATS)
     except (ValueError, FileNotFoundError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(USAGE)

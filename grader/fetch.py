@@ -35,6 +35,7 @@ MAX_EXPORT_FILES = 5000
 SHA = re.compile(r"^[0-9a-f]{7,40}$")
 SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9][A-Za-z0-9.-]*:[A-Za-z0-9._~/-]+$")
 URL = re.compile(r"^(https|ssh|file)://([^/?#\s]*)(/[^\s]*)?$")
+REMOTE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # a student id, as the roster checks it
 
 
 class SourceError(ValueError):
@@ -127,10 +128,19 @@ class ForkStore:
         self.path = Path(path)
         if not (self.path / "HEAD").is_file():
             git.Repo.init(self.path, bare=True)
+            with git.Repo(self.path).config_writer() as cfg:
+                cfg.set_value("gc", "auto", "0")  # keep commits a later force-push orphans
         self.repo = git.Repo(self.path)
+
+    @staticmethod
+    def _remote(student: str) -> str:
+        if not REMOTE.match(student) or ".." in student:
+            raise SourceError(f"student id {student!r} cannot name a git remote")
+        return student
 
     def fetch(self, student: str, url: str, timeout: float = FETCH_TIMEOUT) -> Fetched:
         """Fetch a fork's branches, default HEAD and pull-request heads; errors become data."""
+        student = self._remote(student)
         with self.repo.config_writer() as cfg:  # the URL goes to config, never on a command line
             cfg.set_value(f'remote "{student}"', "url", url)
         prefix = f"refs/remotes/{student}"
@@ -144,7 +154,7 @@ class ForkStore:
         return fetched
 
     def refs(self, student: str) -> dict[str, str]:
-        prefix = f"refs/remotes/{student}/"
+        prefix = f"refs/remotes/{self._remote(student)}/"
         done = run_git(["for-each-ref", "--format=%(objectname) %(refname)", prefix], cwd=self.path, timeout=60)
         refs = {}
         for line in done.stdout.splitlines():
@@ -177,6 +187,14 @@ class ForkStore:
         if not contains.stdout.strip():
             raise SourceError(f"commit {commit} is not on any branch of this fork")
         return sha
+
+    def pin(self, student: str, sha: str) -> None:
+        """Keep a graded or recorded head reachable even if the student force-pushes it away."""
+        run_git(["update-ref", f"refs/seen/{self._remote(student)}/{sha}", sha], cwd=self.path, timeout=60)
+
+    def has_commit(self, sha: str) -> bool:
+        done = run_git(["cat-file", "-e", f"{sha}^{{commit}}"], cwd=self.path, timeout=60)
+        return SHA.match(sha) is not None and done.returncode == 0
 
     def commit_time(self, sha: str) -> datetime:
         return self.repo.commit(sha).committed_datetime.astimezone(timezone.utc)
@@ -272,11 +290,11 @@ def fetch_submission(source: str, week: str, *, commit: str | None, student: str
     try:
         url = check_source(source)
         store = ForkStore(dest / "store.git")
-        fetched = store.fetch(student, url)
+        fetched = store.fetch("fork", url)  # one fork in this store: the remote name is ours, not the student's
         if fetched.error:
             problems.append(fetched.error)
         if fetched.refs:
-            sha = store.resolve(student, commit, pull)
+            sha = store.resolve("fork", commit, pull)
             submitted_at = store.commit_time(sha)
             problems += [f"not exported: {s}" for s in store.export(sha, workdir)]
     except SourceError as exc:

@@ -132,6 +132,10 @@ def test_late_push_is_caught_by_the_heads_log_not_the_commit_date(suite, tmp_pat
     got = scores(result)
     assert got["ann"] == (2.0, "graded", 0)
     assert got["bo"] == (1.5, "graded", 1)  # full marks, one day late at 25 %, despite the 2020 date
+    at_deadline = run_batch("week1", roster, out, settings=Settings(profile="cpu"), jobs=2, deadline=deadline,
+                            policy=LatePolicy(penalty_per_day=0.25), at_deadline=True, echo=lambda s: None)
+    assert scores(at_deadline) == {"ann": (2.0, "graded", 0), "bo": (0.0, "graded", 0)}  # the late push ignored
+    assert at_deadline.cached == 1 and at_deadline.graded == 1
 
 
 def test_no_head_recorded_before_the_deadline_falls_back_to_commit_date_and_says_so(suite, tmp_path):
