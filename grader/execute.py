@@ -24,7 +24,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .records import CellFailure, Execution, ProbeStatus
-from .sandbox import Isolation, Limits, SandboxSpec, give_to_sandbox, gpu_holders, prepare_run_dir, reap, sandbox_prefix
+from .sandbox import (
+    Isolation, Limits, SandboxSpec, give_to_sandbox, gpu_holders, prepare_run_dir, reap, release_cgroup,
+    sandbox_prefix,
+)
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 MAX_OUTPUT_BYTES = 2 * 2**20  # kept per notebook; the rest is counted and dropped
@@ -281,6 +284,7 @@ def execute_notebook(plan: RunPlan, run_dir: Path) -> Execution:
                  "message": f"the notebook ran past its total budget of {plan.total_timeout:.0f} s"}
     finally:
         reap(spec.run_id)  # nothing of the submission outlives its run (daemons, double forks)
+        release_cgroup(spec)
     if plan.gpu is not None and gpu_holders(spec.run_id):  # reaped, yet still on the GPU: a harness bug
         raise RuntimeError(f"a process of run {spec.run_id} still holds GPU memory after the run")
     answers_dir = state.get("answers")

@@ -54,6 +54,7 @@ class Limits:
     pids: int = 256
     open_files: int = 1024
     tmp_bytes: int = 512 * 2**20  # size of the private /tmp (tmpfs, bwrap level)
+    gpu_memory_bytes: int = 32 * 2**30  # host memory cap via a memory cgroup on GPU runs (if writable)
 
 
 @dataclass(frozen=True)
@@ -188,11 +189,50 @@ def _limits_prefix(spec: SandboxSpec) -> list[str]:
     return argv + ["--"]
 
 
+def _cgroup_location() -> tuple[Path, str] | None:
+    """This process's memory cgroup folder and the file holding its limit (v1 or v2)."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            return Path("/sys/fs/cgroup/memory") / path.lstrip("/"), "memory.limit_in_bytes"
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        if line.startswith("0::") and Path("/sys/fs/cgroup/cgroup.controllers").is_file():
+            return Path("/sys/fs/cgroup") / line[3:].lstrip("/"), "memory.max"
+    return None
+
+
+def memory_cgroup(spec: SandboxSpec) -> Path | None:
+    """The memory cgroup a GPU run goes into (RLIMIT_AS breaks CUDA), or None where none can be made."""
+    where = _cgroup_location() if spec.gpu is not None and os.geteuid() == 0 else None
+    if where is None:
+        return None
+    group = where[0] / f"grader-{spec.run_id}"
+    try:
+        group.mkdir(exist_ok=True)
+        (group / where[1]).write_text(str(spec.limits.gpu_memory_bytes))
+    except OSError:
+        return None
+    return group
+
+
+def release_cgroup(spec: SandboxSpec) -> None:
+    """Remove the run's memory cgroup once its processes are gone (after reap)."""
+    where = _cgroup_location() if spec.gpu is not None else None
+    if where is not None:
+        try:
+            (where[0] / f"grader-{spec.run_id}").rmdir()
+        except OSError:
+            pass
+
+
 def sandbox_prefix(spec: SandboxSpec) -> list[str]:
     """argv to put before the command: clear the environment, enter namespaces, set limits."""
     env = base_env(spec)
-    return ["env", "-i", *(f"{k}={v}" for k, v in sorted(env.items()))] + _namespace_prefix(spec) \
-        + _limits_prefix(spec)
+    argv = ["env", "-i", *(f"{k}={v}" for k, v in sorted(env.items()))]
+    group = memory_cgroup(spec)
+    if group is not None:  # join the cgroup before the namespaces: /sys is not mounted inside
+        argv += ["/bin/sh", "-c", f'echo $$ > "{group}/cgroup.procs" && exec "$@"', "sh"]
+    return argv + _namespace_prefix(spec) + _limits_prefix(spec)
 
 
 def prepare_run_dir(spec: SandboxSpec) -> None:

@@ -219,6 +219,25 @@ def test_doctor_reports_the_level(tmp_path):
 @needs_bwrap
 def test_gpu_is_visible_inside(tmp_path):
     spec = make_spec(tmp_path, Isolation.bwrap, gpu=0, limits=Limits(memory_bytes=None))
-    proc = run_inside(spec, "import torch; print(torch.cuda.is_available())", timeout=120)
+    listed = subprocess.run(sandbox_prefix(spec) + ["nvidia-smi", "-L"], capture_output=True, text=True,
+                            timeout=60)
+    assert listed.stdout.startswith("GPU"), listed.stderr[-2000:]
+    proc = run_inside(spec, "import torch; print(torch.version.cuda is None or torch.cuda.is_available())",
+                      timeout=120)
     assert proc.stdout.strip() == "True", proc.stderr[-2000:]
     assert gpu_holders(spec.run_id) == []
+
+
+@needs_bwrap
+@needs_root
+def test_gpu_runs_get_a_memory_cgroup_instead_of_rlimit_as(tmp_path):
+    from grader.sandbox import memory_cgroup, release_cgroup
+
+    spec = make_spec(tmp_path, Isolation.bwrap, gpu=0, limits=Limits(memory_bytes=None, gpu_memory_bytes=256 * 2**20))
+    if memory_cgroup(spec) is None:
+        release_cgroup(spec)
+        pytest.skip("no writable memory cgroup here")
+    proc = run_inside(spec, "x = bytearray(1024 * 2**20); x[::4096] = b'x' * len(x[::4096]); print('survived')")
+    reap(spec.run_id)
+    release_cgroup(spec)
+    assert "survived" not in proc.stdout and proc.returncode != 0  # the cgroup's OOM killer ended it
