@@ -24,7 +24,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--dis
 def _chromium(page: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess:
     profile = tmp / f"profile-{len(list(tmp.glob('profile-*')))}"
     return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args, page.as_uri()],
-                          capture_output=True, text=True, timeout=120, cwd=tmp)
+                          capture_output=True, text=True, timeout=120, cwd=tmp, check=False)
 
 
 def _console_problems(stderr: str) -> list[str]:
