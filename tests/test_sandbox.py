@@ -241,3 +241,16 @@ def test_gpu_runs_get_a_memory_cgroup_instead_of_rlimit_as(tmp_path):
     reap(spec.run_id)
     release_cgroup(spec)
     assert "survived" not in proc.stdout and proc.returncode != 0  # the cgroup's OOM killer ended it
+
+
+def test_require_isolation_refuses_to_grade_below_bwrap(tmp_path, monkeypatch):
+    import grader.pipeline as pipeline
+    from grader.config import Settings
+    from grader.records import Submission
+
+    suite = ROOT / "fixtures" / "hostile" / "suite"
+    monkeypatch.setattr(pipeline, "week_suite", lambda week, public=False: suite)
+    monkeypatch.setattr(pipeline, "machine_isolation", lambda: Isolation.unshare)
+    submission = Submission(week="week1", source=str(tmp_path), workdir=str(tmp_path), notebook="week1.ipynb")
+    with pytest.raises(IsolationError, match="'bwrap' was required"):
+        pipeline.grade_submission(submission, Settings(profile="cpu", require_isolation=True))
