@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
+import pytest
+from conftest import ROOT
 from grade_factory import check, make_grade
 
 from grader.report import write_report
@@ -57,3 +64,25 @@ def test_grader_check_ends_with_the_next_step():
     assert _next_step(make_grade()).startswith("2 check(s) lost points")
     assert "no notebook found" in _next_step(make_grade(checks=[], status="invalid_submission",
                                                         message="no notebook found"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (ROOT / "fixtures" / "submissions" / "colab" / "week1").is_dir(), reason="no week1 yet")
+def test_gradescope_run_autograder_leaves_results_json(tmp_path):
+    """Gradescope's layout: /autograder/submission in, /autograder/results/results.json out."""
+    shutil.copytree(ROOT / "fixtures" / "submissions" / "colab" / "week1", tmp_path / "submission")
+    env = {**os.environ, "AUTOGRADER_ROOT": str(tmp_path), "GRADER_SOURCE": str(ROOT), "WEEK": "week1",
+           "GRADER_PROFILE": "cpu", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    proc = subprocess.run(["bash", str(ROOT / "ci" / "gradescope_run_autograder.sh")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, check=False, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert out["score"] == sum(t["max_score"] for t in out["tests"]) > 0
+
+
+def test_gradescope_run_autograder_without_a_week_reports_instead_of_crashing(tmp_path):
+    env = {**os.environ, "AUTOGRADER_ROOT": str(tmp_path), "GRADER_SOURCE": str(tmp_path), "WEEK": ""}
+    proc = subprocess.run(["bash", str(ROOT / "ci" / "gradescope_run_autograder.sh")], env=env,
+                          capture_output=True, text=True, check=False, timeout=60)
+    assert proc.returncode == 0
+    assert "misconfigured" in json.loads((tmp_path / "results" / "results.json").read_text())["output"]
