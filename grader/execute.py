@@ -200,6 +200,10 @@ async def _execute(plan: RunPlan, run_dir: Path, spec: SandboxSpec) -> dict[str,
                         evalue=f"cell ran longer than {plan.cell_timeout:.0f} s and was interrupted",
                         source_excerpt=_excerpt(cell.source, None)))
                     state["status"] = "timeout"
+                    # The grade's headline names the first timed-out cell (the report's Grade.message).
+                    state["message"] = state["message"] or (
+                        f"cell {index + 1} ran longer than {plan.cell_timeout:.0f} s and was interrupted; "
+                        "the cells after it still ran")
                     if not await km.is_alive():
                         raise DeadKernelError("kernel died after a timeout") from None
                     continue
