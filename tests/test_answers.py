@@ -45,7 +45,7 @@ def test_failed_probe_carries_the_students_error(tmp_path):
 def test_non_finite_json_numbers_fail(tmp_path, raw):
     folder = tmp_path / "answers"
     folder.mkdir()
-    (folder / "answers.json").write_text('{"p": {"ok": true, "value": %s}}' % raw)
+    (folder / "answers.json").write_text(f'{{"p": {{"ok": true, "value": {raw}}}}}')
     with pytest.raises(AnswerError, match="finite"):
         Answers(folder).number("p")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,7 +12,7 @@ from grader.judge_plugin import band_fraction
 from grader.records import Execution, Provenance, Submission
 from grader.score import LatePolicy, make_grade, to_check_results
 
-DEADLINE = datetime(2026, 3, 1, 23, 59, tzinfo=timezone.utc)
+DEADLINE = datetime(2026, 3, 1, 23, 59, tzinfo=UTC)
 
 
 # ---- bands -----------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def graphs(ns, specs):
             root.backward()
             entry.update(root_grad=root.grad, grads=[leaf.grad for leaf in leaves],
                          types=[_type_name(root.data), _type_name(leaves[0].grad)])
-        except Exception as exc:  # the student's bug in this case only
+        except Exception as exc:  # noqa: BLE001 - the student's bug in this case only
             entry.update(_error(exc))
         out.append(entry)
     return out
@@ -92,7 +92,7 @@ def numerical_grad(ns, points):
     for name, args in points:
         try:
             out.append({"grad": list(fn(FUNCTIONS[name], [float(a) for a in args]))})
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the student's error, reported per case
             out.append(_error(exc))
     return out
 
@@ -103,7 +103,7 @@ def gradf(ns, points):
     for args in points:
         try:
             out.append({"grad": list(fn(*[float(a) for a in args]))})
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the student's error, reported per case
             out.append(_error(exc))
     return out
 
@@ -119,7 +119,7 @@ def softmax_nll(ns, cases):
             loss = nll(vals, int(target))
             loss.backward()
             out.append({"probs": probs, "loss": loss.data, "grads": [v.grad for v in vals]})
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the student's error, reported per case
             out.append(_error(exc))
     return out
 

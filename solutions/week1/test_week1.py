@@ -9,12 +9,19 @@ from __future__ import annotations
 import json
 import math
 
-import pytest
-
 import plan
+import pytest
+from week1_reference import (
+    analytic_grad,
+    compare_graphs,
+    error,
+    numbers,
+    softmax_reference,
+    torch_uses,
+    value_errors,
+)
+
 from grader.answers import AnswerError, to_number
-from week1_reference import (analytic_grad, compare_graphs, error, numbers, softmax_reference, torch_uses,
-                             value_errors)
 
 OK_TYPES = {"builtins.float", "builtins.int", "numpy.float64", "numpy.int64"}
 

@@ -190,31 +190,32 @@ def _aliases(trees: list[ast.AST]) -> set[str]:
     return names
 
 
+def _where(index: int, source: str, lineno: int) -> str:
+    lines = source.splitlines()
+    line = lines[lineno - 1].strip()[:80] if 0 < lineno <= len(lines) else ""
+    return f"code cell {index + 1}, line {lineno}: {line}"
+
+
 def torch_uses(cells: list[str]) -> list[str]:
     """Where cells that define graded names use an autograd library: 'cell N, line L: ...'."""
     parsed = [(i, src, _parse(src)) for i, src in enumerate(cells)]
     names = _aliases([t for _, _, t in parsed if t is not None])
     found = []
     for index, source, tree in parsed:
-        lines = source.splitlines()
-        where = lambda n: f"code cell {index + 1}, line {n}: {lines[n - 1].strip()[:80] if 0 < n <= len(lines) else ''}"
         if tree is None:
-            if re.search(r"\b(class|def)\s+(%s)\b" % "|".join(GRADED), source) and \
-                    re.search(r"\b(%s)\b" % "|".join(FORBIDDEN), source):
+            if re.search(rf"\b(class|def)\s+({'|'.join(GRADED)})\b", source) and \
+                    re.search(rf"\b({'|'.join(FORBIDDEN)})\b", source):
                 found.append(f"code cell {index + 1}: does not parse and mentions an autograd library")
             continue
         if not _defines_graded(tree):
             continue
         for node in ast.walk(tree):
             hit = None
-            if isinstance(node, ast.Import) and any(a.name.split(".")[0] in FORBIDDEN for a in node.names):
-                hit = node
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in FORBIDDEN:
-                hit = node
-            elif isinstance(node, ast.Name) and node.id in names:
+            if (isinstance(node, ast.Import) and any(a.name.split(".")[0] in FORBIDDEN for a in node.names)) or (
+                    isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in FORBIDDEN) or isinstance(node, ast.Name) and node.id in names:
                 hit = node
             elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in FORBIDDEN:
                 hit = node  # __import__("torch"), importlib.import_module("torch"), sys.modules["torch"]
             if hit is not None:
-                found.append(where(hit.lineno))
+                found.append(_where(index, source, hit.lineno))
     return list(dict.fromkeys(found))
