@@ -34,7 +34,7 @@ def _gpus() -> list[str]:
     if not shutil.which("nvidia-smi"):
         return []
     try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20).stdout
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20, check=False).stdout
     except (OSError, subprocess.TimeoutExpired):
         return []
     return [line.strip() for line in out.splitlines() if line.startswith("GPU")]
@@ -48,7 +48,7 @@ def _kernel_start(level: Isolation) -> tuple[float | None, str]:
         argv = sandbox_prefix(spec) + [sys.executable, "-c", "import ipykernel.kernelapp"]
         start = time.monotonic()
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return None, str(exc)
         if proc.returncode != 0:

@@ -300,7 +300,7 @@ def gpu_holders(run_id: str) -> list[int]:
         return []
     try:
         out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20).stdout
+                             capture_output=True, text=True, timeout=20, check=False).stdout
     except (OSError, subprocess.TimeoutExpired):
         return []
     ours = set(run_pids(run_id))
@@ -322,11 +322,11 @@ def probe_level(level: Isolation) -> tuple[bool, str]:
         code = "import os,socket;print(os.getuid(), len(socket.if_nameindex()))"
         argv = sandbox_prefix(spec) + [sys.executable, "-I", "-c", code]
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return False, str(exc)
     if proc.returncode != 0:
-        return False, (proc.stderr.strip().splitlines() or ["exit %d" % proc.returncode])[-1][:300]
+        return False, (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1][:300]
     uid, _ = proc.stdout.split()
     if spec.switches_uid and int(uid) != SANDBOX_UID:
         return False, f"uid switch failed (uid {uid} inside)"

@@ -17,8 +17,19 @@ import pytest
 
 from grader.doctor import diagnose, render
 from grader.sandbox import (
-    SANDBOX_UID, Isolation, IsolationError, Limits, SandboxSpec, detect_isolation, gpu_holders,
-    prepare_run_dir, probe_level, reap, require, run_pids, sandbox_prefix,
+    SANDBOX_UID,
+    Isolation,
+    IsolationError,
+    Limits,
+    SandboxSpec,
+    detect_isolation,
+    gpu_holders,
+    prepare_run_dir,
+    probe_level,
+    reap,
+    require,
+    run_pids,
+    sandbox_prefix,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -244,7 +255,7 @@ def test_gpu_runs_get_a_memory_cgroup_instead_of_rlimit_as(tmp_path):
 
 
 def test_require_isolation_refuses_to_grade_below_bwrap(tmp_path, monkeypatch):
-    import grader.pipeline as pipeline
+    from grader import pipeline
     from grader.config import Settings
     from grader.records import Submission
 
