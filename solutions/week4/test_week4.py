@@ -1,0 +1,359 @@
+"""Week 4 hidden checks (TRUSTED): manual gradients vs autograd, WaveNet structure, training, samples.
+
+Every reference is computed here, in float64, from the same seeded inputs plan.py sent
+(cases.py rebuilds them); the sandbox only ever ran the student's functions on them.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import cases
+from grader.answers import AnswerError, to_array, to_number
+
+MANUAL = ("cross_entropy_backward", "linear_backward", "tanh_backward", "batchnorm_backward",
+          "embedding_backward", "manual_backward")
+PARAM_NAMES = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
+
+
+def _t(a):
+    return torch.tensor(np.asarray(a), dtype=torch.float64, requires_grad=True)
+
+
+# ---- references ---------------------------------------------------------------------------
+
+def unit_references() -> dict[str, dict[str, torch.Tensor]]:
+    """Autograd gradients for each layer on the inputs plan.py sent."""
+    u = cases.unit_inputs()
+    out = {}
+    logits = _t(u["ce_logits"])
+    F.cross_entropy(logits, torch.from_numpy(u["ce_Y"])).backward()
+    out["cross_entropy"] = {"dlogits": logits.grad}
+    x, W, b = _t(u["lin_x"]), _t(u["lin_W"]), _t(np.zeros(u["lin_W"].shape[1]))
+    ((x @ W + b) * torch.from_numpy(u["lin_dout"])).sum().backward()
+    out["linear"] = {"dx": x.grad, "dW": W.grad, "db": b.grad}
+    pre = _t(u["tanh_pre"])
+    (torch.tanh(pre) * torch.from_numpy(u["tanh_dout"])).sum().backward()
+    out["tanh"] = {"dpre": pre.grad}
+    bx, gamma, beta = _t(u["bn_x"]), _t(u["bn_gamma"]), _t(np.zeros_like(u["bn_gamma"]))
+    xhat = (bx - bx.mean(0, keepdim=True)) * (bx.var(0, keepdim=True, unbiased=True) + 1e-5) ** -0.5
+    ((gamma * xhat + beta) * torch.from_numpy(u["bn_dout"])).sum().backward()
+    out["batchnorm"] = {"dx": bx.grad, "dgamma": gamma.grad, "dbeta": beta.grad}
+    C = _t(np.zeros((cases.VOCAB, u["emb_demb"].shape[-1])))
+    (C[torch.from_numpy(u["emb_X"])] * torch.from_numpy(u["emb_demb"])).sum().backward()
+    out["embedding"] = {"dC": C.grad}
+    return out
+
+
+def network_reference() -> tuple[float, dict[str, torch.Tensor]]:
+    """Loss and autograd gradients of the notebook's fixed forward pass, float64."""
+    raw, Xb, Yb = cases.net_inputs()
+    p = {k: _t(v) for k, v in raw.items()}
+    Xb, Yb = torch.from_numpy(Xb), torch.from_numpy(Yb)
+    embcat = p["C"][Xb].view(Xb.shape[0], -1)
+    hprebn = embcat @ p["W1"] + p["b1"]
+    xhat = (hprebn - hprebn.mean(0, keepdim=True)) * (hprebn.var(0, keepdim=True, unbiased=True) + 1e-5) ** -0.5
+    h = torch.tanh(p["bngain"] * xhat + p["bnbias"])
+    loss = F.cross_entropy(h @ p["W2"] + p["b2"], Yb)
+    loss.backward()
+    return loss.item(), {k: v.grad for k, v in p.items()}
+
+
+# ---- comparing ----------------------------------------------------------------------------
+
+def compare(name: str, got, want: torch.Tensor) -> tuple[float, dict]:
+    """Max |got - want| (values compared after a reshape if only the shape is off) and details."""
+    arr = to_array(got, name)
+    if arr.size != want.numel():
+        raise AnswerError(f"{name}: {arr.size} numbers, expected {want.numel()} (shape {tuple(want.shape)})")
+    diff = float(np.abs(arr.reshape(tuple(want.shape)) - want.numpy()).max()) if arr.size else 0.0
+    exact = bool(np.array_equal(arr.reshape(tuple(want.shape)), want.numpy()))
+    return diff, {f"{name}_max_diff": diff, f"{name}_exact": exact, f"{name}_close": diff <= 1e-9}
+
+
+def grade_grads(measure, thresholds, label: str, pairs: dict[str, tuple]) -> None:
+    worst, details = 0.0, {}
+    for name, (got, want) in pairs.items():
+        diff, info = compare(name, got, want)
+        worst, details = max(worst, diff), {**details, **info}
+    measure(worst, pass_at=thresholds["grad_pass"], fail_at=thresholds["grad_fail"], log=True, **details)
+    bad = [k.removesuffix("_max_diff") + f" {v:.1e}" for k, v in details.items()
+           if k.endswith("_max_diff") and v > thresholds["grad_pass"]]
+    assert worst <= thresholds["grad_pass"], (
+        f"{label}: max |manual - autograd| = {worst:.2e} (allowed {thresholds['grad_pass']:g}); off: {', '.join(bad)}")
+
+
+def unit_answer(answers, key: str):
+    value = answers.get("grad_units")
+    entry = value.get(key) if isinstance(value, dict) else None
+    if not isinstance(entry, dict):
+        raise AnswerError(f"no result for {key}")
+    if not entry.get("ok"):
+        raise AnswerError(f"{key}_backward raised {entry.get('error', 'an error')}")
+    return entry["value"]
+
+
+def _parts(value, n: int, what: str) -> list:
+    if not isinstance(value, list) or len(value) != n:
+        raise AnswerError(f"{what} must return {n} tensors, got {type(value).__name__}")
+    return value
+
+
+# ---- gradient checks ----------------------------------------------------------------------
+
+@pytest.mark.check(points=2, category="gradient")
+def test_grad_cross_entropy(answers, thresholds, measure):
+    """cross_entropy_backward matches autograd (float64)."""
+    want = unit_references()["cross_entropy"]
+    grade_grads(measure, thresholds, "cross_entropy_backward",
+                {"dlogits": (unit_answer(answers, "cross_entropy"), want["dlogits"])})
+
+
+@pytest.mark.check(points=2, category="gradient")
+def test_grad_linear(answers, thresholds, measure):
+    """linear_backward returns (dx, dW, db) matching autograd."""
+    want = unit_references()["linear"]
+    dx, dW, db = _parts(unit_answer(answers, "linear"), 3, "linear_backward")
+    grade_grads(measure, thresholds, "linear_backward",
+                {"dx": (dx, want["dx"]), "dW": (dW, want["dW"]), "db": (db, want["db"])})
+
+
+@pytest.mark.check(points=2, category="gradient")
+def test_grad_tanh(answers, thresholds, measure):
+    """tanh_backward uses the tanh OUTPUT h: (1 - h**2) * dout."""
+    want = unit_references()["tanh"]
+    grade_grads(measure, thresholds, "tanh_backward", {"dpre": (unit_answer(answers, "tanh"), want["dpre"])})
+
+
+@pytest.mark.check(points=3, category="gradient")
+def test_grad_batchnorm(answers, thresholds, measure):
+    """batchnorm_backward (unbiased variance, Bessel's n/(n-1)) matches autograd."""
+    want = unit_references()["batchnorm"]
+    dx, dgamma, dbeta = _parts(unit_answer(answers, "batchnorm"), 3, "batchnorm_backward")
+    grade_grads(measure, thresholds, "batchnorm_backward",
+                {"dx": (dx, want["dx"]), "dgamma": (dgamma, want["dgamma"]), "dbeta": (dbeta, want["dbeta"])})
+
+
+@pytest.mark.check(points=2, category="gradient")
+def test_grad_embedding(answers, thresholds, measure):
+    """embedding_backward adds up the gradients of repeated indices."""
+    want = unit_references()["embedding"]
+    grade_grads(measure, thresholds, "embedding_backward (hint: dC[X] += demb drops repeated rows)",
+                {"dC": (unit_answer(answers, "embedding"), want["dC"])})
+
+
+@pytest.mark.check(points=4, category="gradient")
+def test_grad_network(answers, thresholds, measure):
+    """manual_backward gives every parameter's gradient of the full 2-layer BatchNorm net."""
+    loss, want = network_reference()
+    got = answers.get("grad_network")
+    student_loss = to_number(got.get("loss"), "forward loss")
+    grads = got.get("grads")
+    if not isinstance(grads, dict) or set(PARAM_NAMES) - set(grads):
+        raise AnswerError(f"manual_backward must return a dict with keys {', '.join(PARAM_NAMES)}")
+    measure(abs(student_loss - loss), target="forward unchanged", forward_loss=student_loss, reference_loss=loss)
+    assert abs(student_loss - loss) < 1e-9, f"forward() gives loss {student_loss:.6f}, expected {loss:.6f}: keep it as given"
+    grade_grads(measure, thresholds, "manual_backward", {k: (grads[k], want[k]) for k in PARAM_NAMES})
+
+
+@pytest.mark.check(points=2, category="correctness")
+def test_grad_shapes(answers, measure):
+    """Every returned gradient has exactly the shape of what it differentiates."""
+    raw, _, _ = cases.net_inputs()
+    grads = answers.get("grad_network").get("grads") or {}
+    wrong = []
+    for name in PARAM_NAMES:
+        shape = tuple(to_array(grads.get(name), f"grad {name}").shape)
+        if shape != raw[name].shape:
+            wrong.append(f"d{name} {shape} vs {name} {raw[name].shape}")
+    want = {"linear": [(32, 30), (30, 64), (64,)], "batchnorm": [(32, 64), (1, 64), (1, 64)]}
+    for key, shapes in want.items():
+        parts = _parts(unit_answer(answers, key), 3, f"{key}_backward")
+        for part, shape in zip(parts, shapes):
+            if tuple(to_array(part, key).shape) != shape:
+                wrong.append(f"{key}_backward: {tuple(to_array(part, key).shape)} instead of {shape}")
+    measure(len(wrong), target="0 wrong shapes")
+    assert not wrong, "gradient shapes differ (hint: .sum(0, keepdim=True) for (1, C) parameters): " + "; ".join(wrong)
+
+
+# ---- integrity ----------------------------------------------------------------------------
+
+FORBIDDEN_ATTRS = {"backward", "requires_grad", "requires_grad_", "retain_grad", "grad", "autograd",
+                   "enable_grad", "set_grad_enabled", "vjp", "jacobian"}
+FORBIDDEN_NAMES = {"autograd", "enable_grad", "set_grad_enabled", "vjp", "jacobian"}
+
+
+def _functions(cells: list[str]) -> dict[str, ast.AST]:
+    found = {}
+    for src in cells:
+        text = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in src.splitlines())
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                found[node.name] = node  # the last definition wins, as in the kernel
+    return found
+
+
+def autograd_uses(cells: list[str]) -> list[str]:
+    """Autograd used inside the manual-backward functions or the notebook functions they call."""
+    functions = _functions(cells)
+    todo, seen, hits = [n for n in MANUAL if n in functions], set(), []
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for node in ast.walk(functions[name]):
+            bad = None
+            if isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_ATTRS:
+                bad = f".{node.attr}"
+            elif isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
+                bad = node.id
+            elif isinstance(node, ast.keyword) and node.arg == "requires_grad":
+                bad = "requires_grad="
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                mods = [getattr(node, "module", "") or ""] + [a.name for a in node.names]
+                if any("autograd" in m or m == "grad" for m in mods):
+                    bad = "import of autograd"
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions:
+                todo.append(node.func.id)
+            if bad:
+                hits.append(f"{name} (line {getattr(node, 'lineno', '?')}): {bad}")
+    return hits
+
+
+@pytest.mark.check(points=3, category="integrity")
+def test_no_autograd(answers, cells, measure):
+    """The manual-backward functions compute gradients by hand, without autograd."""
+    static = autograd_uses(cells)
+    units = answers.get("grad_units")
+    network = answers.get("grad_network")
+    calls = to_number(network.get("autograd_calls"), "autograd calls")
+    for key in ("cross_entropy", "linear", "tanh", "batchnorm", "embedding"):
+        entry = units.get(key) if isinstance(units, dict) else None
+        if not isinstance(entry, dict) or not entry.get("ok"):
+            raise AnswerError(f"{key}_backward did not run, so it cannot be checked")
+        calls += to_number(entry.get("autograd_calls"), "autograd calls")
+    measure(len(static) + calls, target="0 uses of autograd", static_hits=len(static), runtime_calls=calls)
+    assert not static, "autograd used in manual-backward code: " + "; ".join(static[:6])
+    assert calls == 0, f"autograd was called {calls:g} times while your manual-backward functions ran"
+
+
+# ---- WaveNet ------------------------------------------------------------------------------
+
+@pytest.mark.check(points=2, category="correctness")
+def test_wavenet_params(answers, measure):
+    """build_wavenet() has 76,579 parameters and maps (4, 8) contexts to (4, 27) logits."""
+    got = answers.get("wavenet_structure")
+    n = to_number(got.get("n_params"), "parameter count")
+    measure(n, target="= 76579")
+    assert n == 76579, f"build_wavenet() has {n:g} parameters, expected 76,579"
+    assert got.get("out_shape") == [4, 27], f"output shape {got.get('out_shape')}, expected [4, 27]"
+
+
+@pytest.mark.check(points=2, category="correctness")
+def test_flatten_consecutive(answers, measure):
+    """FlattenConsecutive joins consecutive positions, as an explicit reshape does."""
+    x = torch.from_numpy(cases.flatten_input())
+    want2 = x.reshape(2, 4, 6).numpy()
+    want8 = x.reshape(2, 24).numpy()
+    got2 = to_array(answers.get("flatten_consecutive").get("out"), "FlattenConsecutive(2)")
+    got8 = to_array(answers.get("flatten_all").get("out"), "FlattenConsecutive(8)")
+    ok2 = got2.shape == want2.shape and np.array_equal(got2, want2)
+    ok8 = got8.shape == want8.shape and np.array_equal(got8, want8)
+    measure(int(ok2) + int(ok8), target="2 of 2", n2_shape=str(got2.shape), n8_shape=str(got8.shape))
+    assert ok2, f"FlattenConsecutive(2) on (2, 8, 3) gave shape {got2.shape}: expected (2, 4, 6) = x.reshape(2, 4, 6)"
+    assert ok8, f"FlattenConsecutive(8) on (2, 8, 3) gave shape {got8.shape}: expected (2, 24) (squeeze T = 1)"
+
+
+@pytest.mark.check(points=3, category="correctness")
+def test_batchnorm_3d(answers, measure):
+    """BatchNorm1d on (B, T, C) averages over dims (0, 1); running stats have shape (1, 1, C)."""
+    x = torch.from_numpy(cases.bn3d_input()).double()
+    got = answers.get("batchnorm_3d")
+    mean = to_array(got.get("running_mean"), "running_mean")
+    var = to_array(got.get("running_var"), "running_var")
+    want_mean = 0.1 * x.mean((0, 1), keepdim=True)
+    want_var = 0.9 + 0.1 * x.var((0, 1), keepdim=True, unbiased=True)
+    measure(float(np.abs(mean.reshape(-1)[: 16] - want_mean.reshape(-1).numpy()).max()) if mean.size >= 16 else math.inf,
+            target="(1, 1, C), mean over dims (0, 1)", running_mean_shape=str(mean.shape))
+    assert mean.shape == (1, 1, 16), (f"running_mean has shape {mean.shape} for a (32, 4, 16) input, expected "
+                                      "(1, 1, 16): reduce over dims (0, 1) for 3-D input")
+    assert np.allclose(mean, want_mean.numpy(), atol=1e-4), "running_mean is not 0.9 * 0 + 0.1 * batch mean over (0, 1)"
+    assert np.allclose(var, want_var.numpy(), rtol=1e-3), "running_var is not 0.9 * 1 + 0.1 * unbiased batch variance"
+
+
+@pytest.mark.check(points=6, category="loss")
+def test_wavenet_dev_loss(answers, thresholds, data_dir, artifacts, measure):
+    """The grader trains your WaveNet (its seed, loop and budget) and scores dev loss from your logits."""
+    _, dev, _ = cases.split(cases.names(data_dir))
+    _, Ydev = cases.dataset(dev)
+    got = answers.get("train_wavenet")
+    logits = to_array(got.get("dev_logits"), "dev logits", shape=(len(Ydev), cases.VOCAB))
+    loss = F.cross_entropy(torch.from_numpy(logits).double(), torch.from_numpy(Ydev)).item()
+    curve = got.get("curve")
+    if isinstance(curve, list):
+        (artifacts / "week4_train_curve.json").write_text(__import__("json").dumps(
+            {"label": "WaveNet train loss (grader run)", "points": curve}))
+    measure(loss, pass_at=thresholds["dev_loss_pass"], fail_at=thresholds["dev_loss_fail"],
+            steps=thresholds["train_steps"], batch_size=thresholds["batch_size"], floor=thresholds["dev_loss_floor"])
+    assert loss >= thresholds["dev_loss_floor"], (
+        f"dev loss {loss:.4f} is below {thresholds['dev_loss_floor']}: impossible for a 76k-parameter model; "
+        "does the model see the next character?")
+    assert loss <= thresholds["dev_loss_pass"], f"dev loss {loss:.4f}, needs <= {thresholds['dev_loss_pass']}"
+
+
+@pytest.mark.check(points=2, category="correctness")
+def test_eval_single_example(answers, thresholds, measure):
+    """evaluate_logits works in eval mode: one example gives finite logits equal to its batched row."""
+    got = answers.get("eval_single")
+    one = to_array(got.get("single"), "single-example logits", shape=(1, cases.VOCAB), finite=False)
+    batch = to_array(got.get("batch"), "batch logits", shape=(16, cases.VOCAB), finite=False)
+    finite = bool(np.isfinite(one).all())
+    diff = float(np.abs(one[0] - batch[0]).max()) if finite and np.isfinite(batch).all() else math.inf
+    measure(diff, target=f"finite, ≤ {thresholds['eval_tol']:g}", finite=finite)
+    assert finite, "a single example gives NaN/inf logits: is BatchNorm still in training mode (batch statistics)?"
+    assert diff <= thresholds["eval_tol"], (
+        f"logits of one example change by {diff:.2e} when other examples are in the batch: set eval mode")
+
+
+@pytest.mark.check(points=1, category="runs_clean")
+def test_runs_clean(execution, measure):
+    """Every cell of the notebook runs without an error."""
+    failures = execution.get("failures", [])
+    measure(len(failures), target="0 failing cells")
+    assert not failures, "cells failed: " + "; ".join(
+        f"cell {f['index']}: {f.get('ename', f.get('kind'))} {f.get('evalue', '')[:120]}" for f in failures[:3])
+
+
+@pytest.mark.check(points=3, category="samples")
+def test_sample_quality(answers, thresholds, data_dir, artifacts, measure):
+    """Samples from the trained WaveNet look like names (Witten-Bell 4-gram NLL, validity, novelty)."""
+    from grader.samples import NameReference, name_metrics
+
+    names = answers.strings("samples", "names", max_items=2 * thresholds["n_samples"])
+    (artifacts / "week4_samples.txt").write_text("\n".join(names[:200]))
+    assert len(names) == thresholds["n_samples"], f"sample_names returned {len(names)} names, asked for {thresholds['n_samples']}"
+    train, dev, test = cases.split(cases.names(data_dir))
+    m = name_metrics(names, NameReference.fit(train, dev + test))
+    measure(m.wb4_nll, pass_at=thresholds["wb4_pass"], fail_at=thresholds["wb4_fail"], **m.as_dict())
+    problems = []
+    if m.valid < thresholds["min_valid"]:
+        problems.append(f"only {m.valid:.0%} valid names (a-z, non-empty)")
+    if m.unique < thresholds["min_unique"]:
+        problems.append(f"only {m.unique:.0%} distinct")
+    if m.long_share > thresholds["max_long_share"]:
+        problems.append(f"{m.long_share:.0%} longer than 15 characters")
+    if m.exact_real > thresholds["max_exact_real"] or m.novel < thresholds["min_novel"]:
+        problems.append(f"{m.exact_real:.0%} are real names, {m.novel:.0%} novel: memorised?")
+    assert not problems, "; ".join(problems)
+    assert m.wb4_nll <= thresholds["wb4_pass"], f"samples score {m.wb4_nll:.3f} nats/char under the 4-gram reference"

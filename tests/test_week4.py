@@ -1,0 +1,112 @@
+"""Week 4's hidden-suite helpers, tested directly (fast; the graded runs are in test_weeks.py).
+
+The known bugs must land where the bands say: over the whole network the Bessel-factor bug
+sits inside the log band (~1.7e-4: partial credit) and the duplicate-index bug beyond it
+(~1.4e-2: none); the static
+integrity check must flag hidden autograd and nothing in the reference, and the committed
+fixtures must be what make_fixtures.py builds from the current solution.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT
+
+SUITE = ROOT / "solutions" / "week4"
+FIXTURES = ROOT / "fixtures" / "submissions" / "week4"
+
+
+def _load(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def suite(pytestconfig):
+    # the hidden checks carry the judge's @pytest.mark.check marker: declare it here too
+    pytestconfig.addinivalue_line("markers", "check(points, category, title=None): a graded check")
+    sys.path.insert(0, str(SUITE))  # test_week4 imports `cases` as the judge does
+    try:
+        yield _load(SUITE / "test_week4.py", "week4_hidden_checks")
+    finally:
+        sys.path.remove(str(SUITE))
+
+
+def _code_cells(path: Path) -> list[str]:
+    nb = json.loads(path.read_text())
+    return ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def _namespace(path: Path) -> dict:
+    """The notebook's function definitions only (no data loading, no training)."""
+    ns: dict = {"torch": torch, "F": torch.nn.functional}
+    for src in _code_cells(path):
+        if src.lstrip().startswith("def cross_entropy_backward") or src.lstrip().startswith("def init_params"):
+            exec(src, ns)
+    return ns
+
+
+def _max_diff(suite, ns) -> dict[str, float]:
+    """Max |manual - autograd| of BN dx and embedding dC (unit inputs) and over the whole network."""
+    cases = suite.cases
+    u = {k: torch.from_numpy(np.asarray(v)) for k, v in cases.unit_inputs().items()}
+    want = suite.unit_references()
+    dx, _, _ = ns["batchnorm_backward"](u["bn_dout"], u["bn_xhat"], u["bn_gamma"], u["bn_var_inv"])
+    dC = ns["embedding_backward"](u["emb_demb"], u["emb_X"], cases.VOCAB)
+    raw, Xb, Yb = cases.net_inputs()
+    params = {k: torch.from_numpy(v) for k, v in raw.items()}
+    _, cache = ns["forward"](params, torch.from_numpy(Xb), torch.from_numpy(Yb))
+    grads = ns["manual_backward"](cache, params, torch.from_numpy(Yb))
+    _, ref = suite.network_reference()
+    return {"bn": float((dx - want["batchnorm"]["dx"]).abs().max()),
+            "emb": float((dC - want["embedding"]["dC"]).abs().max()),
+            "net": max(float((grads[k].reshape(ref[k].shape) - ref[k]).abs().max()) for k in ref)}
+
+
+def test_reference_solution_matches_autograd(suite):
+    diffs = _max_diff(suite, _namespace(SUITE / "week4.ipynb"))
+    assert max(diffs.values()) < 1e-12, diffs
+
+
+def test_known_bugs_land_in_their_bands(suite):
+    t = tomllib.loads((SUITE / "week.toml").read_text())["profiles"]["cpu"]["thresholds"]
+    bessel = _max_diff(suite, _namespace(FIXTURES / "fails_bessel.ipynb"))
+    dup = _max_diff(suite, _namespace(FIXTURES / "fails_embedding_duplicates.ipynb"))
+    # Whole network at lecture scale: the Bessel bug earns partial credit, duplicates none.
+    assert t["grad_pass"] < bessel["net"] < t["grad_fail"], bessel
+    assert dup["net"] >= t["grad_fail"], dup
+    # Unit inputs (unit-scale upstream gradients): both far outside the pass mark.
+    assert bessel["bn"] > 1e3 * t["grad_pass"] and dup["emb"] > 1e3 * t["grad_pass"], (bessel, dup)
+
+
+def test_static_integrity_check(suite):
+    assert suite.autograd_uses(_code_cells(SUITE / "week4.ipynb")) == []
+    hits = suite.autograd_uses(_code_cells(FIXTURES / "fails_secret_autograd.ipynb"))
+    assert any("embedding_backward" in h and ".backward" in h for h in hits), hits
+    hidden_in_helper = ["def helper(t):\n    return torch.autograd.grad(t.sum(), t)\n",
+                        "def tanh_backward(dout, h):\n    return helper(h)\n"]
+    assert any(h.startswith("helper") for h in suite.autograd_uses(hidden_in_helper))
+
+
+def test_fixtures_are_current():
+    maker = _load(FIXTURES / "make_fixtures.py", "week4_make_fixtures")
+    import nbformat
+
+    solution = nbformat.read(maker.SOLUTION, as_version=4)
+    text = "\x00".join(c.source for c in solution.cells)
+    for stem, edits in maker.BUGS.items():
+        committed = nbformat.read(FIXTURES / f"{stem}.ipynb", as_version=4)
+        assert [c.source for c in committed.cells] == maker.apply(text, edits, stem).split("\x00"), stem
+    assert set(tomllib.loads((FIXTURES / "expected.toml").read_text())) == set(maker.BUGS)
