@@ -6,7 +6,8 @@ recorded in every grade:
 
     bwrap    env -i, bubblewrap: new mount/pid/net/ipc/uts namespaces, only /usr, the grading
              environment (read-only) and this run's folder mounted, size-capped tmpfs /tmp,
-             all capabilities dropped, a real uid switch (setpriv), rlimits applied inside
+             all capabilities dropped, a real uid switch (setpriv) to a uid of its own,
+             rlimits applied inside
     unshare  env -i, util-linux unshare: new net/pid/ipc/uts namespaces, rlimits
     process  env -i and rlimits only
 
@@ -25,11 +26,15 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-SANDBOX_UID = 65534  # nobody: owns nothing on the host; the run's writable folders are chowned to it
+SANDBOX_UID = 65534  # inside a user namespace (grading as a normal user): nobody
+# As root each run gets its own unused host uid: RLIMIT_NPROC counts per uid, so a fork bomb in one
+# sandbox cannot starve a neighbour graded at the same time, and no two runs can signal each other.
+RUN_UID_BASE, RUN_UID_SPAN = 200_000, 100_000
 
 
 class Isolation(str, Enum):
@@ -66,6 +71,13 @@ class SandboxSpec:
     gpu: int | None = None  # CUDA device index given to this submission, if any
     run_id: str = field(default_factory=lambda: secrets.token_hex(8))
     writable: tuple[Path, ...] = ()  # extra folders chowned to the sandbox uid (the scratch copy)
+
+    @property
+    def uid(self) -> int:
+        """The host uid this run's processes get (bwrap as root), fixed by its run id."""
+        if not self.switches_uid:
+            return SANDBOX_UID
+        return RUN_UID_BASE + zlib.crc32(self.run_id.encode()) % RUN_UID_SPAN
 
     @property
     def switches_uid(self) -> bool:
@@ -162,7 +174,7 @@ def _bwrap_prefix(spec: SandboxSpec) -> list[str]:
             argv += ["--ro-bind", "/sys", "/sys"]
     argv += ["--"]  # no --chdir: bwrap keeps the launcher's cwd (the notebook's folder)
     if spec.switches_uid:
-        uid = str(SANDBOX_UID)
+        uid = str(spec.uid)
         argv += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                  "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
     return argv
@@ -244,7 +256,7 @@ def prepare_run_dir(spec: SandboxSpec) -> None:
         (run_dir / sub).mkdir(exist_ok=True)
     etc = run_dir / "etc"
     etc.mkdir(exist_ok=True)
-    uid = SANDBOX_UID
+    uid = spec.uid
     (etc / "passwd").write_text(f"root:x:0:0::/root:/bin/false\nstudent:x:{uid}:{uid}::{run_dir}/home:/bin/false\n")
     (etc / "group").write_text(f"root:x:0:\nstudent:x:{uid}:\n")
     for path in (run_dir / "kernel", run_dir / "home", run_dir / "tmp", *spec.writable):
@@ -255,10 +267,10 @@ def give_to_sandbox(path: Path, spec: SandboxSpec) -> None:
     """Make a folder (recursively) writable by the sandbox uid, e.g. a probe's answers folder."""
     if not spec.switches_uid:
         return
-    os.chown(path, SANDBOX_UID, SANDBOX_UID, follow_symlinks=False)
+    os.chown(path, spec.uid, spec.uid, follow_symlinks=False)
     for root, dirs, files in os.walk(path):
         for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
-            os.chown(name, SANDBOX_UID, SANDBOX_UID, follow_symlinks=False)
+            os.chown(name, spec.uid, spec.uid, follow_symlinks=False)
 
 
 def run_pids(run_id: str) -> list[int]:
@@ -328,7 +340,7 @@ def probe_level(level: Isolation) -> tuple[bool, str]:
     if proc.returncode != 0:
         return False, (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1][:300]
     uid, _ = proc.stdout.split()
-    if spec.switches_uid and int(uid) != SANDBOX_UID:
+    if spec.switches_uid and int(uid) != spec.uid:
         return False, f"uid switch failed (uid {uid} inside)"
     return True, f"uid {uid} inside"
 
