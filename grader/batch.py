@@ -14,10 +14,10 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 from . import __version__
 from .config import Settings, detect_profile, load_week, suite_hash, week_suite
@@ -77,7 +77,8 @@ class Progress:
         self.echo, self.total, self.done = echo, total, 0
         self.bar = None
         if sys.stderr.isatty() and os.environ.get("CI", "").lower() not in ("true", "1"):
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TimeElapsedColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn
+            from rich.progress import Progress as Bar
 
             self.bar = Bar("[bold]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                            transient=False)

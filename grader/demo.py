@@ -1,6 +1,7 @@
 """`grader demo`: build a small cohort of local forks from the fixture notebooks and grade it.
 
-The cohort shows every path a mentor meets: full marks, a known bug, a stub, a late push (its
+The cohort shows every path a mentor meets: full marks (two designs), known bugs, a stub saved as
+"Copy of week1.ipynb", a late push (its
 commit backdated to 2020: the grader's own log of heads still catches it), an unreachable fork and
 a roster line that is refused. Forks are plain git repositories built at run time with fixed
 author dates, so a second run makes the same commits and is all cache hits.
@@ -12,9 +13,9 @@ import json
 import os
 import subprocess
 import tempfile
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from .batch import BatchResult, run_batch
 from .config import ASSIGNMENTS, REPO_ROOT, SOLUTIONS, Settings
@@ -56,27 +57,35 @@ def _notebooks() -> dict[str, bytes]:
     """The fixture notebooks the cohort is made of: solution, stub, and known-bug fixtures."""
     found = {"solution": (SOLUTIONS / WEEK / f"{WEEK}.ipynb").read_bytes(),
              "stub": (ASSIGNMENTS / WEEK / f"{WEEK}.ipynb").read_bytes()}
-    for path in sorted((REPO_ROOT / "fixtures" / "submissions" / WEEK).glob("fails_*.ipynb")):
+    for path in sorted((REPO_ROOT / "fixtures" / "submissions" / WEEK).glob("*.ipynb")):
         found[path.stem] = path.read_bytes()
     return found
+
+
+def _pick(nb: dict[str, bytes], *names: str) -> bytes:
+    """The first fixture present. Deterministic bugs first: a bug that iterates a set of objects
+    (fails_grad_overwrite) scores differently from run to run, which would blur the cache demo."""
+    return next((nb[n] for n in names if n in nb), nb["stub"])
 
 
 def build_cohort(work: Path) -> tuple[Path, str]:
     """Write the forks and the roster; returns (roster path, the late student's id)."""
     nb = _notebooks()
-    bugs = [k for k in nb if k.startswith("fails_")]
-    buggy = nb[bugs[0]] if bugs else nb["stub"]
     forks = {
         "ada": _fork(work, "ada", [("start week 1", nb["stub"]), ("value class done", nb["solution"])]),
-        "ben": _fork(work, "ben", [("start week 1", nb["stub"]), ("my attempt", buggy)]),
-        "cy": _fork(work, "cy", [("start week 1", nb["stub"]), ("almost", buggy)]),
+        "ben": _fork(work, "ben", [("start week 1", nb["stub"]),
+                                   ("my attempt", _pick(nb, "fails_parameters_missing_bias", "fails_pow_derivative"))]),
+        "cy": _fork(work, "cy", [("start week 1", nb["stub"]),
+                                 ("almost", _pick(nb, "fails_tanh_overflow", "fails_pow_derivative"))]),
         "fay": _fork(work, "fay", [("colab copy", nb["stub"])], notebook="Copy of week1.ipynb"),
+        "gus": _fork(work, "gus", [("start week 1", nb["stub"]), ("my own design", _pick(nb, "passes_all", "solution"))]),
     }
     rows = [("ada", "Ada Lovelace", "ada-l", forks["ada"], 2001, "A"),
             ("ben", "Ben Bitdiddle", "benb", forks["ben"], 2002, "A"),
             ("cy", "Cy D. Fect", "cyfect", forks["cy"], 2003, "B"),
             ("dee", "Dee Tached", "dee-t", "https://127.0.0.1:9/dee-t/week1.git", 2004, "B"),
-            ("fay", "Fay Colab", "faycolab", forks["fay"], 2005, "B")]
+            ("fay", "Fay Colab", "faycolab", forks["fay"], 2005, "B"),
+            ("gus", "Gus Iterative", "gus-it", forks["gus"], 2007, "A")]
     lines = ["student,name,github,repo,lms_id,section"]
     lines += [",".join(str(v) for v in row) for row in rows]
     lines.append("../eve,Eve Il,eve,--upload-pack=touch /tmp/pwned,2006,B")  # refused, reported
@@ -107,10 +116,10 @@ def run_demo(out_dir: Path, *, work_dir: Path | None = None, jobs: int | None = 
         deadline = datetime.fromisoformat(json.loads(state.read_text())["deadline"])
     else:
         run_batch(WEEK, roster, out_dir, settings=settings, fetch_only=True, echo=lambda s: None)
-        deadline = datetime.now(timezone.utc)
+        deadline = datetime.now(UTC)
         state.write_text(json.dumps({"deadline": deadline.isoformat()}) + "\n")
     if len(subprocess.run(["git", "-C", str(work / late), "rev-list", "--all"], capture_output=True,
-                          text=True).stdout.split()) < 4:
+                          text=True, check=False).stdout.split()) < 4:
         _push_late(work, late)
     echo(f"deadline {deadline.isoformat()} (heads recorded then); {late} pushed after it")
     return run_batch(WEEK, roster, out_dir, settings=settings, jobs=jobs, deadline=deadline, policy=POLICY,

@@ -8,7 +8,6 @@ the batch (PR_SET_PDEATHSIG): a killed batch leaves no orphan grading behind to 
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import signal
 import subprocess
@@ -16,9 +15,9 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,8 +51,9 @@ def grade_job(job: Job, gpu: int | None = None) -> Grade:
 
 def error_grade(job: Job, message: str, status: str = "harness_error") -> Grade:
     """A report for a submission the harness could not grade (crash, harness timeout)."""
-    from . import __version__
     import platform
+
+    from . import __version__
 
     settings = Settings.model_validate(job.settings)
     execution = Execution(status="not_run", message=message)
@@ -115,8 +115,9 @@ class LocalPool:
         argv = [sys.executable, "-m", "grader.executor", str(job_path), str(result)]
         if self.gpus:
             argv.append(str(self.gpus[slot % len(self.gpus)]))
-        proc = subprocess.Popen(argv, start_new_session=True, preexec_fn=_die_with_parent,
-                                stdout=subprocess.DEVNULL, stderr=open(scratch / f"{job.submission.student}.err", "w"))
+        with open(scratch / f"{job.submission.student}.err", "w") as err:
+            proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL, stderr=err,
+                                    env={**os.environ, "GRADER_BATCH_PID": str(os.getpid())})
         return job, proc, result, time.monotonic()
 
 
@@ -131,10 +132,13 @@ def _read_result(job: Job, result: Path, returncode: int) -> Grade:
 
 def run_worker(job_path: str, result_path: str, gpu: str | None = None) -> int:
     """Worker entry point: grade one job, write the Grade JSON atomically."""
+    _die_with_parent()
+    if os.environ.get("GRADER_BATCH_PID") and os.getppid() != int(os.environ["GRADER_BATCH_PID"]):
+        return 2  # the batch died before we could ask to die with it: grade nothing
     job = Job.model_validate_json(Path(job_path).read_text())
     try:
         grade = grade_job(job, gpu=int(gpu) if gpu is not None else None)
-    except Exception:  # a harness bug: still a report, marked as ours, never cached
+    except Exception:  # noqa: BLE001 - a harness bug: still a report, marked as ours, never cached
         grade = error_grade(job, "harness error while grading:\n" + traceback.format_exc()[-1500:])
     tmp = Path(result_path + ".tmp")
     tmp.write_text(grade.model_dump_json())

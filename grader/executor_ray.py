@@ -5,12 +5,16 @@ process as the local pool grades it (grader.executor), so both paths give the sa
 Measured with Ray 2.60 (DESIGN, "Scale facts"): always pass an explicit address, switch usage
 stats off, check capacity before submitting (an infeasible request waits forever), and cancel
 with force=True (a plain cancel left the task running); the harness keeps its own timeout.
+
+A task reads the exported submission from the path the batch wrote it to, so the Ray workers
+must see the batch's --out folder (a local cluster, or a shared filesystem on a real one).
 """
 
 from __future__ import annotations
 
 import os
 import time
+
 from .executor import Done, Job, LocalPool, error_grade
 from .records import Grade
 

@@ -21,7 +21,7 @@ import shutil
 import signal
 import subprocess
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import git
@@ -197,7 +197,7 @@ class ForkStore:
         return SHA.match(sha) is not None and done.returncode == 0
 
     def commit_time(self, sha: str) -> datetime:
-        return self.repo.commit(sha).committed_datetime.astimezone(timezone.utc)
+        return self.repo.commit(sha).committed_datetime.astimezone(UTC)
 
     def export(self, sha: str, dest: Path) -> list[str]:
         """Write the commit's files to dest from git objects; returns what was skipped and why."""
@@ -243,7 +243,7 @@ class HeadsLog:
     def record(self, fetched: Fetched, at: datetime | None = None) -> None:
         if not fetched.head:
             return
-        at = at or datetime.now(timezone.utc)
+        at = at or datetime.now(UTC)
         line = json.dumps({"student": fetched.student, "sha": fetched.head, "at": at.isoformat()})
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as fh:

@@ -168,12 +168,12 @@ def cohort_summary(grades: list[Grade], roster_problems: list[str] = ()) -> dict
 def summary_markdown(summary: dict) -> str:
     s = summary["scores"]
     lines = [f"# Cohort summary: {summary['week']}", "",
-             f"{summary['submissions']} submissions · mean {s['mean']}% · median {s['median']}% · "
-             f"min {s['min']}% · max {s['max']}% · late {summary['late']}", "",
+             (f"{summary['submissions']} submissions · mean {s['mean']}% · median {s['median']}% · "
+              f"min {s['min']}% · max {s['max']}% · late {summary['late']}"), "",
              "## Score distribution", "", "| Percent | Students |", "|---|---|"]
     lines += [f"| {band} | {'█' * n} {n} |" for band, n in s["histogram_percent"].items()]
     lines += ["", "## Per-check pass rates", "", "| Check | Passed | Mean points |", "|---|---|---|"]
-    for cid, row in summary["checks"].items():
+    for row in summary["checks"].values():
         lines.append(f"| {row['title']} | {row['passed']}/{row['graded']} ({row['pass_rate']:.0%}) "
                      f"| {row['mean_points']:g} / {row['max_points']:g} |")
     lines += ["", "## Outcomes by cause", "", "| Cause | Students |", "|---|---|"]

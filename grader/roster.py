@@ -93,15 +93,19 @@ def _rows(path: Path) -> list[tuple[int, dict]]:
             raise ValueError(f"{path}: expected [[student]] tables")
         return [(i + 1, r if isinstance(r, dict) else {}) for i, r in enumerate(rows)]
     text = path.read_text(encoding="utf-8-sig")
-    reader = csv.DictReader((ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")))
+    kept = [(i + 1, ln) for i, ln in enumerate(text.splitlines()) if ln.strip() and not ln.lstrip().startswith("#")]
+    reader = csv.DictReader(ln for _, ln in kept)
+    if reader.fieldnames is None:  # reads the header now, so line_num counts from the first row
+        return []
     out = []
-    lines = [i + 1 for i, ln in enumerate(text.splitlines()) if ln.strip() and not ln.lstrip().startswith("#")]
-    for number, row in zip(lines[1:], reader):
-        if None in row:  # more cells than headers
-            row = {**row, "__extra__": ""}
-            row.pop(None)
-        out.append((number, row))
-    return out
+    while True:
+        start = reader.line_num  # lines consumed so far: the next row starts on the one after
+        try:
+            row = next(reader)
+        except StopIteration:
+            return out
+        row.pop(None, None)  # cells beyond the header are ignored
+        out.append((kept[start][0] if start < len(kept) else start + 1, row))
 
 
 def load_roster(path: Path) -> Roster:

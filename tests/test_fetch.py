@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from cohort import git, make_fork
+
 from grader import fetch
 from grader.fetch import ForkStore, HeadsLog, SourceError, check_source, fetch_submission
 
@@ -113,7 +113,7 @@ def test_fetch_timeout_is_enforced_by_the_grader(tmp_path, monkeypatch):
 
 def test_heads_log_decides_submission_time_not_commit_dates(tmp_path):
     log = HeadsLog(tmp_path / "heads.jsonl")
-    deadline = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    deadline = datetime(2026, 3, 1, tzinfo=UTC)
     on_time = fetch.Fetched("alice", {"HEAD": "a" * 40})
     late = fetch.Fetched("alice", {"HEAD": "b" * 40})
     log.record(on_time, at=deadline - timedelta(hours=2))

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import platform
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from grader.gradebook import Gradebook, canvas_csv, cohort_summary, summary_markdown, write_exports
 from grader.records import Category, CheckResult, Execution, Provenance, Submission
@@ -34,7 +34,7 @@ def grade(student: str, passed: dict[str, bool], *, commit: str = "c0ffee", late
 
 def test_every_grading_kept_latest_queryable_and_resume_idempotent(tmp_path):
     book = Gradebook(tmp_path / "gb.sqlite")
-    t = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    t = datetime(2026, 3, 1, tzinfo=UTC)
     first = grade("ann", {"a": False, "b": True}, commit="1111", when=t)
     regrade = grade("ann", {"a": True, "b": True}, commit="2222", when=t + timedelta(hours=1))
     assert book.add(first, "k1:" + first.graded_at.isoformat())

@@ -9,10 +9,11 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="ray is not installed (optional extra: pip install 'grader[ray]')")
 
-from cohort import local_demo, make_fork, scores, tiny_suite, write_roster  # noqa: E402
-from grader.batch import run_batch  # noqa: E402
-from grader.config import Settings  # noqa: E402
-from grader.executor_ray import RayCapacityError, RayPool  # noqa: E402
+from cohort import local_demo, make_fork, scores, tiny_suite, write_roster
+
+from grader.batch import run_batch
+from grader.config import Settings
+from grader.executor_ray import RayCapacityError, RayPool
 
 FAKE_GPUS = {"num_gpus": 2, "num_cpus": 2}  # ray schedules "GPU" tasks two at a time on a CPU box
 
@@ -58,5 +59,5 @@ def test_ray_grades_the_demo_cohort_like_the_local_pool(cluster, tmp_path_factor
 
     demo = local_demo(tmp_path_factory)
     on_ray = run_demo(tmp_path / "out", work_dir=tmp_path / "forks", executor="ray", echo=lambda s: None)
-    assert on_ray.graded == 5 and on_ray.harness_errors == 0
+    assert on_ray.graded == 6 and on_ray.harness_errors == 0
     assert scores(on_ray) == scores(demo["result"])
