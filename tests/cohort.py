@@ -95,3 +95,17 @@ def scores(result) -> dict[str, tuple[float, str, int]]:
         grade = load_grade(path)
         out[student] = (grade.score, grade.status, grade.late_days)
     return out
+
+
+def sleepy_job(tmp_path: Path, timeout: float):
+    """A job whose notebook sleeps far past the harness timeout given."""
+    from grader.config import Settings
+    from grader.executor import Job
+    from grader.records import Submission
+
+    work = tmp_path / "sleepy"
+    work.mkdir()
+    (work / "week1.ipynb").write_text(notebook("import time\ntime.sleep(120)\n"))
+    sub = Submission(student="sleepy", week="week1", source=str(work), workdir=str(work))
+    settings = Settings(profile="cpu", out_dir=tmp_path / "reports")
+    return Job(key="sleepy", submission=sub, settings=settings.model_dump(mode="json"), timeout=timeout)

@@ -170,3 +170,14 @@ def test_demo_cohort_end_to_end(tmp_path_factory):
 
     again = run_demo(demo["out"], work_dir=demo["work"], jobs=2, echo=lambda s: None)
     assert again.cached == 6 and again.graded == 0 and scores(again) == got
+
+
+def test_local_pool_stops_a_submission_at_the_harness_timeout(suite, tmp_path):
+    from cohort import sleepy_job
+    from grader.executor import LocalPool
+
+    got = []
+    t0 = time.monotonic()
+    LocalPool(1).run([sleepy_job(tmp_path, timeout=3)], lambda job, grade: got.append(grade))
+    assert time.monotonic() - t0 < 10
+    assert got[0].status == "failed_to_run" and "longer than 3 s and was stopped" in got[0].message

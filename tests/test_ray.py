@@ -9,7 +9,7 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="ray is not installed (optional extra: pip install 'grader[ray]')")
 
-from cohort import local_demo, make_fork, scores, tiny_suite, write_roster
+from cohort import local_demo, make_fork, scores, sleepy_job, tiny_suite, write_roster
 
 from grader.batch import run_batch
 from grader.config import Settings
@@ -39,17 +39,17 @@ def test_explicit_address_required():
         RayPool("")
 
 
-def test_ray_gives_the_local_pool_grades_on_fake_gpus(cluster, tmp_path, monkeypatch):
+def test_ray_grades_a_tiny_cohort_on_fake_gpus(cluster, tmp_path, monkeypatch):
+    """The tiny private week (answer() == 42); the demo test below compares with the local pool."""
     monkeypatch.setenv("GRADER_SOLUTIONS_DIR", str(tiny_suite(tmp_path / "solutions")))
     for name, answers in {"ann": [42], "bo": [1], "cy": [42, 3]}.items():
         make_fork(tmp_path / "forks" / name, answers)
-    roster = write_roster(tmp_path / "roster.csv", [(s, f"forks/{s}") for s in ("ann", "bo", "cy")])
-    settings = Settings(profile="cpu")
-    local = run_batch("week1", roster, tmp_path / "local", settings=settings, jobs=2, echo=lambda s: None)
-    on_ray = run_batch("week1", roster, tmp_path / "ray", settings=settings, executor="ray", address="local",
-                       echo=lambda s: None)
-    assert scores(on_ray) == scores(local) == {"ann": (2.0, "graded", 0), "bo": (0.0, "graded", 0),
-                                               "cy": (0.0, "graded", 0)}
+    roster = write_roster(tmp_path / "roster.csv", [(s, f"forks/{s}") for s in ("ann", "bo", "cy")]
+                          + [("dee", "https://127.0.0.1:9/dee.git")])
+    on_ray = run_batch("week1", roster, tmp_path / "ray", settings=Settings(profile="cpu"), executor="ray",
+                       address="local", echo=lambda s: None)
+    assert scores(on_ray) == {"ann": (2.0, "graded", 0), "bo": (0.0, "graded", 0), "cy": (0.0, "graded", 0),
+                              "dee": (0.0, "invalid_submission", 0)}
     assert ray.is_initialized()  # the batch used the cluster it found and left it running
 
 
@@ -61,3 +61,12 @@ def test_ray_grades_the_demo_cohort_like_the_local_pool(cluster, tmp_path_factor
     on_ray = run_demo(tmp_path / "out", work_dir=tmp_path / "forks", executor="ray", echo=lambda s: None)
     assert on_ray.graded == 6 and on_ray.harness_errors == 0
     assert scores(on_ray) == scores(demo["result"])
+
+
+def test_harness_timeout_cancels_the_task(cluster, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADER_SOLUTIONS_DIR", str(tiny_suite(tmp_path / "solutions")))
+    got = []
+    t0 = time.monotonic()
+    RayPool("local").run([sleepy_job(tmp_path, timeout=4)], lambda job, grade: got.append(grade))
+    assert time.monotonic() - t0 < 15  # the notebook's own 20 s cell budget never came into play
+    assert got[0].status == "failed_to_run" and "longer than 4 s and was stopped" in got[0].message
