@@ -174,6 +174,7 @@ def test_demo_cohort_end_to_end(tmp_path_factory):
 
 def test_local_pool_stops_a_submission_at_the_harness_timeout(suite, tmp_path):
     from cohort import sleepy_job
+
     from grader.executor import LocalPool
 
     got = []
