@@ -49,7 +49,7 @@ def _close(got: np.ndarray, want: np.ndarray) -> float:
 
 @pytest.mark.check(points=2, category="correctness")
 def test_dataset(answers, splits, stoi):
-    """build_dataset gives every (context, next char) pair, for 'emma' and for the whole dev split."""
+    """build_dataset: every (context, next char) pair, for 'emma' and the whole dev split."""
     cases = [(plan.DATASET_WORDS, 3), (plan.DATASET_WORDS, 5), (splits.words[1], 3)]
     got = answers.get("dataset")
     assert isinstance(got, list) and len(got) == len(cases), "build_dataset answered the wrong number of cases"
@@ -68,7 +68,7 @@ def test_dataset(answers, splits, stoi):
 
 @pytest.mark.check(points=3, category="correctness")
 def test_forward_reference(answers, measure):
-    """mlp_forward equals the reference for block_size 4 and n_embd 7 (no hard-coded sizes)."""
+    """mlp_forward equals a float64 reference at block_size 4, n_embd 7 (no fixed sizes)."""
     params, X = plan.forward_case(data)
     want = ref.mlp_logits(params, X).numpy()
     got = answers.array("forward", shape=want.shape)
@@ -90,7 +90,7 @@ def test_split_loss_reference(answers, measure):
 
 @pytest.mark.check(points=1, category="correctness")
 def test_init_api(answers):
-    """init_mlp returns C, W1, b1, W2, b2 of the right shapes, requiring grad, reproducible from its generator."""
+    """init_mlp: keys C, W1, b1, W2, b2 with their shapes, requiring grad, reproducible."""
     got = answers.get("init")
     shapes = {"C": (27, 10), "W1": (30, 200), "b1": (200,), "W2": (200, 27), "b2": (27,)}
     params = got.get("params") if isinstance(got, dict) else None
@@ -109,7 +109,7 @@ def _init_params(answers) -> dict:
 
 @pytest.mark.check(points=2, category="correctness")
 def test_initial_loss(answers, splits, thresholds, measure):
-    """With scaled=True the loss before training is close to a uniform guess, -ln(1/27) = 3.30."""
+    """Loss at init with scaled=True is near a uniform guess, -ln(1/27) = 3.30."""
     params = _init_params(answers)
     loss = ref.cross_entropy(ref.mlp_logits(params, splits.Xdev[:4000]), splits.Ydev[:4000])
     lo, hi = thresholds["initial_loss_low"], thresholds["initial_loss_high"]
@@ -123,7 +123,7 @@ def test_initial_loss(answers, splits, thresholds, measure):
 
 @pytest.mark.check(points=1, category="correctness")
 def test_tanh_saturation(answers, splits, thresholds, measure):
-    """Few tanh units start saturated (|h| > 0.97) with scaled=True: W1 uses the Kaiming gain (5/3)/sqrt(fan_in)."""
+    """Few tanh units saturated at init (|h| > 0.97): W1 scaled by (5/3)/sqrt(fan_in)."""
     params = _init_params(answers)
     h = np.tanh(ref.hidden_preact(params, splits.Xdev[:4000]).numpy())
     share = float(np.mean(np.abs(h) > 0.97))
@@ -134,7 +134,7 @@ def test_tanh_saturation(answers, splits, thresholds, measure):
 
 @pytest.mark.check(points=3, category="correctness")
 def test_train_trajectory(answers, measure, data_dir):
-    """train_mlp: 5 SGD steps from given parameters match the reference losses and parameters."""
+    """train_mlp: 5 SGD steps from given parameters match the reference to 1e-6."""
     params, X, Y = plan.trajectory_case(data, data_dir)
     want_losses, want_params = ref.reference_training(params, X, Y, 16, plan.TRAJECTORY_LRS, plan.TRAJECTORY_SEED)
     got = answers.get("train_steps")
@@ -166,7 +166,7 @@ def _matches_a_convention(got: np.ndarray, key: str) -> tuple[float, str]:
 
 @pytest.mark.check(points=2, category="correctness")
 def test_batchnorm_train_mode(answers, measure):
-    """BatchNorm1d in training mode normalises each feature over the batch (dim 0), then gamma, beta."""
+    """BatchNorm1d training mode: per-feature batch statistics over dim 0, gamma, beta."""
     bn = _bn(answers)
     assert bn["starts_training"] is True, "a new BatchNorm1d should start with training = True"
     out = answers.array("batchnorm", "train_out", shape=(32, 6))
@@ -178,7 +178,7 @@ def test_batchnorm_train_mode(answers, measure):
 
 @pytest.mark.check(points=2, category="correctness")
 def test_batchnorm_running_stats(answers, measure):
-    """After one training call from (0, 1): running = 0.9 * running + 0.1 * batch statistic."""
+    """Running stats after one training call: 0.9 * running + 0.1 * batch statistic."""
     bn = _bn(answers)
     init = bn["init"]
     assert np.allclose(np.asarray(init["running_mean"]), 0) and np.allclose(np.asarray(init["running_var"]), 1), \
@@ -195,7 +195,7 @@ def test_batchnorm_running_stats(answers, measure):
 
 @pytest.mark.check(points=2, category="correctness")
 def test_batchnorm_eval_mode(answers, measure):
-    """In eval mode BatchNorm1d uses the running statistics: one example gives a finite, batch-independent output."""
+    """Eval mode uses the running statistics; a single example gives a finite output."""
     case = plan.batchnorm_case()
     want = ref.batchnorm_eval_ref(case["x_eval"], case["gamma"], case["beta"], case["running_mean"],
                                   case["running_var"])
@@ -213,7 +213,7 @@ def test_batchnorm_eval_mode(answers, measure):
 
 @pytest.mark.check(points=2, category="correctness")
 def test_batchnorm_buffers(answers):
-    """parameters() is exactly [gamma, beta]; running_mean/var are buffers that never require grad."""
+    """BatchNorm1d.parameters() is [gamma, beta]; running buffers never require grad."""
     bn = _bn(answers)
     assert bn["params_are_gamma_beta"] is True, \
         f"parameters() returned {bn['n_params']} tensors; it should be exactly [self.gamma, self.beta]"
@@ -223,7 +223,7 @@ def test_batchnorm_buffers(answers):
 
 @pytest.mark.check(points=1, category="correctness")
 def test_linear_tanh(answers):
-    """Linear: weight (fan_in, fan_out) ~ randn/sqrt(fan_in), zero bias, x @ W + b; Tanh: torch.tanh, no parameters."""
+    """Linear (randn/sqrt(fan_in), zero bias, x @ W + b) and Tanh (no parameters)."""
     got = answers.get("linear_tanh")
     case = plan.linear_case()
     W = answers.array("linear_tanh", "weight", shape=(case["fan_in"], case["fan_out"]))
@@ -244,7 +244,7 @@ def test_linear_tanh(answers):
 
 @pytest.mark.check(points=6, category="loss")
 def test_dev_loss(answers, splits, thresholds, measure, profile):
-    """The grader trains your init_mlp/mlp_forward model; the dev loss it scores from your logits is in the band."""
+    """Dev loss of your init_mlp/mlp_forward model, trained by the grader."""
     order = data.dev_order(len(splits.Xdev), plan.DEV_ORDER_SEED)
     logits = answers.array("train_model", "dev_logits", shape=(len(order), 27))
     loss = ref.cross_entropy(logits, splits.Ydev[order])
@@ -273,7 +273,7 @@ def name_metrics(answers, splits, artifacts):
 
 @pytest.mark.check(points=3, category="samples")
 def test_sample_quality(answers, name_metrics, thresholds, measure):
-    """Names from sample_mlp score well under a Witten-Bell 4-gram of the training names."""
+    """Samples score well under a Witten-Bell 4-gram of the training names."""
     n = answers.strings("train_model", "samples")
     assert len(n) == thresholds["n_samples"], f"sample_mlp returned {len(n)} names, asked for {thresholds['n_samples']}"
     m = name_metrics
@@ -285,7 +285,7 @@ def test_sample_quality(answers, name_metrics, thresholds, measure):
 
 @pytest.mark.check(points=2, category="samples")
 def test_sample_sanity(name_metrics, thresholds, measure):
-    """Samples are non-empty a-z names, rarely over 15 letters, mostly distinct, not memorised."""
+    """Samples: non-empty a-z, rarely > 15 letters, mostly distinct, not memorised."""
     m = name_metrics
     measure(m.long_share, target=f"long ≤ {thresholds['long_share_max']}", unique=round(m.unique, 3),
             exact_real=round(m.exact_real, 3), valid=round(m.valid, 3), novel=round(m.novel, 3))
