@@ -42,7 +42,7 @@ def plan(profile: str, thresholds: dict, data_dir: Path, **_) -> list[dict]:
                   "seed": 2147483647},
          "checks": ["trained_net_loss"], "timeout": 240},
         {"id": "sampler", "probe": "sampler", "args": {"probs": p_mle, "n": t["sampler_n"], "seed": 2147483647},
-         "checks": ["sampler_statistics"]},
+         "checks": ["sampler_statistics"], "timeout": 90},
         {"id": "own_samples", "probe": "own_samples", "args": {"words": words, "n": t["quality_n"], "seed": 7},
-         "checks": ["sample_quality"]},
+         "checks": ["sample_quality"], "timeout": 90},  # a model that never ends a name must not stall
     ]
