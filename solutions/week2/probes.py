@@ -3,7 +3,6 @@ plain data. They hold no expected answers; the canonical vocabulary below is an 
 
 import string
 
-import numpy as np
 import torch
 
 # Probes use this vocabulary rather than the student's build_vocab, so that one bug is not counted
@@ -17,8 +16,10 @@ def _tensor(value):
 
 def vocab(ns, words):
     stoi, itos = ns["build_vocab"](list(words))
-    return {"stoi": {str(k): int(v) for k, v in dict(stoi).items()},
-            "itos": {str(int(k)): str(v) for k, v in dict(itos).items()}}
+    return {
+        "stoi": {str(k): int(v) for k, v in dict(stoi).items()},
+        "itos": {str(int(k)): str(v) for k, v in dict(itos).items()},
+    }
 
 
 def counts(ns, words):
@@ -36,14 +37,20 @@ def probs(ns, counts):
 def nll(ns, probs, words, unseen):
     p = torch.from_numpy(probs)
     avg_nll = ns["avg_nll"]
-    return {"all": float(avg_nll(p, list(words), dict(STOI))), "unseen": float(avg_nll(p, [unseen], dict(STOI)))}
+    return {
+        "all": float(avg_nll(p, list(words), dict(STOI))),
+        "unseen": float(avg_nll(p, [unseen], dict(STOI))),
+    }
 
 
 def pipeline_nll(ns, words, unseen):
     """The student's own counts -> probs -> NLL chain, smoothing 1."""
     p = ns["counts_to_probs"](ns["bigram_counts"](list(words), dict(STOI)), smoothing=1.0)
     avg_nll = ns["avg_nll"]
-    return {"all": float(avg_nll(p, list(words), dict(STOI))), "unseen": float(avg_nll(p, [unseen], dict(STOI)))}
+    return {
+        "all": float(avg_nll(p, list(words), dict(STOI))),
+        "unseen": float(avg_nll(p, [unseen], dict(STOI))),
+    }
 
 
 def dataset(ns, words):
@@ -63,8 +70,14 @@ def net_loss(ns, w, xs, ys, regs):
 
 
 def train(ns, xs, ys, steps, lr, reg, seed):
-    W = ns["train_bigram_net"](torch.from_numpy(xs), torch.from_numpy(ys), steps=int(steps), lr=float(lr),
-                               reg=float(reg), seed=int(seed))
+    W = ns["train_bigram_net"](
+        torch.from_numpy(xs),
+        torch.from_numpy(ys),
+        steps=int(steps),
+        lr=float(lr),
+        reg=float(reg),
+        seed=int(seed),
+    )
     return {"w": _tensor(W).detach().to(torch.float64)}
 
 

@@ -53,20 +53,27 @@ def test_bigram_counts_exact(answers, counts):
     assert np.array_equal(got, counts), (
         f"counts differ from the reference in {int((got != counts).sum())} cells: N.sum() = {got.sum():.0f} "
         f"(expected {want_total}), N[:, 0].sum() = {got[:, 0].sum():.0f} (expected {want_ends}, one end "
-        "token per name). Put '.' before the first and after the last letter of every name.")
+        "token per name). Put '.' before the first and after the last letter of every name."
+    )
 
 
 @pytest.mark.check(points=2, category="correctness")
 def test_probs_rows_sum_to_one(answers):
     """counts_to_probs returns floats whose ROWS sum to one (columns do not)."""
     got = answers.get("probs")
-    assert "float" in got["dtype"], f"P has dtype {got['dtype']}: probabilities need a float tensor (.float())"
+    assert "float" in got["dtype"], (
+        f"P has dtype {got['dtype']}: probabilities need a float tensor (.float())"
+    )
     p = answers.array("probs", "p1", shape=(27, 27))
     rows, cols = p.sum(1), p.sum(0)
     assert np.allclose(rows, 1, atol=1e-5), (
         f"rows of P sum to {rows.min():.3f}..{rows.max():.3f}, not 1. "
-        + ("The columns sum to 1 instead: P.sum(1) without keepdim=True broadcasts across the wrong axis."
-           if np.allclose(cols, 1, atol=1e-5) else ""))
+        + (
+            "The columns sum to 1 instead: P.sum(1) without keepdim=True broadcasts across the wrong axis."
+            if np.allclose(cols, 1, atol=1e-5)
+            else ""
+        )
+    )
     assert not np.allclose(cols, 1, atol=1e-4), "columns sum to one too: normalise rows only"
     assert ((p >= 0) & (p <= 1)).all(), "probabilities must lie in [0, 1]"
 
@@ -78,8 +85,10 @@ def test_probs_values(answers, counts):
         got = answers.array("probs", key, shape=(27, 27))
         want = cases.probs(counts, k)
         err = float(np.abs(got - want).max())
-        assert err < 1e-6, (f"counts_to_probs(N, smoothing={k:g}) differs from (N + {k:g}) / row sums by up to "
-                            f"{err:.2e}" + (" (is smoothing applied?)" if k else ""))
+        assert err < 1e-6, (
+            f"counts_to_probs(N, smoothing={k:g}) differs from (N + {k:g}) / row sums by up to "
+            f"{err:.2e}" + (" (is smoothing applied?)" if k else "")
+        )
 
 
 @pytest.mark.check(points=2, category="correctness")
@@ -98,11 +107,17 @@ def test_nll_band(answers, words, counts, thresholds, measure):
     want = cases.avg_nll(cases.probs(counts, 1.0), words)
     got = answers.number("pipeline", "all")
     dev = abs(got - want)
-    measure(dev, pass_at=thresholds["nll_dev_pass"], fail_at=thresholds["nll_dev_fail"],
-            nll=round(got, 5), reference=round(want, 5))
+    measure(
+        dev,
+        pass_at=thresholds["nll_dev_pass"],
+        fail_at=thresholds["nll_dev_fail"],
+        nll=round(got, 5),
+        reference=round(want, 5),
+    )
     assert got > want - thresholds["nll_dev_pass"], (
         f"NLL {got:.4f} is below the best a bigram model can do on this data ({want:.4f}): the loss is "
-        "computed on the wrong pairs or averaged over the wrong count")
+        "computed on the wrong pairs or averaged over the wrong count"
+    )
     assert dev <= thresholds["nll_dev_pass"], f"NLL {got:.4f}, expected {want:.4f}"
 
 
@@ -111,7 +126,8 @@ def test_nll_unseen_finite(answers, thresholds):
     """With smoothing, a name with an unseen bigram still gets a finite NLL."""
     got = answers.get("pipeline")["unseen"]
     assert isinstance(got, float) and math.isfinite(got), (
-        f"avg_nll(P, ['{thresholds['unseen_word']}']) = {got}: with smoothing=1 no probability may be 0")
+        f"avg_nll(P, ['{thresholds['unseen_word']}']) = {got}: with smoothing=1 no probability may be 0"
+    )
 
 
 @pytest.mark.check(points=1, category="correctness")
@@ -143,7 +159,8 @@ def test_net_loss_and_grad(answers, words, thresholds, measure):
         worst = max(worst, loss_err, grad_err)
         assert loss_err <= thresholds["net_loss_rel_pass"] and grad_err <= thresholds["net_loss_rel_pass"], (
             f"reg={reg}: loss {entry['loss']:.6f} vs {loss.item():.6f} (rel. error {loss_err:.1e}), W.grad "
-            f"rel. error {grad_err:.1e}. The regulariser is + reg * (W**2).mean().")
+            f"rel. error {grad_err:.1e}. The regulariser is + reg * (W**2).mean()."
+        )
     measure(worst, pass_at=thresholds["net_loss_rel_pass"], fail_at=thresholds["net_loss_rel_fail"], log=True)
 
 
@@ -156,13 +173,20 @@ def test_trained_net_loss(answers, words, thresholds, measure):
     ref = thresholds["trained_loss_ref"]
     if loss < thresholds["trained_loss_floor"]:
         zero_credit(measure, f"loss >= {thresholds['trained_loss_floor']}")
-    measure(loss, pass_at=ref + thresholds["trained_loss_slack"], fail_at=ref + thresholds["trained_loss_fail"],
-            steps=thresholds["train_steps"], reference=ref)
+    measure(
+        loss,
+        pass_at=ref + thresholds["trained_loss_slack"],
+        fail_at=ref + thresholds["trained_loss_fail"],
+        steps=thresholds["train_steps"],
+        reference=ref,
+    )
     assert loss >= thresholds["trained_loss_floor"], (
-        f"loss {loss:.4f} is below what {thresholds['train_steps']} steps can reach: check the training loop")
+        f"loss {loss:.4f} is below what {thresholds['train_steps']} steps can reach: check the training loop"
+    )
     assert loss <= ref + thresholds["trained_loss_slack"], (
-        f"after {thresholds['train_steps']} steps (lr {thresholds['train_lr']}) the loss is {loss:.4f}, expected "
-        f"about {ref:.4f}. Reset W.grad before each backward() and step W.data -= lr * W.grad.")
+        f"after {thresholds['train_steps']} steps (lr {thresholds['train_lr']}) the loss is {loss:.4f}, "
+        f"expected about {ref:.4f}. Reset W.grad before each backward() and step W.data -= lr * W.grad."
+    )
 
 
 @pytest.mark.check(points=3, category="correctness")
@@ -179,11 +203,19 @@ def test_sampler_statistics(answers, counts, thresholds, measure):
     mean_len = sum(map(len, names)) / n
     if not thresholds["sampler_len_min"] <= mean_len <= thresholds["sampler_len_max"]:
         zero_credit(measure, "mean length in range")
-    measure(tv, pass_at=thresholds["first_letter_tv_max"], fail_at=2 * thresholds["first_letter_tv_max"],
-            mean_length=round(mean_len, 3))
-    assert tv <= thresholds["first_letter_tv_max"], f"first letters differ from P[0] (total variation {tv:.3f})"
+    measure(
+        tv,
+        pass_at=thresholds["first_letter_tv_max"],
+        fail_at=2 * thresholds["first_letter_tv_max"],
+        mean_length=round(mean_len, 3),
+    )
+    assert tv <= thresholds["first_letter_tv_max"], (
+        f"first letters differ from P[0] (total variation {tv:.3f})"
+    )
     assert thresholds["sampler_len_min"] <= mean_len <= thresholds["sampler_len_max"], (
-        f"mean name length {mean_len:.2f}, expected {thresholds['sampler_len_min']}-{thresholds['sampler_len_max']}")
+        f"mean name length {mean_len:.2f}, expected "
+        f"{thresholds['sampler_len_min']}-{thresholds['sampler_len_max']}"
+    )
 
 
 @pytest.mark.check(points=3, category="samples")
@@ -199,11 +231,15 @@ def test_sample_quality(answers, words, thresholds, measure, artifacts):
     if m.valid < t["quality_valid_min"]:
         problems.append(f"only {m.valid:.0%} are non-empty a-z names")
     if not t["quality_len_min"] <= m.mean_len <= t["quality_len_max"]:
-        problems.append(f"mean length {m.mean_len:.1f} (expected {t['quality_len_min']}-{t['quality_len_max']}; "
-                        "very long names mean the rows of P do not sum to one)")
+        problems.append(
+            f"mean length {m.mean_len:.1f} (expected {t['quality_len_min']}-{t['quality_len_max']}; "
+            "very long names mean the rows of P do not sum to one)"
+        )
     if not t["quality_bigram_nll_min"] <= m.bigram_nll <= t["quality_bigram_nll_max"]:
-        problems.append(f"bigram NLL {m.bigram_nll:.3f} outside {t['quality_bigram_nll_min']}-"
-                        f"{t['quality_bigram_nll_max']}")
+        problems.append(
+            f"bigram NLL {m.bigram_nll:.3f} outside {t['quality_bigram_nll_min']}-"
+            f"{t['quality_bigram_nll_max']}"
+        )
     if m.long_share > t["quality_long_pass"]:
         problems.append(f"{m.long_share:.0%} longer than 15 letters")
     if m.wb4_nll > t["quality_wb4_pass"]:
@@ -211,8 +247,12 @@ def test_sample_quality(answers, words, thresholds, measure, artifacts):
     if problems:
         zero_credit(measure, "all quality metrics in range")
     measure(m.long_share, pass_at=t["quality_long_pass"], fail_at=t["quality_long_fail"], metric="long_share")
-    measure(m.wb4_nll, pass_at=t["quality_wb4_pass"], fail_at=t["quality_wb4_fail"], **{
-        k: round(v, 4) for k, v in m.as_dict().items()})
+    measure(
+        m.wb4_nll,
+        pass_at=t["quality_wb4_pass"],
+        fail_at=t["quality_wb4_fail"],
+        **{k: round(v, 4) for k, v in m.as_dict().items()},
+    )
     assert not problems, "samples: " + "; ".join(problems)
 
 
@@ -221,6 +261,6 @@ def test_runs_clean(execution):
     """Every cell of the notebook runs without an error."""
     failures = execution.get("failures") or []
     status = execution.get("status")
-    assert status == "ok" and not failures, (
-        f"notebook status {status}; {len(failures)} cell(s) failed"
-        + (f", first: {failures[0].get('ename', '')}: {failures[0].get('evalue', '')[:200]}" if failures else ""))
+    assert status == "ok" and not failures, f"notebook status {status}; {len(failures)} cell(s) failed" + (
+        f", first: {failures[0].get('ename', '')}: {failures[0].get('evalue', '')[:200]}" if failures else ""
+    )

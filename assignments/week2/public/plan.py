@@ -19,9 +19,16 @@ def plan(profile: str, thresholds: dict, data_dir: Path, **_) -> list[dict]:
         {"id": "counts", "probe": "counts", "args": {"words": WORDS}},
         {"id": "probs", "probe": "probs", "args": {"counts": counts}},
         {"id": "dataset", "probe": "dataset", "args": {"words": ["emma"]}},
-        {"id": "net_loss", "probe": "net_loss", "args": {"w": np.zeros((27, 27), dtype=np.float32),
-                                                         "xs": np.array([0, 5]), "ys": np.array([5, 0]),
-                                                         "regs": [0.0]}},
+        {
+            "id": "net_loss",
+            "probe": "net_loss",
+            "args": {
+                "w": np.zeros((27, 27), dtype=np.float32),
+                "xs": np.array([0, 5]),
+                "ys": np.array([5, 0]),
+                "regs": [0.0],
+            },
+        },
         {"id": "sampler", "probe": "sampler", "args": {"probs": _tiny_model(), "n": 200, "seed": 1}},
     ]
 

@@ -53,4 +53,6 @@ def test_net_loss_uniform(answers):
 def test_sampler_format(answers):
     """sample_names returns names without the '.' end token."""
     names = answers.strings("sampler")
-    assert len(names) == 200 and set(names) <= {"a", "b"}, f"expected only 'a' and 'b', got {sorted(set(names))[:5]}"
+    assert len(names) == 200 and set(names) <= {"a", "b"}, (
+        f"expected only 'a' and 'b', got {sorted(set(names))[:5]}"
+    )
