@@ -8,6 +8,7 @@ grades only the rest; reports and gradebook rows are (re)written idempotently fr
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -135,6 +136,25 @@ def run_batch(week: str, roster_path: Path, out_dir: Path, *, settings: Settings
     """Grade every good roster line; every submission gets a report, whatever goes wrong with it."""
     t0 = time.monotonic()
     out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = open(out_dir / "batch.lock", "w")  # noqa: SIM115 - held until this process ends or returns
+    try:  # two batches on one folder could grade a submission twice; a killed one frees the lock
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise ValueError(f"another batch is running on {out_dir}") from None
+    try:
+        return _run_batch(week, roster_path, out_dir, t0, settings=settings, jobs=jobs, deadline=deadline,
+                          policy=policy, executor=executor, address=address, ray_init=ray_init, regrade=regrade,
+                          fetch_only=fetch_only, at_deadline=at_deadline, formats=formats, echo=echo)
+    finally:
+        lock.close()
+
+
+def _run_batch(week: str, roster_path: Path, out_dir: Path, t0: float, *, settings: Settings | None,
+               jobs: int | None, deadline: datetime | None, policy: LatePolicy | None, executor: str,
+               address: str | None, ray_init: dict | None, regrade: bool, fetch_only: bool, at_deadline: bool,
+               formats: tuple[str, ...], echo: Callable[[str], None]) -> BatchResult:
     roster = load_roster(roster_path)
     result = BatchResult(roster_problems=list(roster.problems))
     for problem in roster.problems:

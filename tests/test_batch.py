@@ -182,3 +182,15 @@ def test_local_pool_stops_a_submission_at_the_harness_timeout(suite, tmp_path):
     LocalPool(1).run([sleepy_job(tmp_path, timeout=3)], lambda job, grade: got.append(grade))
     assert time.monotonic() - t0 < 10
     assert got[0].status == "failed_to_run" and "longer than 3 s and was stopped" in got[0].message
+
+
+def test_a_second_batch_on_the_same_folder_is_refused(suite, tmp_path):
+    import fcntl
+
+    out = tmp_path / "out"
+    out.mkdir()
+    roster = write_roster(tmp_path / "roster.csv", [("ann", "https://127.0.0.1:9/ann.git")])
+    with open(out / "batch.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(ValueError, match="another batch is running"):
+            run_batch("week1", roster, out, echo=lambda s: None)
