@@ -1,0 +1,55 @@
+"""Week-6 probe requests (TRUSTED). Only the declared track's probes run: the track and the
+specialist's corpus are read from the pristine notebook and files, as data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+import importlib.util
+
+_spec = importlib.util.spec_from_file_location("week6_capstone", Path(__file__).with_name("capstone.py"))
+capstone = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(capstone)
+
+
+def plan(profile: str, thresholds: dict, data_dir: Path, submission: Path | None = None,
+         notebook: Path | None = None) -> list[dict]:
+    track, dataset = capstone.declared(capstone.notebook_sources(notebook))
+    cfg = dict(capstone.CONFIG)
+    seed = int(thresholds["seed"])
+    block = cfg["block_size"]
+    if track == "inspector":
+        chars, train, _ = capstone.shakespeare_data(data_dir)
+        sample = capstone.INSPECT_TEXT
+        return [{"id": "inspect", "probe": "inspect", "timeout": thresholds["probe_timeout"], "args": {
+            "vocab_size": len(chars), "config": cfg, "seed": seed, "steps": int(thresholds["inspector_steps"]),
+            "train_ids": train[: 200_000].astype(np.int16),
+            "idx": capstone.encode(sample, chars)[None, :], "tokens": list(sample)}}]
+    if track == "architect":
+        chars, train, val = capstone.shakespeare_data(data_dir)
+        inputs = capstone.architect_inputs(seed)
+        val_x, _ = capstone.val_windows(val, block, int(thresholds["val_windows"]))
+        return [
+            {"id": "rope", "probe": "rope", "args": {
+                "head_size": 8, "T": 16, "q": inputs["q"], "k": inputs["k"], "x": inputs["x"]}},
+            {"id": "rope_attention", "probe": "rope_attention", "args": {
+                "n_embd": 32, "n_head": 4, "block_size": 16, "seed": seed, "x": inputs["attn_x"]}},
+            {"id": "swiglu", "probe": "swiglu", "args": {"n_embd": 48, "seed": seed, "x": inputs["swiglu_x"]}},
+            {"id": "compare", "probe": "compare", "checks": ["architect_training", "runs_clean"], "timeout": thresholds["probe_timeout"], "args": {
+                "vocab_size": len(chars), "config": cfg, "seed": seed, "steps": int(thresholds["architect_steps"]),
+                "train_ids": train.astype(np.int16), "val_x": val_x.astype(np.int16)}},
+        ]
+    if track == "specialist":
+        text, _ = capstone.read_corpus(submission, notebook, dataset)
+        if text is None or len(text.encode("utf-8")) < capstone.MIN_CORPUS_BYTES:
+            return []  # the checks say why; nothing to train
+        chars = capstone.vocab(text)
+        train, val = capstone.split(capstone.encode(text, chars))
+        val_x, _ = capstone.val_windows(val, block, int(thresholds["val_windows"]))
+        return [{"id": "specialist", "probe": "specialist", "timeout": thresholds["probe_timeout"], "args": {
+            "vocab_size": len(chars), "config": cfg, "seed": seed, "steps": int(thresholds["specialist_steps"]),
+            "train_ids": train.astype(np.int32), "val_x": val_x.astype(np.int32),
+            "n_samples": int(thresholds["n_samples"]), "sample_len": int(thresholds["sample_len"])}}]
+    return []

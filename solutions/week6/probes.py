@@ -1,0 +1,146 @@
+"""Week-6 probes (run in the sandbox after the student's cells). Procedures only: they build and
+train the student's model with the grader's data, seed and budget and return plain data."""
+
+import os
+import statistics
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+
+def _device():
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _batches(data, steps, block, batch, seed):
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        ix = torch.randint(len(data) - block - 1, (batch,), generator=g)
+        yield (torch.stack([data[i:i + block] for i in ix]), torch.stack([data[i + 1:i + block + 1] for i in ix]))
+
+
+def _model(ns, vocab_size, config, seed, **switches):
+    torch.manual_seed(seed)
+    return ns["GPTLanguageModel"](vocab_size, **config, **switches).to(_device())
+
+
+def _val_logits(model, val_x):
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for chunk in torch.as_tensor(np.asarray(val_x, dtype=np.int64)).split(128):
+            logits, _ = model(chunk.to(_device()))
+            out.append(logits.float().cpu())
+    return torch.cat(out).numpy()
+
+
+def _train(model, data, steps, block, seed, lr=3e-3, batch=32):
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    model.train()
+    for x, y in _batches(data, steps, block, batch, seed):
+        _, loss = model(x.to(_device()), y.to(_device()))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return float(loss.item())
+
+
+def inspect(ns, vocab_size, config, seed, steps, train_ids, idx, tokens):
+    model = _model(ns, vocab_size, config, seed)
+    data = torch.as_tensor(np.asarray(train_ids, dtype=np.int64))
+    _train(model, data, steps, config["block_size"], seed)
+    model.train()
+    idx = torch.as_tensor(np.asarray(idx, dtype=np.int64)).to(_device())
+    with torch.no_grad():
+        before = model(idx)[0].float().cpu().numpy()
+    maps = ns["get_attention_maps"](model, idx)
+    maps2 = ns["get_attention_maps"](model, idx)
+    with torch.no_grad():
+        after = model(idx)[0].float().cpu().numpy()
+    hooks = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+    path = os.path.join(tempfile.mkdtemp(), "attention.png")
+    ns["plot_attention"](maps, tokens, path)
+    with open(path, "rb") as fh:
+        png = np.frombuffer(fh.read(), dtype=np.uint8)
+    state = {k: v.double().cpu().numpy() for k, v in model.state_dict().items() if v.is_floating_point()}
+    return {"maps": torch.as_tensor(maps).double().cpu(), "maps2": torch.as_tensor(maps2).double().cpu(),
+            "before": before, "after": after, "training_after": bool(model.training), "hooks_left": hooks,
+            "png": png, "state": state}
+
+
+def rope(ns, head_size, T, q, k, x):
+    cos, sin = ns["rope_cache"](head_size, T)
+    q = torch.as_tensor(q, dtype=torch.float32).expand(T, head_size)
+    k = torch.as_tensor(k, dtype=torch.float32).expand(T, head_size)
+    apply = ns["apply_rope"]
+    return {"rq": apply(q, cos, sin), "rk": apply(k, cos, sin),
+            "rx": apply(torch.as_tensor(x, dtype=torch.float32), cos, sin), "cos": cos, "sin": sin}
+
+
+def rope_attention(ns, n_embd, n_head, block_size, seed, x):
+    torch.manual_seed(seed)
+    attn = ns["CausalSelfAttention"](n_embd, n_head, block_size, 0.0, True).eval()
+    x = torch.as_tensor(x, dtype=torch.float32)
+    B, T, C = x.shape
+    hs = C // n_head
+    with torch.no_grad():
+        y = attn(x)
+        q, k, v = (t.view(B, T, n_head, hs).transpose(1, 2) for t in attn.qkv(x).split(C, dim=2))
+        cos, sin = attn.cos[:T], attn.sin[:T]
+        rq, rk = ns["apply_rope"](q, cos, sin), ns["apply_rope"](k, cos, sin)
+    return {"y": y, "rq": rq, "rk": rk, "v": v, "proj_w": attn.proj.weight, "proj_b": attn.proj.bias}
+
+
+def swiglu(ns, n_embd, seed, x):
+    torch.manual_seed(seed)
+    mod = ns["SwiGLU"](n_embd).eval()
+    with torch.no_grad():
+        y = mod(torch.as_tensor(x, dtype=torch.float32))
+    return {"y": y, "params": sum(p.numel() for p in mod.parameters()),
+            "w1": mod.w1.weight, "w2": mod.w2.weight, "w3": mod.w3.weight}
+
+
+def compare(ns, vocab_size, config, seed, steps, train_ids, val_x):
+    """Vanilla and RoPE+SwiGLU models, same seed and batches, steps interleaved so both are timed
+    under the same conditions; returns per-step times and val logits after equal steps."""
+    data = torch.as_tensor(np.asarray(train_ids, dtype=np.int64))
+    models = {"vanilla": _model(ns, vocab_size, config, seed),
+              "modified": _model(ns, vocab_size, config, seed, rope=True, swiglu=True)}
+    opts = {k: torch.optim.AdamW(m.parameters(), lr=3e-3) for k, m in models.items()}
+    times = {k: [] for k in models}
+    for m in models.values():
+        m.train()
+    for x, y in _batches(data, steps, config["block_size"], 32, seed):
+        x, y = x.to(_device()), y.to(_device())
+        for name, model in models.items():
+            if _device() == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            _, loss = model(x, y)
+            opts[name].zero_grad(set_to_none=True)
+            loss.backward()
+            opts[name].step()
+            if _device() == "cuda":
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - t)
+    out = {}
+    for name, model in models.items():
+        ms = statistics.median(times[name][20:] or times[name]) * 1000
+        out[name] = {"ms_per_step": ms, "tokens_per_s": 32 * config["block_size"] / (ms / 1000),
+                     "params": sum(p.numel() for p in model.parameters()), "logits": _val_logits(model, val_x)}
+    return out
+
+
+def specialist(ns, vocab_size, config, seed, steps, train_ids, val_x, n_samples, sample_len):
+    data = torch.as_tensor(np.asarray(train_ids, dtype=np.int64))
+    model = _model(ns, vocab_size, config, seed)
+    _train(model, data, steps, config["block_size"], seed)
+    logits = _val_logits(model, val_x)
+    samples = []
+    for i in range(n_samples):
+        torch.manual_seed(seed + i)
+        start = torch.as_tensor(np.asarray(train_ids[:1], dtype=np.int64))[None, :].to(_device())
+        samples.append(model.generate(start, sample_len)[0, 1:].cpu().numpy())
+    return {"logits": logits, "samples": samples}

@@ -1,0 +1,359 @@
+"""Week-6 hidden checks (TRUSTED). Each track's checks total 17 points plus 3 for a clean run; the
+checks of the tracks a student did not choose leave the total ("not applicable")."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader.answers import AnswerError, to_array, to_number
+
+_spec = importlib.util.spec_from_file_location("week6_capstone", Path(__file__).with_name("capstone.py"))
+capstone = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(capstone)
+
+
+@pytest.fixture(scope="module")
+def declared(cells):
+    return capstone.declared(cells)
+
+
+def need(declared, track):
+    if declared[0] != track:
+        pytest.skip(f"not applicable: the {track} track was not chosen")
+
+
+# ------------------------------------------------------------------------------------ common
+@pytest.mark.check(points=20, category="correctness")
+def test_track_declared(declared):
+    """A known track is declared in the notebook."""
+    problem = capstone.track_problem(declared[0])
+    if not problem:
+        pytest.skip("not applicable: track declared")
+    assert False, problem
+
+
+@pytest.mark.check(points=3, category="runs_clean")
+def test_runs_clean(declared, execution, answers):
+    """The notebook runs top to bottom without errors and the track's probes answer."""
+    if capstone.track_problem(declared[0]):
+        pytest.skip("not applicable: no valid track")
+    failures = execution["failures"]
+    assert not failures, f"{len(failures)} cell(s) failed, first: cell {failures[0]['index'] + 1}: " \
+                         f"{failures[0]['ename']} {failures[0]['evalue']}"[:400]
+    assert execution["cells_run"] == execution["cells_total"], "not every cell ran"
+    bad = [p for p in execution["probes"] if not p["ok"]]
+    assert execution["probes"] and not bad, f"probe {bad[0]['id']} failed: {bad[0]['error']}" if bad else \
+        "no probe answered"
+
+
+# --------------------------------------------------------------------------------- inspector
+@pytest.fixture(scope="module")
+def inspect(answers, declared):
+    need(declared, "inspector")
+    return answers.get("inspect")
+
+
+def _maps(inspect, key="maps"):
+    L, H, T = capstone.CONFIG["n_layer"], capstone.CONFIG["n_head"], 24
+    return to_array(inspect[key], f"get_attention_maps(model, idx)", shape=(L, H, T, T))
+
+
+@pytest.mark.check(points=2, category="correctness")
+def test_maps_shape(inspect):
+    """get_attention_maps returns (n_layer, n_head, T, T)."""
+    _maps(inspect)
+
+
+@pytest.mark.check(points=3, category="correctness")
+def test_maps_rows_sum_to_one(inspect, measure):
+    """Every row of every map is a probability distribution."""
+    maps = _maps(inspect)
+    err = float(np.abs(maps.sum(-1) - 1).max())
+    measure(err, target="≤ 1e-5")
+    assert err <= 1e-5 and maps.min() >= 0, f"rows sum to 1 ± {err:.2e} (min weight {maps.min():.3g})"
+
+
+@pytest.mark.check(points=3, category="correctness")
+def test_maps_causal(inspect, measure):
+    """No position attends to the future: the strict upper triangle is exactly zero."""
+    maps = _maps(inspect)
+    leak = float(np.abs(np.triu(maps, k=1)).max())
+    measure(leak, target="= 0")
+    assert leak == 0.0, f"weight {leak:.3g} on future positions: capture the weights after the mask"
+
+
+@pytest.mark.check(points=3, category="correctness")
+def test_maps_match_model(inspect, measure, data_dir):
+    """The maps are the model's own attention (recomputed by the grader from its weights)."""
+    maps = _maps(inspect)
+    if not isinstance(inspect.get("state"), dict):
+        raise AnswerError("the model's weights did not come back")
+    state = {k: to_array(v, f"state[{k}]") for k, v in inspect["state"].items()}
+    chars, _, _ = capstone.shakespeare_data(data_dir)
+    try:
+        want = capstone.reference_attention(state, capstone.encode(capstone.INSPECT_TEXT, chars),
+                                            capstone.CONFIG["n_head"])
+    except (KeyError, ValueError) as exc:
+        raise AnswerError(f"the model is not the notebook's GPT ({exc}); keep the given architecture") from None
+    err = float(np.abs(maps - want).max())
+    measure(err, target="≤ 1e-4")
+    assert err <= 1e-4, f"the maps differ from the model's attention by up to {err:.3g}"
+
+
+@pytest.mark.check(points=3, category="correctness")
+def test_maps_no_side_effects(inspect):
+    """Capturing maps leaves the model as it was: same logits, same mode, no hooks, repeatable."""
+    before = to_array(inspect["before"], "logits before")
+    after = to_array(inspect["after"], "logits after", shape=before.shape)
+    assert np.array_equal(before, after), "the model's logits changed after get_attention_maps"
+    assert inspect["training_after"] is True, "get_attention_maps left the model in eval mode"
+    assert to_number(inspect["hooks_left"], "hooks") == 0, "hooks were left registered on the model"
+    assert np.array_equal(_maps(inspect), _maps(inspect, "maps2")), "two calls gave different maps"
+
+
+@pytest.mark.check(points=3, category="samples")
+def test_attention_figure(inspect, artifacts):
+    """plot_attention saves a real PNG heatmap (shown in the report beside the grader's)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.image as mpimg
+    import matplotlib.pyplot as plt
+
+    maps = _maps(inspect)
+    L, H = maps.shape[:2]
+    fig, axes = plt.subplots(L, H, figsize=(2 * H, 2 * L), squeeze=False)
+    for layer in range(L):
+        for head in range(H):
+            axes[layer][head].imshow(maps[layer, head], vmin=0, vmax=1)
+            axes[layer][head].set_title(f"L{layer} H{head}", fontsize=7)
+            axes[layer][head].axis("off")
+    fig.tight_layout()
+    fig.savefig(artifacts / "attention_grader.png", dpi=70)
+    plt.close(fig)
+
+    png = to_array(inspect["png"], "figure bytes")
+    raw = png.astype(np.uint8).tobytes()
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n", "plot_attention did not write a PNG file"
+    try:
+        image = mpimg.imread(io.BytesIO(raw), format="png")
+    except Exception as exc:
+        raise AnswerError(f"the PNG does not decode: {exc}") from None
+    (artifacts / "attention_student.png").write_bytes(raw)
+    assert image.shape[0] >= 100 and image.shape[1] >= 100, f"the figure is only {image.shape[1]}x{image.shape[0]} px"
+    assert float(np.std(image)) > 0.01, "the figure is blank"
+
+
+# --------------------------------------------------------------------------------- architect
+@pytest.fixture(scope="module")
+def arch(answers, declared):
+    need(declared, "architect")
+    return answers
+
+
+@pytest.mark.check(points=4, category="correctness")
+def test_rope_relative_position(arch, measure):
+    """With RoPE, q_m·k_n depends only on m − n (same q and k at every position)."""
+    r = arch.get("rope")
+    rq = to_array(r["rq"], "apply_rope(q)", shape=(16, 8)).astype(np.float64)
+    rk = to_array(r["rk"], "apply_rope(k)", shape=(16, 8)).astype(np.float64)
+    scores = rq @ rk.T
+    err = max(float(np.abs(np.diagonal(scores, o) - np.diagonal(scores, o).mean()).max())
+              for o in range(-15, 16))
+    spread = float(np.abs(scores).max())
+    measure(err, pass_at=1e-4, fail_at=1e-1, log=True)
+    assert err <= 1e-4, f"q_m·k_n varies by {err:.3g} along a diagonal (scores up to {spread:.3g})"
+    assert float(np.abs(scores - scores[0, 0]).max()) > 1e-3, "scores do not depend on position at all"
+
+
+@pytest.mark.check(points=2, category="correctness")
+def test_rope_norm_and_identity(arch):
+    """RoPE is a rotation: norms are kept, and position 0 is left unchanged."""
+    r = arch.get("rope")
+    x = to_array(r["rx"], "apply_rope(x)", shape=(16, 8)).astype(np.float64)
+    cos = to_array(r["cos"], "cos", shape=(16, 8))
+    sin = to_array(r["sin"], "sin", shape=(16, 8))
+    assert np.allclose(cos[0], 1) and np.allclose(sin[0], 0), "position 0 must not rotate (cos 1, sin 0)"
+    rq = to_array(r["rq"], "apply_rope(q)", shape=(16, 8))
+    norms = np.linalg.norm(rq, axis=-1)
+    assert np.allclose(norms, norms[0], rtol=1e-4), "apply_rope changes vector norms: not a rotation"
+    assert np.isfinite(x).all()
+
+
+@pytest.mark.check(points=3, category="correctness")
+def test_rope_on_queries_and_keys_only(arch, measure):
+    """The attention module rotates queries and keys, never values."""
+    r = arch.get("rope_attention")
+    rq, rk, v = (to_array(r[k], k, shape=(2, 4, 16, 8)).astype(np.float64) for k in ("rq", "rk", "v"))
+    y = to_array(r["y"], "attention output", shape=(2, 16, 32))
+    heads = capstone.softmax_attention(rq, rk, v)  # (B, H, T, hs)
+    merged = heads.transpose(0, 2, 1, 3).reshape(2, 16, 32)
+    want = merged @ to_array(r["proj_w"], "proj.weight", shape=(32, 32)).T + to_array(r["proj_b"], "proj.bias")
+    err = float(np.abs(y - want).max())
+    measure(err, target="≤ 1e-4")
+    assert err <= 1e-4, f"attention output differs by {err:.3g} from softmax(RoPE(q)·RoPE(k)ᵀ)·v " \
+                        "(are the values rotated too?)"
+
+
+@pytest.mark.check(points=2, category="correctness")
+def test_swiglu_forward(arch, measure, thresholds):
+    """SwiGLU computes w2(silu(w1 x) * w3 x)."""
+    r = arch.get("swiglu")
+    w1, w2, w3 = (to_array(r[k], k).astype(np.float64) for k in ("w1", "w2", "w3"))
+    x = capstone.architect_inputs(int(thresholds["seed"]))["swiglu_x"]
+    a = x @ w1.T
+    want = ((a / (1 + np.exp(-a))) * (x @ w3.T)) @ w2.T
+    y = to_array(r["y"], "SwiGLU output", shape=(3, 48))
+    err = float(np.abs(y - want).max())
+    measure(err, target="≤ 1e-4")
+    assert err <= 1e-4, f"output differs from w2(silu(w1 x) * w3 x) by {err:.3g}"
+
+
+@pytest.mark.check(points=2, category="correctness")
+def test_swiglu_parameter_count(arch, measure):
+    """SwiGLU(48) has about as many parameters as the 4x ReLU feed-forward (hidden = 2/3 · 4d)."""
+    params = to_number(arch.get("swiglu")["params"], "parameter count")
+    d = 48
+    relu = 2 * 4 * d * d + 4 * d + d
+    ratio = params / relu
+    measure(ratio, target="within 3% of the 4x ReLU MLP", relu_params=relu)
+    assert abs(ratio - 1) <= 0.03, f"{params:.0f} parameters vs {relu} for the ReLU MLP (hidden size?)"
+
+
+@pytest.mark.check(points=4, category="loss")
+def test_architect_training(arch, measure, thresholds, data_dir, artifacts):
+    """After equal steps, RoPE+SwiGLU's val loss is no worse than vanilla's (speed reported)."""
+    r = arch.get("compare")
+    chars, _, val = capstone.shakespeare_data(data_dir)
+    _, val_y = capstone.val_windows(val, capstone.CONFIG["block_size"], int(thresholds["val_windows"]))
+    V = len(chars)
+    loss = {k: capstone.cross_entropy(to_array(r[k]["logits"], f"{k} logits", shape=(*val_y.shape, V)), val_y)
+            for k in ("vanilla", "modified")}
+    ms = {k: to_number(r[k]["ms_per_step"], f"{k} ms/step") for k in ("vanilla", "modified")}
+    margin = loss["modified"] - loss["vanilla"]
+    (artifacts / "architect.md").write_text(
+        "| model | params | ms/step | tokens/s | val loss |\n|---|---|---|---|---|\n" + "".join(
+            f"| {k} | {int(to_number(r[k]['params']))} | {ms[k]:.2f} | {to_number(r[k]['tokens_per_s']):.0f} "
+            f"| {loss[k]:.4f} |\n" for k in ("vanilla", "modified")))
+    measure(margin, pass_at=thresholds["architect_margin_pass"], fail_at=thresholds["architect_margin_fail"],
+            vanilla_val=round(loss["vanilla"], 4), modified_val=round(loss["modified"], 4),
+            speed_ratio=round(ms["modified"] / ms["vanilla"], 3))
+    assert loss["modified"] <= thresholds["architect_val_max"], \
+        f"modified model val loss {loss['modified']:.3f} > {thresholds['architect_val_max']}: it does not learn"
+    assert margin <= thresholds["architect_margin_pass"], \
+        f"RoPE+SwiGLU val {loss['modified']:.4f} vs vanilla {loss['vanilla']:.4f} after equal steps"
+
+
+# -------------------------------------------------------------------------------- specialist
+@pytest.fixture(scope="module")
+def corpus(declared, submission, cells):
+    need(declared, "specialist")
+    from grader.judge_plugin import _ctx
+
+    notebook = Path(_ctx().notebook_path) if _ctx().notebook_path else None
+    text, problem = capstone.read_corpus(submission, notebook, declared[1])
+    return text, problem
+
+
+@pytest.mark.check(points=2, category="correctness")
+def test_dataset_present(corpus):
+    """The declared corpus is committed beside the notebook as UTF-8 text."""
+    text, problem = corpus
+    assert text is not None, problem
+
+
+@pytest.mark.check(points=1, category="correctness")
+def test_dataset_size(corpus, measure):
+    """The corpus is big enough to learn from (50 KB .. 20 MB)."""
+    text, problem = corpus
+    assert text is not None, problem
+    size = len(text.encode("utf-8"))
+    measure(size, target=f"≥ {capstone.MIN_CORPUS_BYTES} bytes")
+    assert size >= capstone.MIN_CORPUS_BYTES, f"the corpus has {size} bytes; collect at least 50 KB"
+
+
+@pytest.mark.check(points=3, category="integrity")
+def test_not_shakespeare(corpus, data_dir, thresholds, measure):
+    """The corpus is not the course's Shakespeare text."""
+    text, problem = corpus
+    assert text is not None, problem
+    share = capstone.shakespeare_overlap(text, (data_dir / "shakespeare.txt").read_text(encoding="utf-8"))
+    measure(share, target=f"≤ {thresholds['overlap_max']}")
+    assert share <= thresholds["overlap_max"], \
+        f"{share:.0%} of the corpus appears verbatim in the course's Shakespeare: bring your own data"
+
+
+@pytest.fixture(scope="module")
+def specialist_eval(corpus, answers, thresholds):
+    text, problem = corpus
+    assert text is not None, problem
+    chars = capstone.vocab(text)
+    train, val = capstone.split(capstone.encode(text, chars))
+    val_x, val_y = capstone.val_windows(val, capstone.CONFIG["block_size"], int(thresholds["val_windows"]))
+    r = answers.get("specialist")
+    logits = to_array(r["logits"], "val logits", shape=(*val_y.shape, len(chars)))
+    return {"chars": chars, "train": train, "val_x": val_x, "val_y": val_y, "answer": r,
+            "loss": capstone.cross_entropy(logits, val_y),
+            "bigram": capstone.bigram_nll(train, val_x, val_y, len(chars)), "text": text}
+
+
+@pytest.mark.check(points=5, category="loss")
+def test_beats_bigram(specialist_eval, thresholds, measure):
+    """Your GPT, trained by the grader on 90 % of your corpus, beats its bigram on the other 10 %."""
+    loss, bigram = specialist_eval["loss"], specialist_eval["bigram"]
+    margin = bigram - loss
+    measure(margin, pass_at=thresholds["specialist_margin_pass"], fail_at=thresholds["specialist_margin_fail"],
+            val_loss=round(loss, 4), bigram_val=round(bigram, 4))
+    assert loss >= thresholds["specialist_floor"], \
+        f"val loss {loss:.3f} is implausibly low: the model must not see the held-out text"
+    assert margin >= thresholds["specialist_margin_pass"], \
+        f"val loss {loss:.3f} is only {margin:.3f} nats below the bigram's {bigram:.3f}"
+
+
+def _samples(specialist_eval) -> list[str]:
+    chars = specialist_eval["chars"]
+    out = []
+    for i, ids in enumerate(specialist_eval["answer"]["samples"]):
+        arr = to_array(ids, f"sample {i}").astype(np.int64)
+        if arr.min(initial=0) < 0 or arr.max(initial=0) >= len(chars):
+            raise AnswerError(f"sample {i} has token ids outside the vocabulary")
+        out.append("".join(chars[j] for j in arr))
+    return out
+
+
+@pytest.fixture(scope="module")
+def sample_metrics(specialist_eval, artifacts):
+    """Median sample metrics against a 5-gram of the corpus's training 90 % (fit once)."""
+    from grader.samples import TextReference, median_text_metrics
+
+    samples = _samples(specialist_eval)
+    text = specialist_eval["text"]
+    cut = int(0.9 * len(text))
+    ref = TextReference.fit(text[:cut])
+    (artifacts / "specialist_samples.txt").write_text("\n\n-----\n\n".join(samples))
+    return median_text_metrics(samples, ref), ref.lm.mean_nll([text[cut:cut + 20_000]])
+
+
+@pytest.mark.check(points=4, category="samples")
+def test_sample_style(sample_metrics, thresholds, measure):
+    """Samples read like the corpus: low n-gram NLL under a model of your text, real words."""
+    metrics, baseline = sample_metrics
+    excess = metrics.nll5 - baseline
+    f1 = measure(excess, pass_at=thresholds["nll5_excess_pass"], fail_at=thresholds["nll5_excess_fail"],
+                 nll5=round(metrics.nll5, 3), corpus_nll5=round(baseline, 3))
+    f2 = measure(metrics.wordvalid, pass_at=thresholds["wordvalid_pass"], fail_at=thresholds["wordvalid_fail"])
+    assert f1 <= thresholds["nll5_excess_pass"], f"samples' 5-gram NLL {metrics.nll5:.2f} vs {baseline:.2f} for real text"
+    assert f2 >= thresholds["wordvalid_pass"], f"only {metrics.wordvalid:.0%} of sampled words occur in your corpus"
+
+
+@pytest.mark.check(points=2, category="integrity")
+def test_no_copying(sample_metrics, thresholds, measure):
+    """Samples are generated, not copied: few 40-char windows appear verbatim in the corpus."""
+    metrics, _ = sample_metrics
+    measure(metrics.mem40, target=f"≤ {thresholds['mem40_max']}")
+    assert metrics.mem40 <= thresholds["mem40_max"], f"{metrics.mem40:.0%} of sample windows are verbatim corpus text"

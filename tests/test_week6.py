@@ -1,0 +1,89 @@
+"""Week 6 beyond tests/test_weeks.py: the specialist track (a notebook plus the student's own
+corpus), and the evidence each track's report shows (samples, heatmaps, speed/loss table)."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from grader.config import Settings
+from grader.pipeline import grade_submission
+from grader.records import Submission
+
+FIXTURES = ROOT / "fixtures" / "submissions" / "week6"
+_spec = importlib.util.spec_from_file_location("week6_capstone", ROOT / "solutions" / "week6" / "capstone.py")
+capstone = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(capstone)
+
+
+def _grade_folder(folder: Path, tmp_path: Path, select=()):
+    work = tmp_path / folder.name
+    shutil.copytree(folder, work)
+    sub = Submission(student=folder.name, week="week6", source=str(folder), workdir=str(work))
+    return grade_submission(sub, Settings(profile="cpu", out_dir=tmp_path / "grades", select=tuple(select)))
+
+
+def test_track_parsed_from_source_not_run():
+    assert capstone.declared(['TRACK = "Architect"\nDATASET = "x.txt"']) == ("architect", "x.txt")
+    assert capstone.declared(['TRACK = None\n### x\nTRACK = "inspector"']) == ("inspector", None)
+    assert capstone.declared(['TRACK = pick()']) == (None, None)
+    assert capstone.declared(["def f(:"]) == (None, None)
+    assert "no track" in capstone.track_problem(None)
+    assert "unknown track" in capstone.track_problem("explorer")
+
+
+def test_corpus_must_be_a_committed_file(tmp_path):
+    nb = tmp_path / "week6.ipynb"
+    nb.write_text("{}")
+    (tmp_path / "c.txt").write_text("hello")
+    (tmp_path / "link.txt").symlink_to(tmp_path / "c.txt")
+    assert capstone.read_corpus(tmp_path, nb, "c.txt") == ("hello", "")
+    assert capstone.read_corpus(tmp_path, nb, "link.txt")[0] is None
+    assert capstone.read_corpus(tmp_path, nb, "../etc/passwd")[0] is None
+    assert "no DATASET" in capstone.read_corpus(tmp_path, nb, None)[1]
+
+
+def test_shakespeare_overlap_detects_the_course_corpus():
+    text = (ROOT / "fixtures" / "data" / "shakespeare.txt").read_text()
+    assert capstone.shakespeare_overlap(text[:100_000], text) == 1.0
+    corpus = (FIXTURES / "specialist_passes" / "my_corpus.txt").read_text()
+    assert capstone.shakespeare_overlap(corpus, text) < 0.01
+
+
+@pytest.mark.slow
+def test_specialist_solution_full_marks_with_evidence(tmp_path):
+    grade = _grade_folder(FIXTURES / "specialist_passes", tmp_path)
+    lost = [(c.id, c.points, c.message) for c in grade.checks if c.points < c.max_points]
+    assert grade.score == grade.max_score == 20, lost
+    beats = next(c for c in grade.checks if c.id == "beats_bigram")
+    assert beats.details["val_loss"] < beats.details["bigram_val"] - 0.25
+    assert any(name.endswith("specialist_samples.txt") for name in grade.artifacts)
+
+
+@pytest.mark.slow
+def test_specialist_that_is_shakespeare_loses_the_overlap_check(tmp_path):
+    grade = _grade_folder(FIXTURES / "fails_specialist_is_shakespeare", tmp_path,
+                          select=("not_shakespeare", "dataset_present", "dataset_size"))
+    by_id = {c.id: c for c in grade.checks}
+    assert by_id["not_shakespeare"].points == 0
+    assert "Shakespeare" in by_id["not_shakespeare"].message
+    assert by_id["dataset_present"].points == by_id["dataset_present"].max_points
+
+
+@pytest.mark.slow
+def test_inspector_and_architect_reports_show_evidence(tmp_path):
+    from conftest import grade_notebook
+
+    inspector = grade_notebook("week6", ROOT / "solutions" / "week6" / "week6.ipynb", tmp_path / "i",
+                               select=("attention_figure",))
+    assert {"attention_grader.png", "attention_student.png"} <= set(inspector.artifacts)
+    architect = grade_notebook("week6", FIXTURES / "architect_passes.ipynb", tmp_path / "a",
+                               select=("architect_training",))
+    table = Path(architect.artifacts["architect.md"]).read_text()
+    assert "vanilla" in table and "modified" in table and "ms/step" in table
+    check = next(c for c in architect.checks if c.id == "architect_training")
+    assert check.details["speed_ratio"] > 0
