@@ -56,7 +56,8 @@ class _Encoder:
             return value
         if isinstance(value, float):
             return value if math.isfinite(value) else repr(value)  # "nan"/"inf" fail strictly
-        if type(value).__module__ == "torch" or type(value).__name__ == "Tensor":
+        torch = sys.modules.get("torch")
+        if torch is not None and isinstance(value, torch.Tensor):  # Parameters and subclasses too
             try:
                 value = value.detach().cpu().numpy()
             except Exception:
