@@ -101,19 +101,9 @@ def submission() -> Path | None:
 @pytest.fixture(scope="session")
 def cells() -> list[str]:
     """Code-cell sources of the student's notebook, parsed as JSON data, never executed."""
-    path = _ctx().notebook_path
-    if not path:
-        return []
-    try:
-        nb = json.loads(Path(path).read_text(encoding="utf-8", errors="replace"))
-    except (OSError, ValueError):
-        return []
-    out = []
-    for cell in nb.get("cells", []) if isinstance(nb, dict) else []:
-        if isinstance(cell, dict) and cell.get("cell_type") == "code":
-            src = cell.get("source", "")
-            out.append("".join(src) if isinstance(src, list) else str(src))
-    return out
+    from grader.notebook import code_cell_sources
+
+    return code_cell_sources(_ctx().notebook_path)
 
 
 @pytest.fixture

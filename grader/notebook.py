@@ -116,3 +116,20 @@ def _drop_colab_widget_state(data: dict) -> None:
         widgets = meta["widgets"].get("application/vnd.jupyter.widget-state+json")
         if not isinstance(widgets, dict) or "state" not in widgets:
             meta.pop("widgets")
+
+
+def code_cell_sources(path: Path | str | None) -> list[str]:
+    """The code cells' sources of a notebook file, read as plain JSON (for static checks in the
+    judge: no validation, never executed; anything unreadable gives [])."""
+    if not path:
+        return []
+    try:
+        nb = json.loads(Path(path).read_text(encoding="utf-8", errors="replace"))
+    except (OSError, ValueError):
+        return []
+    out = []
+    for cell in nb.get("cells", []) if isinstance(nb, dict) else []:
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            src = cell.get("source", "")
+            out.append("".join(src) if isinstance(src, list) else str(src))
+    return out

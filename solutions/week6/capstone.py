@@ -7,7 +7,6 @@ split, window and baseline is made here, so the plan and the judge agree on them
 from __future__ import annotations
 
 import ast
-import json
 import math
 from pathlib import Path
 
@@ -22,18 +21,9 @@ MAX_CORPUS_BYTES = 20 * 2**20
 
 def notebook_sources(path: Path | None) -> list[str]:
     """Code-cell sources of a notebook file, read as JSON (never executed)."""
-    if path is None or not Path(path).is_file():
-        return []
-    try:
-        nb = json.loads(Path(path).read_text(encoding="utf-8", errors="replace"))
-    except ValueError:
-        return []
-    out = []
-    for cell in nb.get("cells", []) if isinstance(nb, dict) else []:
-        if isinstance(cell, dict) and cell.get("cell_type") == "code":
-            src = cell.get("source", "")
-            out.append("".join(src) if isinstance(src, list) else str(src))
-    return out
+    from grader.notebook import code_cell_sources
+
+    return code_cell_sources(path)
 
 
 def declared(sources: list[str]) -> tuple[str | None, str | None]:
