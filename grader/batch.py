@@ -171,7 +171,7 @@ def _run_batch(week: str, roster_path: Path, out_dir: Path, t0: float, *, settin
     book = Gradebook(out_dir / "gradebook.sqlite")
     book.set_students(roster.entries)
     todo: list[Job] = []
-    progress_jobs: list[tuple[Job, Grade]] = []
+    hits: list[tuple[Job, Grade]] = []
     for entry in roster.entries:
         fetched = store.fetch(entry.student, entry.repo, timeout=FETCH_TIMEOUT)
         log.record(fetched)
@@ -190,7 +190,7 @@ def _run_batch(week: str, roster_path: Path, out_dir: Path, t0: float, *, settin
                   timeout=budget, late_days=late, submitted_at=submitted, notes=notes)
         cached = out_dir / "cache" / f"{key}.json"
         if cached.is_file() and not regrade:
-            progress_jobs.append((job, Grade.model_validate_json(cached.read_text())))
+            hits.append((job, Grade.model_validate_json(cached.read_text())))
             continue
         shutil.rmtree(workdir, ignore_errors=True)
         if sha:
@@ -202,14 +202,15 @@ def _run_batch(week: str, roster_path: Path, out_dir: Path, t0: float, *, settin
         book.close()
         return result
 
-    progress = Progress(len(progress_jobs) + len(todo), echo)
+    progress = Progress(len(hits) + len(todo), echo)
 
     def finish(job: Job, grade: Grade, how: str) -> None:
         if how == "graded" and grade.status != "harness_error" and grade.execution.status != "not_run":
             atomic_write(out_dir / "cache" / f"{job.key}.json", grade.model_dump_json())
         final = apply_late(grade, job.late_days, policy, job.notes)
         written = write_report(final, out_dir / "reports", formats)
-        book.add(final, f"{job.key}:{grade.graded_at.isoformat()}")
+        # One row per grading, and one more only when the late policy's verdict changes.
+        book.add(final, f"{job.key}:{grade.graded_at.isoformat()}:{final.late_days}:{final.late_penalty:g}")
         result.reports[final.student] = written.get("json") or next(iter(written.values()))
         result.statuses[final.student] = final.status
         result.graded += how == "graded"
@@ -217,7 +218,7 @@ def _run_batch(week: str, roster_path: Path, out_dir: Path, t0: float, *, settin
         progress.step(final, how)
 
     try:
-        for job, grade in progress_jobs:
+        for job, grade in hits:
             finish(job, grade, "cached")
         if executor == "ray":
             from .executor_ray import RayPool
