@@ -14,7 +14,9 @@ from grader.release import ReleaseError, scan_release, solution_blocks, write_re
 
 SOLUTIONS = ROOT / "solutions"
 # probes.py is not secret (it runs inside the student's sandbox); everything else in solutions/ is
-HIDDEN = sorted(p for p in SOLUTIONS.rglob("*") if p.is_file() and p.name not in ("README.md", "probes.py")
+from grader.release import NOT_SECRET  # noqa: E402  (files a public suite may share: inputs, procedures)
+
+HIDDEN = sorted(p for p in SOLUTIONS.rglob("*") if p.is_file() and p.name not in NOT_SECRET
                 and "__pycache__" not in p.parts)
 BLOCK = "total = sum(x * w for x, w in zip(inputs, weights)) + self.bias_term_for_the_neuron"
 
