@@ -10,11 +10,11 @@ from click.testing import CliRunner
 from conftest import ROOT
 
 from grader.cli import main
-from grader.release import ReleaseError, scan_release, solution_blocks, write_release
+from grader.release import NOT_SECRET, ReleaseError, scan_release, solution_blocks, write_release
 
 SOLUTIONS = ROOT / "solutions"
-# probes.py is not secret (it runs inside the student's sandbox); everything else in solutions/ is
-from grader.release import NOT_SECRET  # noqa: E402  (files a public suite may share: inputs, procedures)
+# NOT_SECRET files (probes, input builders) may be shared with public suites; everything else in
+# solutions/ is mentor-only.
 
 HIDDEN = sorted(p for p in SOLUTIONS.rglob("*") if p.is_file() and p.name not in NOT_SECRET
                 and "__pycache__" not in p.parts)
