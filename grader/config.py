@@ -69,9 +69,22 @@ def week_suite(week: str, public: bool = False) -> Path:
     return path
 
 
+def probes_file(suite_dir: Path) -> Path:
+    """The suite's probes.py; a hidden suite without one uses its week's public probes, so the two
+    suites share one copy of the sandbox-side procedures (they hold no answers)."""
+    own = suite_dir / "probes.py"
+    if own.is_file() or suite_dir.parent != SOLUTIONS:
+        return own
+    return ASSIGNMENTS / suite_dir.name / "public" / "probes.py"
+
+
 def suite_hash(suite_dir: Path) -> str:
     """sha256 over every file that decides a grade: checks, probes, plan and config."""
     digest = hashlib.sha256()
+    shared = probes_file(suite_dir)
+    if shared.parent != suite_dir and shared.is_file():
+        digest.update(b"probes.py")
+        digest.update(shared.read_bytes())
     for path in sorted(suite_dir.rglob("*")):
         if path.is_file() and path.suffix in {".py", ".toml", ".json"} and "__pycache__" not in path.parts:
             digest.update(path.relative_to(suite_dir).as_posix().encode())

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from .config import DATA_DIR, Settings, WeekConfig, detect_profile, load_week, suite_hash, week_suite
+from .config import (DATA_DIR, Settings, WeekConfig, detect_profile, load_week, probes_file, suite_hash,
+                     week_suite)
 from .execute import RunPlan, execute_notebook
 from .judge import JudgeContext, JudgeProcess
 from .notebook import NotebookError, locate_notebook, read_notebook
@@ -165,7 +166,7 @@ def grade_submission(
             requests = [{k: v for k, v in r.items() if k != "checks"} for r in requests]
             durations["plan"] = round(time.monotonic() - t1, 3)
             run = RunPlan(
-                notebook=nb, workdir=workdir, notebook_rel=rel, probes_file=suite / "probes.py",
+                notebook=nb, workdir=workdir, notebook_rel=rel, probes_file=probes_file(suite),
                 write_requests=requests_writer(requests), cell_timeout=profile.cell_timeout,
                 total_timeout=profile.total_timeout, probe_timeout=profile.probe_timeout,
                 seeds=week.seeds, uses_torch=week.uses_torch, level=level, gpu=gpu,

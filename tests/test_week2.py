@@ -53,8 +53,13 @@ def test_stub_is_current():
     assert stub_is_current("week2", SOLUTIONS, ASSIGNMENTS), "run: .venv/bin/grader assign week2"
 
 
-def test_public_probes_match_hidden():
-    assert (ASSIGNMENTS / "week2" / "public" / "probes.py").read_bytes() == (SUITE / "probes.py").read_bytes()
+def test_hidden_suite_uses_the_public_probes():
+    from grader.config import probes_file, suite_hash
+
+    assert not (SUITE / "probes.py").exists()
+    assert probes_file(SUITE) == ASSIGNMENTS / "week2" / "public" / "probes.py"
+    assert probes_file(SUITE).is_file()
+    assert suite_hash(SUITE) != suite_hash(ASSIGNMENTS / "week2" / "public")
 
 
 def test_fixtures_are_current(tmp_path):
