@@ -104,7 +104,7 @@ class Settings(Frozen):
     threads: int = 2
     select: tuple[str, ...] = ()  # grade only these check ids (tests of known-bug fixtures)
 
-    def resolve(self, **flags: Any) -> "Settings":
+    def resolve(self, **flags: Any) -> Settings:
         env = {}
         if os.environ.get("GRADER_PROFILE"):
             env["profile"] = os.environ["GRADER_PROFILE"]

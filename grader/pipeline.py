@@ -20,8 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from .config import (DATA_DIR, Settings, WeekConfig, detect_profile, load_week, probes_file, suite_hash,
-                     week_suite)
+from .config import (
+    DATA_DIR,
+    Settings,
+    WeekConfig,
+    detect_profile,
+    load_week,
+    probes_file,
+    suite_hash,
+    week_suite,
+)
 from .execute import RunPlan, execute_notebook
 from .judge import JudgeContext, JudgeProcess
 from .notebook import NotebookError, locate_notebook, read_notebook
