@@ -34,11 +34,11 @@ probes = load("week1_probes_under_test", SUITE / "probes.py")
 
 @pytest.fixture(scope="module")
 def solution_ns():
-    """The reference solution's graded code, run in this process (it is ours, not a student's)."""
+    """The reference solution, every code cell run in this process (it is ours, not a student's)."""
     nb = nbformat.read(SOLUTION, as_version=4)
     ns: dict = {}
     for cell in nb.cells:
-        if cell.cell_type == "code" and "import torch" not in cell.source:
+        if cell.cell_type == "code":
             exec(compile(cell.source, "week1-solution", "exec"), ns)  # noqa: S102 - trusted reference
     return ns
 
@@ -102,6 +102,8 @@ def test_deep_chain_doubles_per_level_without_a_visited_set(solution_ns):
     (["import torch", "Value.__add__ = lambda a, b: torch.add(a, b)"], True),
     (["class MLP:\n    import jax"], True),
     (["class Value:\n    pass", "import torch\nprint(torch.tensor(Value(1).data))"], False),  # a self-check cell
+    (["import torch\nDEVICE = 'cpu'", "class Value:\n    def exp(self):\n        return torch.exp(self.data)"],
+     True),  # torch imported by the setup cell, used in the engine
     (["%matplotlib inline\nclass Value:\n    pass"], False),
     ([], False),
 ])
@@ -112,6 +114,20 @@ def test_integrity_scan(cells, flagged):
 def test_integrity_scan_names_cell_and_line():
     uses = reference.torch_uses(["x = 1", "import math\nimport torch\nclass Value:\n    pass"])
     assert uses == ["code cell 2, line 2: import torch"]
+
+
+def test_integrity_scan_spares_the_setup_cell_not_a_torch_engine():
+    """The setup cell imports torch (for the optional self-check): only cells defining graded names are
+    scanned, so the solution passes, and the fixture whose Value runs on torch is still caught."""
+    def code(path):
+        return [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+
+    solution = code(SOLUTION)
+    assert "import torch" in solution[0] and "torch.cuda.is_available()" in solution[0]
+    assert reference.torch_uses(solution) == []
+    engine = code(ROOT / "fixtures" / "submissions" / "week1" / "fails_uses_torch.ipynb")
+    assert engine[0] == solution[0]
+    assert reference.torch_uses(engine)[0] == "code cell 2, line 1: import torch"
 
 
 # ---- a real grade ---------------------------------------------------------------------------
