@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -19,8 +20,20 @@ from grader.records import Submission
 
 STUBS = sorted(ROOT.glob("assignments/week*/week*.ipynb"))
 COLAB = ROOT / "fixtures" / "submissions" / "colab"
-COLAB_READY: set[str] = {"week6"}  # weeks whose stub follows the Colab convention: enforced strictly
 COLAB_WEEKS = sorted(p.name for p in COLAB.glob("week*") if p.is_dir())
+DATA = ROOT / "fixtures" / "data"
+# Prepended to a setup cell run on its own: any network access or subprocess (a pip install) is an
+# error, and a download attempt prints its URL first. An audit hook cannot be undone by the cell.
+OFFLINE = """import sys
+def _offline(event, args):
+    if event == "urllib.Request":
+        print("DOWNLOAD", args[0], file=sys.stderr)
+    if event in ("urllib.Request", "socket.connect", "socket.getaddrinfo", "socket.gethostbyname",
+                 "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn"):
+        raise OSError(f"blocked: the setup cell reached out (not in Colab): {event}")
+sys.addaudithook(_offline)
+del _offline
+"""
 
 
 def _first_code_cell(path) -> str:
@@ -34,6 +47,13 @@ def _week_config(week: str) -> dict:
         if path.is_file():
             return tomllib.loads(path.read_text())
     return {}
+
+
+def _run_offline(cell: str, cwd) -> subprocess.CompletedProcess:
+    """Run a setup cell alone in `cwd`, isolated (-I), not in Colab, with no network and no subprocess."""
+    env = {k: v for k, v in os.environ.items() if k != "GRADER"}  # as on a student's laptop
+    return subprocess.run([sys.executable, "-I", "-c", OFFLINE + cell], cwd=cwd, env=env, capture_output=True,
+                          text=True, check=False, timeout=120)
 
 
 def _setup_cell_problems(stub) -> list[str]:
@@ -54,13 +74,47 @@ def _setup_cell_problems(stub) -> list[str]:
     return problems
 
 
+def test_every_week_has_a_stub():
+    weeks = sorted(p.name for p in (ROOT / "solutions").glob("week*") if (p / "week.toml").is_file())
+    assert [s.stem for s in STUBS] == weeks
+
+
 @pytest.mark.parametrize("stub", STUBS, ids=lambda p: p.stem)
 def test_stub_starts_with_a_colab_setup_cell(stub):
     problems = _setup_cell_problems(stub)
-    if problems and stub.stem not in COLAB_READY:
-        # reported, not failed, until the week's author adopts the convention (then add it to COLAB_READY)
-        pytest.xfail(f"{stub.stem} has no Colab setup cell yet (solutions/README.md, 'Colab'): " + "; ".join(problems))
     assert not problems, f"{stub.relative_to(ROOT)}: first code cell: " + "; ".join(problems)
+
+
+@pytest.mark.parametrize("stub", STUBS, ids=lambda p: p.stem)
+def test_setup_cell_is_inert_outside_colab(stub, tmp_path):
+    """The stub's real first cell, run alone beside the week's data: exit 0, no network, no new file."""
+    for name in _week_config(stub.stem).get("data", []):
+        shutil.copyfile(DATA / name, tmp_path / name)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    proc = _run_offline(_first_code_cell(stub), tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("stub", [s for s in STUBS if _week_config(s.stem).get("data")], ids=lambda p: p.stem)
+def test_setup_cell_fetches_missing_data_from_the_course_copy(stub, tmp_path):
+    """Without the data (a fresh Colab), the one download is the course's copy of a file in fixtures/data."""
+    proc = _run_offline(_first_code_cell(stub), tmp_path)
+    urls = [line.split(" ", 1)[1] for line in proc.stderr.splitlines() if line.startswith("DOWNLOAD ")]
+    assert proc.returncode != 0 and urls, proc.stderr[-2000:]  # blocked here: it tried to download
+    first = _week_config(stub.stem)["data"][0]
+    assert urls[0].endswith(f"/fixtures/data/{first}") and "COURSE_" in urls[0], urls
+    assert (DATA / first).is_file()
+
+
+@pytest.mark.parametrize("stub", STUBS, ids=lambda p: p.stem)
+def test_only_the_setup_cell_downloads(stub):
+    """One fallback for the data, the course copy: no other cell fetches anything."""
+    cells = json.loads(stub.read_text())["cells"]
+    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    for index, source in enumerate(code[1:], start=2):
+        for needle in ("urllib", "urlretrieve", "requests.get", "wget", "curl ", "pip install"):
+            assert needle not in source, f"{stub.relative_to(ROOT)}: code cell {index} has {needle!r}"
 
 
 def test_setup_cell_check_accepts_the_documented_example(tmp_path):
@@ -73,8 +127,7 @@ def test_setup_cell_check_accepts_the_documented_example(tmp_path):
     assert _setup_cell_problems(path) == []
     cell = example.split("import torch")[0]  # outside Colab, with the data present, it does nothing
     (tmp_path / "names.txt").write_text("emma\n")
-    proc = subprocess.run([sys.executable, "-I", "-c", cell], cwd=tmp_path, capture_output=True, text=True, check=False,
-                          timeout=60)
+    proc = _run_offline(cell, tmp_path)
     assert proc.returncode == 0, proc.stderr
 
 
