@@ -1,15 +1,18 @@
 """Judge probe answers with the week's hidden checks in a fresh, trusted pytest process.
 
-The child runs `python -I -m grader.judge CONTEXT.json`: isolated mode (no cwd, no
-PYTHONPATH, no user site), started in an empty folder, never importing student code. It
-reads answers only through grader.answers and writes raw check outcomes to a JSON file
-the parent chose; the parent turns them into CheckResults (grader.score).
+The child runs `python -I -m grader.judge --serve` (or is forked from a fork server that was
+started that way): isolated mode (no cwd, no PYTHONPATH, no user site), in an empty folder,
+never importing student code. It gets its context in two steps on stdin (the gate): what is
+known before the notebook runs (it collects the checks and prepares references meanwhile),
+then the answers. It reads answers only through grader.answers and writes raw check outcomes
+to a JSON file the parent chose; the parent turns them into CheckResults (grader.score).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from .forkserver import ForkedChild, ForkServerError, spawn
 
 JUDGE_TIMEOUT = 1800
 
@@ -38,6 +43,13 @@ class JudgeContext(BaseModel):
     results_path: str
     check_timeout: float = 600.0
     select: list[str] = Field(default_factory=list)  # check ids to run (empty: all)
+    # True in the context a judge gets before the notebook has run: collect the checks and prepare the
+    # references, then wait for the final context (answers_dir and execution filled in) on the gate.
+    wait_for_answers: bool = False
+
+    def before_run(self) -> "JudgeContext":
+        """This context as it is known before the run: no answers, no execution yet."""
+        return self.model_copy(update={"answers_dir": None, "execution": {}, "wait_for_answers": True})
 
 
 class RawCheck(BaseModel):
@@ -62,50 +74,104 @@ class JudgeError(RuntimeError):
     """The trusted judge itself failed: a harness bug, never the student's fault."""
 
 
-class JudgeProcess:
-    """A judge started before the notebook runs, so that its interpreter start and its imports
-    (pytest, numpy, torch) overlap the kernel's work instead of adding to the grade's time.
+def judge_env() -> dict[str, str]:
+    """The judge's environment: no tokens, no PYTHONPATH, references on the CPU."""
+    env = {k: v for k, v in os.environ.items() if k in {"PATH", "LANG", "HOME", "TMPDIR", "OMP_NUM_THREADS"}}
+    env.setdefault("OMP_NUM_THREADS", os.environ.get("GRADER_THREADS", "2"))
+    env["CUDA_VISIBLE_DEVICES"] = ""  # references are computed on the CPU, in float64
+    return env
 
-    It waits for one line on stdin: the path of the JudgeContext file; then runs the checks.
+
+def judge_preload(uses_torch: bool) -> tuple[str, ...]:
+    """What a judge imports before it has a context (the checks import these anyway)."""
+    return ("numpy", "torch") if uses_torch else ("numpy",)
+
+
+class JudgeProcess:
+    """A judge started before the notebook runs, so that its work overlaps the kernel's.
+
+    While the notebook runs it imports pytest, numpy and torch, collects the week's checks and runs
+    each test module's `prepare()` (references that need no answers); then it waits on its stdin
+    (the gate) for the final context and only then runs the checks. With `server` (a fork server's
+    address) it is a fork of an interpreter that imported all that once for the whole batch.
     """
 
-    def __init__(self, preload: tuple[str, ...] = ("numpy", "torch")):
-        self._tmp = tempfile.mkdtemp(prefix="grader-judge-")
-        env = {k: v for k, v in os.environ.items() if k in {"PATH", "LANG", "HOME", "TMPDIR", "OMP_NUM_THREADS"}}
-        env.setdefault("OMP_NUM_THREADS", os.environ.get("GRADER_THREADS", "2"))
-        env["CUDA_VISIBLE_DEVICES"] = ""  # references are computed on the CPU, in float64
-        self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "grader.judge", "--serve", *preload],
-            cwd=self._tmp, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True,
-        )
+    def __init__(self, preload: tuple[str, ...] = ("numpy", "torch"), server: str | None = None):
+        self._tmp = Path(tempfile.mkdtemp(prefix="grader-judge-"))
+        self._log = self._tmp / "judge.log"
+        self._ctx: JudgeContext | None = None
+        self._proc = None
+        if server:
+            try:
+                self._proc = spawn(server, [], log=self._log, cwd=self._tmp, env=judge_env())
+            except ForkServerError:
+                self._proc = None  # a fresh interpreter instead: slower, same checks
+        if self._proc is None:
+            with open(self._log, "wb") as log:
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-I", "-m", "grader.judge", "--serve", *preload],
+                    cwd=self._tmp, env=judge_env(), stdin=subprocess.PIPE, stdout=log,
+                    stderr=subprocess.STDOUT, text=True,
+                )
+
+    def prepare(self, ctx: JudgeContext) -> None:
+        """Send what is known before the run: the judge collects the checks and prepares references."""
+        self._ctx = ctx.before_run()
+        first = self._tmp / "context.json"
+        first.write_text(self._ctx.model_dump_json())
+        self._send(str(first))
+
+    def _send(self, line: str) -> None:
+        try:
+            self._proc.stdin.write(line + "\n")
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass  # the judge died: run() reports it with its log
 
     def run(self, ctx: JudgeContext) -> list[RawCheck]:
-        """Hand the context over, wait for the checks, and return their raw outcomes."""
-        ctx_path = Path(self._tmp) / "context.json"
-        ctx_path.write_text(ctx.model_dump_json())
+        """Open the gate with the final context, wait for the checks, and return their raw outcomes."""
+        if self._ctx is None:
+            self.prepare(ctx)
+        if ctx.before_run() != self._ctx:
+            raise JudgeError("the final judge context differs from the one the judge was started with")
+        final = self._tmp / "answers-context.json"
+        final.write_text(ctx.model_copy(update={"wait_for_answers": False}).model_dump_json())
         # The results file lies in the run folder the sandbox could write: never read one the
         # judge did not write itself (a crashed judge must not leave a forged file in its place).
         Path(ctx.results_path).unlink(missing_ok=True)
-        try:
-            output, _ = self._proc.communicate(str(ctx_path) + "\n", timeout=JUDGE_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            output, _ = self._proc.communicate()
+        self._send(str(final))
+        self._close_input()
+        if self._wait(JUDGE_TIMEOUT) is None:
+            self._kill()
         results = Path(ctx.results_path)
         if not results.is_file():
-            raise JudgeError(f"the judge exited {self._proc.returncode} without results:\n{(output or '')[-3000:]}")
+            output = self._log.read_text(errors="replace")[-3000:] if self._log.is_file() else ""
+            raise JudgeError(f"the judge exited {self._proc.returncode} without results:\n{output}")
         return [RawCheck(**item) for item in json.loads(results.read_text())]
+
+    def _close_input(self) -> None:
+        if isinstance(self._proc, ForkedChild):
+            self._proc.close_input()
+        else:
+            try:
+                self._proc.stdin.close()
+            except OSError:
+                pass
+
+    def _wait(self, timeout: float) -> int | None:
+        try:
+            return self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def _kill(self) -> None:
+        self._proc.kill()
+        self._proc.wait()
 
     def close(self) -> None:
         if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
-        for stream in (self._proc.stdin, self._proc.stdout):
-            if stream:
-                stream.close()
-        import shutil
-
+            self._kill()
+        self._close_input()
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     def __enter__(self) -> "JudgeProcess":
@@ -128,6 +194,9 @@ def _main(ctx_path: str) -> int:
     os.environ["GRADER_JUDGE_CONTEXT"] = ctx_path
     args = [
         ctx.suite_dir, "-p", "grader.judge_plugin", "-p", "no:cacheprovider", "-p", "no:randomly",
+        # These plugins cost a tenth of a second per judge (gc.collect with torch loaded; log capture
+        # around every check) and serve nothing here: checks report through measure and assert.
+        "-p", "no:unraisableexception", "-p", "no:threadexception", "-p", "no:logging",
         "-q", "--no-header", "-rN", "--rootdir", ctx.suite_dir, "--confcutdir", ctx.suite_dir,
         "-o", "python_files=test_*.py", "-o", "addopts=", "-o", "console_output_style=classic",
         "--timeout", str(int(ctx.check_timeout)), "-W", "ignore::DeprecationWarning",
@@ -136,6 +205,34 @@ def _main(ctx_path: str) -> int:
         args += ["-k", " or ".join(ctx.select)]
     code = pytest.main(args)
     return 0 if code in (0, 1) else int(code)
+
+
+def serve_forked() -> int:
+    """A judge whose interpreter already imported what the checks need (a fork, or `--serve`)."""
+    # pytest captures fd 0 while it runs: the gate (both context lines) is read from a copy of it,
+    # unbuffered by anyone else, so that the second line is still there when the plugin asks.
+    gate_fd = os.dup(0)
+    os.set_inheritable(gate_fd, False)
+    line = _read_line(gate_fd)
+    if not line:
+        return 2  # the grader went away before judging: nothing to do
+    os.environ["GRADER_JUDGE_GATE_FD"] = str(gate_fd)
+    code = _main(line)
+    # The results file is written: skip the interpreter's teardown (torch's alone took 0.2-0.3 s).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _read_line(fd: int) -> str:
+    """One line from a file descriptor, byte by byte: nothing past the newline is consumed."""
+    data = bytearray()
+    while not data.endswith(b"\n"):
+        chunk = os.read(fd, 1)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode("utf-8", "replace").strip()
 
 
 def _serve(preload: list[str]) -> int:
@@ -147,10 +244,7 @@ def _serve(preload: list[str]) -> int:
             importlib.import_module(name)
         except ImportError:
             pass
-    line = sys.stdin.readline().strip()
-    if not line:
-        return 2  # the grader went away before judging: nothing to do
-    return _main(line)
+    return serve_forked()
 
 
 if __name__ == "__main__":

@@ -17,6 +17,10 @@ A check is a plain pytest function in solutions/weekN/test_*.py marked with
 
 `pytest.skip("not applicable: ...")` takes a check out of the total (a capstone track the
 student did not choose); any other skip scores 0 of its points.
+
+A test module may define `prepare(data_dir, thresholds, profile)`: a judge started before the
+notebook ran calls it after collection, while the notebook still runs, to compute references
+that need no answers (fill an lru_cache); then it waits at the gate for the final context.
 """
 
 from __future__ import annotations
@@ -42,6 +46,36 @@ def _ctx() -> JudgeContext:
     if _CTX is None:
         _CTX = JudgeContext(**json.loads(Path(os.environ["GRADER_JUDGE_CONTEXT"]).read_text()))
     return _CTX
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtestloop(session):
+    """Collected already: prepare the references, then wait for the answers before the first check."""
+    ctx = _ctx()
+    if ctx.wait_for_answers:
+        modules = {id(item.module): item.module for item in session.items if hasattr(item, "module")}
+        for module in modules.values():
+            prepare = getattr(module, "prepare", None)
+            if callable(prepare):
+                prepare(data_dir=Path(ctx.data_dir), thresholds=ctx.thresholds, profile=ctx.profile)
+        _open_gate(ctx)
+    yield
+
+
+def _open_gate(pending: JudgeContext) -> None:
+    """Block until the grader sends the final context (the notebook and its probes are done)."""
+    global _CTX
+    from grader.judge import _read_line
+
+    fd = os.environ.get("GRADER_JUDGE_GATE_FD")
+    line = _read_line(int(fd)) if fd else ""
+    if not line:
+        pytest.exit("the grader went away before the answers were ready", returncode=2)
+    final = JudgeContext(**json.loads(Path(line).read_text()))
+    if final.before_run() != pending.before_run():
+        raise pytest.UsageError("the final judge context differs from the one the checks were collected with")
+    os.environ["GRADER_JUDGE_CONTEXT"] = line
+    _CTX = final
 
 
 def pytest_configure(config):

@@ -31,7 +31,7 @@ from .config import (
     week_suite,
 )
 from .execute import RunPlan, execute_notebook
-from .judge import JudgeContext, JudgeProcess
+from .judge import JudgeContext, JudgeProcess, judge_preload
 from .notebook import NotebookError, locate_notebook, read_notebook
 from .records import Execution, Grade, Submission
 from .sandbox import Isolation, Limits, detect_isolation, require
@@ -118,8 +118,12 @@ def grade_submission(
     late_days: int = 0,
     policy: LatePolicy | None = None,
     gpu: int | None = None,
+    judge_server: str | None = None,
 ) -> Grade:
-    """Grade one submission end to end and return its Grade (reports are written by the caller)."""
+    """Grade one submission end to end and return its Grade (reports are written by the caller).
+
+    `judge_server`: the address of a judge fork server (a batch starts one), else a fresh judge.
+    """
     t0 = time.monotonic()
     durations: dict[str, float] = {}
     suite = week_suite(submission.week, public=settings.public)
@@ -129,8 +133,9 @@ def grade_submission(
     level = machine_isolation()
     require(level, Isolation.bwrap if settings.require_isolation else None)
 
-    # Start the judge now: its imports overlap the notebook's run (it never sees student code).
-    judge = JudgeProcess(preload=("numpy", "torch") if week.uses_torch else ("numpy",))
+    # Start the judge now: its imports, its collection of the checks and its references overlap the
+    # notebook's run (it never sees student code); it waits at its gate for the answers.
+    judge = JudgeProcess(preload=judge_preload(week.uses_torch), server=judge_server)
     run_dir = Path(tempfile.mkdtemp(prefix=f"grader-{submission.student}-{submission.week}-"))
     artifacts_dir = settings.out_dir / f"{submission.student}-{submission.week}-artifacts"
     pristine = Path(tempfile.mkdtemp(prefix="grader-pristine-"))
@@ -159,6 +164,13 @@ def grade_submission(
             execution = _empty_execution("invalid", str(exc), level)
             submission = submission.model_copy(update={"problems": problems + [str(exc)]})
         durations["locate"] = round(time.monotonic() - t0, 3)
+        ctx = JudgeContext(
+            suite_dir=str(suite), answers_dir=None, profile=profile_name, thresholds=dict(profile.thresholds),
+            execution={}, notebook_path=str(pristine / rel) if notebook_path else None, data_dir=str(DATA_DIR),
+            submission_dir=str(pristine), artifacts_dir=str(artifacts_dir),
+            results_path=str(run_dir / "results.json"), select=list(settings.select),
+        )
+        judge.prepare(ctx)  # collects and prepares while the notebook runs
 
         if execution is None:
             for name in week.data:  # the grader's copy of the data, beside the notebook
@@ -185,14 +197,8 @@ def grade_submission(
             durations["execute"] = round(time.monotonic() - t1, 3)
 
         t1 = time.monotonic()
-        ctx = JudgeContext(
-            suite_dir=str(suite), answers_dir=execution.answers_dir, profile=profile_name,
-            thresholds=dict(profile.thresholds), execution=json.loads(execution.model_dump_json()),
-            notebook_path=str(pristine / rel) if notebook_path else None, data_dir=str(DATA_DIR),
-            submission_dir=str(pristine),
-            artifacts_dir=str(artifacts_dir), results_path=str(run_dir / "results.json"),
-            select=list(settings.select),
-        )
+        ctx = ctx.model_copy(update={"answers_dir": execution.answers_dir,
+                                     "execution": json.loads(execution.model_dump_json())})
         checks = to_check_results(judge.run(ctx))
         durations["judge"] = round(time.monotonic() - t1, 3)
 

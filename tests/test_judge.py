@@ -138,3 +138,63 @@ def test_missing_results_is_a_harness_error(tmp_path):
     except JudgeError:
         return  # the judge said so loudly: fine
     assert checks == []  # or it wrote an empty result: nothing was graded, nothing was earned
+
+
+PREPARED_SUITE = '''
+from pathlib import Path
+
+import pytest
+
+MARKER = {marker!r}
+
+
+def prepare(data_dir, thresholds, profile):
+    """Runs before the answers exist: the judge is still waiting at its gate."""
+    Path(MARKER).write_text(f"{{profile}} {{thresholds['k']}}")
+
+
+@pytest.mark.check(points=1, category="correctness")
+def test_reads_answers_after_the_gate(answers):
+    assert Path(MARKER).read_text() == "cpu 3"
+    assert answers.number("p", "x") == 2.5
+'''
+
+
+def test_judge_prepares_before_the_answers_exist_then_waits_at_the_gate(tmp_path):
+    import time
+
+    from grader.judge import JudgeProcess
+
+    suite, marker, answers = tmp_path / "suite", tmp_path / "prepared", tmp_path / "answers"
+    suite.mkdir()
+    (suite / "test_suite.py").write_text(PREPARED_SUITE.format(marker=str(marker)))
+    ctx = JudgeContext(
+        suite_dir=str(suite), answers_dir=str(answers), profile="cpu", thresholds={"k": 3},
+        execution={"status": "ok"}, notebook_path=None, data_dir=str(tmp_path),
+        artifacts_dir=str(tmp_path / "artifacts"), results_path=str(tmp_path / "results.json"),
+    )
+    with JudgeProcess(preload=()) as judge:
+        judge.prepare(ctx)
+        deadline = time.monotonic() + 60
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.read_text() == "cpu 3"  # prepared while "the notebook runs"
+        assert not (tmp_path / "results.json").exists()  # and no check ran before the gate opened
+        answers.mkdir()
+        (answers / "answers.json").write_text(json.dumps({"p": {"ok": True, "value": {"x": 2.5}}}))
+        checks = {c.id: c for c in judge.run(ctx)}
+    assert checks["reads_answers_after_the_gate"].outcome == "passed", checks
+
+
+def test_final_context_must_match_the_prepared_one(tmp_path):
+    from grader.judge import JudgeProcess
+
+    ctx = JudgeContext(
+        suite_dir=str(tmp_path), answers_dir=None, profile="cpu", thresholds={}, execution={},
+        notebook_path=None, data_dir=str(tmp_path), artifacts_dir=str(tmp_path / "a"),
+        results_path=str(tmp_path / "results.json"),
+    )
+    with JudgeProcess(preload=()) as judge:
+        judge.prepare(ctx)
+        with pytest.raises(JudgeError, match="differs"):
+            judge.run(ctx.model_copy(update={"profile": "cuda"}))
