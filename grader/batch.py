@@ -25,6 +25,7 @@ from .config import Settings, detect_profile, load_week, suite_hash, week_suite
 from .executor import Job, LocalPool
 from .fetch import FETCH_TIMEOUT, ForkStore, HeadsLog, SourceError
 from .gradebook import Gradebook, write_exports
+from .judge import judge_preload
 from .records import Grade, Submission
 from .report import atomic_write, write_report
 from .roster import RosterEntry, load_roster
@@ -143,23 +144,35 @@ def run_batch(week: str, roster_path: Path, out_dir: Path, *, settings: Settings
     except BlockingIOError:
         lock.close()
         raise ValueError(f"another batch is running on {out_dir}") from None
+    pool = None
     try:
-        return _run_batch(week, roster_path, out_dir, t0, settings=settings, jobs=jobs, deadline=deadline,
+        if executor != "ray" and not fetch_only:  # its fork servers start while the forks are fetched
+            pool = _local_pool(week, settings or Settings(), jobs).start()
+        return _run_batch(week, roster_path, out_dir, t0, settings=settings, pool=pool, deadline=deadline,
                           policy=policy, executor=executor, address=address, ray_init=ray_init, regrade=regrade,
                           fetch_only=fetch_only, at_deadline=at_deadline, formats=formats, echo=echo)
     finally:
+        if pool is not None:
+            pool.close()
         lock.close()
 
 
+def _local_pool(week: str, settings: Settings, jobs: int | None) -> LocalPool:
+    """One slot per core (or per GPU); judges preload torch when the week's checks use it."""
+    gpus = gpu_ids()
+    uses_torch = load_week(week_suite(week, public=settings.public)).uses_torch
+    return LocalPool(jobs or (len(gpus) if gpus else os.cpu_count() or 1), gpus,
+                     judge_preload=judge_preload(uses_torch))
+
+
 def _run_batch(week: str, roster_path: Path, out_dir: Path, t0: float, *, settings: Settings | None,
-               jobs: int | None, deadline: datetime | None, policy: LatePolicy | None, executor: str,
+               pool: LocalPool | None, deadline: datetime | None, policy: LatePolicy | None, executor: str,
                address: str | None, ray_init: dict | None, regrade: bool, fetch_only: bool, at_deadline: bool,
                formats: tuple[str, ...], echo: Callable[[str], None]) -> BatchResult:
     roster = load_roster(roster_path)
     result = BatchResult(roster_problems=list(roster.problems))
     for problem in roster.problems:
         echo(f"roster: {problem}")
-    gpus = gpu_ids()
     base = settings or Settings()
     settings = base.model_copy(update={"profile": base.profile or detect_profile(),
                                        "out_dir": out_dir / "reports"})
@@ -226,8 +239,7 @@ def _run_batch(week: str, roster_path: Path, out_dir: Path, t0: float, *, settin
             pool = RayPool(address or "local", init=ray_init or {})
             pool.run(todo, lambda job, grade: finish(job, grade, "graded"))
         else:
-            slots = jobs or (len(gpus) if gpus else os.cpu_count() or 1)
-            LocalPool(slots, gpus).run(todo, lambda job, grade: finish(job, grade, "graded"))
+            pool.run(todo, lambda job, grade: finish(job, grade, "graded"))
     finally:
         progress.close()
         result.exports = write_exports(book, week, out_dir, roster.problems)

@@ -1,13 +1,15 @@
-"""Run grading jobs: one `python -m grader.executor` process per submission, a few at a time.
+"""Run grading jobs: one worker process per submission, a few at a time.
 
 A job and its result cross the process boundary as JSON files (never pickle). A fresh process per
 submission can be killed at the harness's own timeout with everything it started, and dies with
 the batch (PR_SET_PDEATHSIG): a killed batch leaves no orphan grading behind to race a resume.
+The workers are forks of one fork server that imported the pipeline once, and their judges forks
+of another that imported pytest, numpy and torch once (grader.forkserver); where a fork server
+cannot start, each worker is a fresh `python -m grader.executor` process as before.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -22,6 +24,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from .config import Settings
+from .forkserver import ForkedChild, ForkServer, ForkServerError, die_with_parent, spawn
 from .records import Execution, Grade, Provenance, Submission
 from .score import make_grade
 
@@ -42,11 +45,16 @@ class Job(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
+WORKER_PRELOAD = ("grader.pipeline", "grader.answers", "nbformat", "nbformat.validator", "nbclient",
+                  "jupyter_client.manager", "zmq", "grader.pipeline:machine_isolation")
+
+
 def grade_job(job: Job, gpu: int | None = None) -> Grade:
-    """Grade in this process (the worker side)."""
+    """Grade in this process (the worker side); its judge is forked from the batch's judge server if any."""
     from .pipeline import grade_submission
 
-    return grade_submission(job.submission, Settings.model_validate(job.settings), gpu=gpu)
+    return grade_submission(job.submission, Settings.model_validate(job.settings), gpu=gpu,
+                            judge_server=os.environ.get("GRADER_JUDGE_SERVER") or None)
 
 
 def error_grade(job: Job, message: str, status: str = "harness_error") -> Grade:
@@ -64,61 +72,114 @@ def error_grade(job: Job, message: str, status: str = "harness_error") -> Grade:
                       status=status, message=message)
 
 
-def _die_with_parent() -> None:
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 class LocalPool:
-    """Up to `slots` worker processes; slot i gets GPU i when GPUs are given."""
+    """Up to `slots` worker processes; slot i gets GPU i when GPUs are given.
 
-    def __init__(self, slots: int, gpus: list[int] | None = None):
+    `judge_preload`: start the two fork servers (workers, judges) for the run; None: fresh processes.
+    """
+
+    def __init__(self, slots: int, gpus: list[int] | None = None, judge_preload: tuple[str, ...] | None = None):
         self.slots = max(1, slots)
         self.gpus = gpus or []
+        self.judge_preload = judge_preload
+        self._servers: list[ForkServer] = []
+        self._spawn_env: dict[str, str] = {}
+        self._env = {**os.environ, "GRADER_BATCH_PID": str(os.getpid())}
+
+    def start(self) -> LocalPool:
+        """Start the fork servers in the background (a batch does this before fetching the forks)."""
+        from .judge import judge_env
+
+        if self.judge_preload is None or self._servers:
+            return self
+        try:
+            self._servers = [
+                ForkServer("grader.judge:serve_forked", ("pytest", "grader.answers", *self.judge_preload),
+                           env=judge_env()),
+                ForkServer("grader.executor:run_worker", WORKER_PRELOAD, env=self._env),
+            ]
+        except (OSError, ForkServerError):
+            self.close()
+        return self
+
+    def _ready_workers(self) -> ForkServer | None:
+        """The worker fork server, once both servers listen; None: fresh processes instead."""
+        if len(self._servers) != 2:
+            return None
+        judges, workers = self._servers
+        try:
+            judges.wait_ready()
+            workers.wait_ready()
+        except ForkServerError:
+            self.close()
+            return None
+        self._spawn_env = {"GRADER_JUDGE_SERVER": judges.address, "GRADER_BATCH_PID": str(workers.pid)}
+        return workers if workers.alive() else None
+
+    def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        self._servers = []
 
     def run(self, jobs: list[Job], on_done: Done) -> None:
         pending = list(jobs)
-        running: dict[int, tuple[Job, subprocess.Popen, Path, float]] = {}
+        running: dict[int, tuple[Job, subprocess.Popen | ForkedChild, Path, float]] = {}
         scratch = Path(tempfile.mkdtemp(prefix="grader-jobs-"))
+        workers = self.start()._ready_workers() if jobs else None
         try:
             while pending or running:
-                for slot in range(self.slots):
-                    if slot not in running and pending:
-                        job = pending.pop(0)
-                        running[slot] = self._start(job, slot, scratch)
+                finished = []
                 for slot, (job, proc, result, started) in list(running.items()):
                     if proc.poll() is None and time.monotonic() - started < job.timeout:
                         continue
                     if proc.poll() is None:
-                        os.killpg(proc.pid, signal.SIGKILL)
-                        proc.wait()
+                        _kill_session(proc)
                         grade = error_grade(job, f"grading took longer than {job.timeout:g} s and was stopped",
                                             status="failed_to_run")
                     else:
                         grade = _read_result(job, result, proc.returncode)
                     del running[slot]
+                    finished.append((job, grade))
+                for slot in range(self.slots):  # refill first: reports are written while the next job runs
+                    if slot not in running and pending:
+                        running[slot] = self._start(pending.pop(0), slot, scratch, workers)
+                for job, grade in finished:
                     on_done(job, grade)
-                time.sleep(0.1)
+                if running and not finished:
+                    time.sleep(0.02)
         finally:
             for job, proc, _, _ in running.values():
-                os.killpg(proc.pid, signal.SIGKILL)
+                _kill_session(proc)
+            self.close()
             for path in scratch.glob("*"):
                 path.unlink()
             scratch.rmdir()
 
-    def _start(self, job: Job, slot: int, scratch: Path):
+    def _start(self, job: Job, slot: int, scratch: Path, workers: ForkServer | None):
         job_path = scratch / f"{job.submission.student}.job.json"
         result = scratch / f"{job.submission.student}.grade.json"
+        err = scratch / f"{job.submission.student}.err"
         job_path.write_text(job.model_dump_json())
-        argv = [sys.executable, "-m", "grader.executor", str(job_path), str(result)]
-        if self.gpus:
-            argv.append(str(self.gpus[slot % len(self.gpus)]))
-        with open(scratch / f"{job.submission.student}.err", "w") as err:
-            proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL, stderr=err,
-                                    env={**os.environ, "GRADER_BATCH_PID": str(os.getpid())})
+        args = [str(job_path), str(result)] + ([str(self.gpus[slot % len(self.gpus)])] if self.gpus else [])
+        if workers is not None and workers.alive():
+            try:  # GRADER_BATCH_PID: the child checks that its parent is the server (which dies with us)
+                proc = spawn(workers.address, args, log=err, env=self._spawn_env)
+                return job, proc, result, time.monotonic()
+            except ForkServerError:
+                pass  # a fresh process for this one
+        with open(err, "w") as err_file:
+            proc = subprocess.Popen([sys.executable, "-m", "grader.executor", *args], start_new_session=True,
+                                    stdout=subprocess.DEVNULL, stderr=err_file, env=self._env)
         return job, proc, result, time.monotonic()
+
+
+def _kill_session(proc: subprocess.Popen | ForkedChild) -> None:
+    """SIGKILL a worker's whole session (both kinds lead their own) and collect its status."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
 
 
 def _read_result(job: Job, result: Path, returncode: int) -> Grade:
@@ -132,7 +193,7 @@ def _read_result(job: Job, result: Path, returncode: int) -> Grade:
 
 def run_worker(job_path: str, result_path: str, gpu: str | None = None) -> int:
     """Worker entry point: grade one job, write the Grade JSON atomically."""
-    _die_with_parent()
+    die_with_parent()
     if os.environ.get("GRADER_BATCH_PID") and os.getppid() != int(os.environ["GRADER_BATCH_PID"]):
         return 2  # the batch died before we could ask to die with it: grade nothing
     job = Job.model_validate_json(Path(job_path).read_text())

@@ -6,6 +6,7 @@ start-up was a third of the CPU a submission cost. Only the grader's own code ru
 and the pipeline, never student code (that runs in the sandboxed kernel the pipeline starts).
 
     server = ForkServer("grader.judge:serve_forked", preload=("pytest", "numpy", "torch"), env=...)
+    # preload may also name "module:function", a warm-up run once (e.g. detecting the sandbox level)
     child = spawn(server.address, ["arg"], log=Path("judge.log"), cwd=Path("/empty/folder"))
     child.stdin.write("line\\n"); child.stdin.flush(); child.wait(timeout=60)
 
@@ -54,7 +55,10 @@ def die_with_parent() -> None:
 
 
 class ForkServer:
-    """Owns a fork-server process; `address` is what `spawn` needs (picklable-free: a path and a token)."""
+    """Owns a fork-server process; `address` is what `spawn` needs (a socket path and a token).
+
+    It starts in the background: call wait_ready() before handing out the address.
+    """
 
     def __init__(self, entry: str, preload: tuple[str, ...] = (), env: dict[str, str] | None = None):
         self._dir = Path(tempfile.mkdtemp(prefix="grader-fork-"))  # mkdtemp: 0700, ours alone
@@ -62,16 +66,28 @@ class ForkServer:
         sock = self._dir / "server.sock"
         self.address = f"{sock}#{token}"
         self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "grader.forkserver", str(sock), token, entry, *preload],
+            [sys.executable, "-I", "-m", "grader.forkserver", str(sock), token, str(os.getpid()), entry, *preload],
             cwd=self._dir, env=env if env is not None else dict(os.environ), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=open(self._dir / "server.log", "wb"), text=True,  # noqa: SIM115
         )
+        self._entry = entry
+        self._ready = False
+
+    def wait_ready(self) -> None:
+        """Block until the server has imported its modules and listens (start-up runs in the background)."""
+        if self._ready:
+            return
         ready, _, _ = select.select([self._proc.stdout], [], [], START_TIMEOUT)
         line = self._proc.stdout.readline().strip() if ready else ""
         if line != READY:
+            log = (self._dir / "server.log").read_text(errors="replace")[-2000:]
             self.close()
-            log = (self._dir / "server.log").read_text(errors="replace")[-2000:] if self._dir.exists() else ""
-            raise ForkServerError(f"the fork server for {entry} did not start: {line or 'no answer'} {log}")
+            raise ForkServerError(f"the fork server for {self._entry} did not start: {line or 'no answer'} {log}")
+        self._ready = True
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
 
     def alive(self) -> bool:
         return self._proc.poll() is None
@@ -85,7 +101,7 @@ class ForkServer:
             self._proc.stdout.close()
         shutil.rmtree(self._dir, ignore_errors=True)
 
-    def __enter__(self) -> "ForkServer":
+    def __enter__(self) -> ForkServer:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -242,13 +258,18 @@ def _child(request: dict, conn: socket.socket, entry, server_pid: int, inherited
             os._exit(code)
 
 
-def _serve(path: str, token: str, entry_name: str, preload: list[str]) -> int:
+def _serve(path: str, token: str, parent: str, entry_name: str, preload: list[str]) -> int:
     die_with_parent()
-    for name in preload:  # what every child would import anyway; never student code
+    if os.getppid() != int(parent):  # whoever started us died before we could ask to die with it
+        return 2
+    for name in preload:  # what every child would import anyway (never student code); "module:function"
+        module_name, _, func = name.partition(":")  # also calls a warm-up whose result the children inherit
         try:
-            importlib.import_module(name)
+            module = importlib.import_module(module_name)
         except ImportError:
-            pass
+            continue
+        if func:
+            getattr(module, func)()
     module, _, func = entry_name.partition(":")
     entry = getattr(importlib.import_module(module), func)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -301,4 +322,4 @@ def _serve(path: str, token: str, entry_name: str, preload: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_serve(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]))
+    sys.exit(_serve(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]))

@@ -47,7 +47,7 @@ class JudgeContext(BaseModel):
     # references, then wait for the final context (answers_dir and execution filled in) on the gate.
     wait_for_answers: bool = False
 
-    def before_run(self) -> "JudgeContext":
+    def before_run(self) -> JudgeContext:
         """This context as it is known before the run: no answers, no execution yet."""
         return self.model_copy(update={"answers_dir": None, "execution": {}, "wait_for_answers": True})
 
@@ -174,7 +174,7 @@ class JudgeProcess:
         self._close_input()
         shutil.rmtree(self._tmp, ignore_errors=True)
 
-    def __enter__(self) -> "JudgeProcess":
+    def __enter__(self) -> JudgeProcess:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -172,16 +172,35 @@ def test_demo_cohort_end_to_end(tmp_path_factory):
     assert again.cached == 6 and again.graded == 0 and scores(again) == got
 
 
-def test_local_pool_stops_a_submission_at_the_harness_timeout(suite, tmp_path):
+def _sandboxed_pids() -> list[int]:
+    """Processes carrying a run id (what a sandboxed kernel has in its environment)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if b"GRADER_RUN_ID=" in (proc / "environ").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.parametrize("forked", [False, True], ids=["fresh-workers", "fork-server-workers"])
+def test_local_pool_stops_a_submission_at_the_harness_timeout(suite, tmp_path, forked):
     from cohort import sleepy_job
 
     from grader.executor import LocalPool
 
     got = []
+    before = set(_sandboxed_pids())
+    pool = LocalPool(1, judge_preload=("numpy",) if forked else None)
     t0 = time.monotonic()
-    LocalPool(1).run([sleepy_job(tmp_path, timeout=3)], lambda job, grade: got.append(grade))
-    assert time.monotonic() - t0 < 10
+    pool.run([sleepy_job(tmp_path, timeout=3)], lambda job, grade: got.append(grade))
+    assert time.monotonic() - t0 < 15
     assert got[0].status == "failed_to_run" and "longer than 3 s and was stopped" in got[0].message
+    deadline = time.monotonic() + 10  # the kernel dies with its worker (bwrap --die-with-parent, the reaper)
+    while set(_sandboxed_pids()) - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not set(_sandboxed_pids()) - before, "a sandboxed process outlived its stopped worker"
 
 
 def test_a_second_batch_on_the_same_folder_is_refused(suite, tmp_path):

@@ -1,0 +1,100 @@
+"""grader.forkserver: children are fresh processes of their own, killable, dying with the server;
+a judge forked from a server judges exactly like a judge started on its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import textwrap
+import time
+
+import pytest
+from test_judge import SUITE_TESTS
+
+from grader.forkserver import ForkServer, ForkServerError, spawn
+from grader.judge import JudgeContext, JudgeProcess, judge_env
+
+
+@pytest.fixture(scope="module")
+def server():
+    # builtins:exec as the entry: each child runs the code it is given (tests only)
+    with ForkServer("builtins:exec", preload=("json",)) as srv:
+        srv.wait_ready()
+        yield srv
+
+
+def test_child_reads_its_stdin_and_reports_its_exit_status(server, tmp_path):
+    code = textwrap.dedent(f"""
+        import os, sys
+        line = sys.stdin.readline().strip()
+        open({str(tmp_path / 'out')!r}, 'w').write(f"{{line}} {{os.getsid(0) == os.getpid()}} {{os.getcwd()}}")
+        print("to the log")
+        raise SystemExit(3)
+    """)
+    child = spawn(server.address, [code], log=tmp_path / "log", cwd=tmp_path)
+    assert child.pid != server.pid
+    child.stdin.write("hello\n")
+    child.stdin.flush()
+    assert child.wait(timeout=30) == 3
+    assert (tmp_path / "out").read_text() == f"hello True {tmp_path}"  # its own session, the cwd asked for
+    assert "to the log" in (tmp_path / "log").read_text()
+
+
+def test_a_killed_child_reports_the_signal(server, tmp_path):
+    child = spawn(server.address, ["import time; time.sleep(60)"], log=tmp_path / "log")
+    assert child.poll() is None
+    child.kill()
+    assert child.wait(timeout=30) == -signal.SIGKILL
+
+
+def test_a_request_without_the_token_is_refused(server, tmp_path):
+    path, _ = server.address.rsplit("#", 1)
+    with pytest.raises(ForkServerError):
+        spawn(f"{path}#not-the-token", ["pass"], log=tmp_path / "log")
+    assert not (tmp_path / "log").exists()
+
+
+def test_children_die_with_the_server(tmp_path):
+    srv = ForkServer("builtins:exec")
+    srv.wait_ready()
+    child = spawn(srv.address, ["import time; time.sleep(60)"], log=tmp_path / "log")
+    srv.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("a child outlived its fork server")
+
+
+def test_a_forked_judge_judges_like_a_fresh_one(tmp_path):
+    student = tmp_path / "student"
+    student.mkdir()
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_suite.py").write_text(textwrap.dedent(SUITE_TESTS.format(student=str(student))))
+    answers = tmp_path / "answers"
+    answers.mkdir()
+    (answers / "answers.json").write_text(json.dumps({"p": {"ok": True, "value": {"x": 2.5}}}))
+
+    def judge(server, name):
+        ctx = JudgeContext(
+            suite_dir=str(suite), answers_dir=str(answers), profile="cpu", thresholds={},
+            execution={"status": "ok"}, notebook_path=None, submission_dir=str(student), data_dir=str(tmp_path),
+            artifacts_dir=str(tmp_path / "artifacts"), results_path=str(tmp_path / f"{name}.json"),
+        )
+        with JudgeProcess(preload=(), server=server) as process:
+            return {c.id: (c.outcome, c.fraction) for c in process.run(ctx)}
+
+    with ForkServer("grader.judge:serve_forked", preload=("pytest", "grader.answers"), env=judge_env()) as srv:
+        srv.wait_ready()
+        forked = judge(srv.address, "forked")
+    fresh = judge(None, "fresh")
+    assert forked == fresh
+    # isolated mode (-I) and an empty working folder hold for the fork too
+    assert forked["isolated_interpreter"] == ("passed", 1.0)
+    assert forked["student_folder_is_not_importable"] == ("passed", 1.0)
