@@ -15,7 +15,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -181,41 +181,18 @@ def _run_batch(week: str, roster_path: Path, out_dir: Path, t0: float, *, settin
     budget = load_week(suite).profile(settings.profile).total_timeout + HARNESS_MARGIN
 
     store, log = ForkStore(out_dir / "forks.git"), HeadsLog(out_dir / "heads.jsonl")
-    book = Gradebook(out_dir / "gradebook.sqlite")
-    book.set_students(roster.entries)
-    todo: list[Job] = []
-    hits: list[tuple[Job, Grade]] = []
-    for entry in roster.entries:
-        fetched = store.fetch(entry.student, entry.repo, timeout=FETCH_TIMEOUT)
-        log.record(fetched)
-        if fetched.head:
-            store.pin(entry.student, fetched.head)
-        if fetch_only:
-            echo(f"{entry.student}: {fetched.head or '-'} {fetched.error}")
-            continue
-        sha, submitted, notes = _select(store, log, entry, deadline, fetched.error, at_deadline)
-        workdir = out_dir / "work" / entry.student
-        submission = Submission(student=entry.student, week=week, source=entry.repo, commit=sha,
-                                workdir=str(workdir), submitted_at=submitted, problems=notes)
-        late = (policy or LatePolicy()).days_late(submitted, deadline)
-        key = cache_key(entry.student, week, checks_hash, sha or f"unfetched:{entry.repo}", settings)
-        job = Job(key=key, submission=submission, settings=json.loads(settings.model_dump_json()),
-                  timeout=budget, late_days=late, submitted_at=submitted, notes=notes)
-        cached = out_dir / "cache" / f"{key}.json"
-        if cached.is_file() and not regrade:
-            hits.append((job, Grade.model_validate_json(cached.read_text())))
-            continue
-        shutil.rmtree(workdir, ignore_errors=True)
-        if sha:
-            skipped = store.export(sha, workdir)
-            submission = submission.model_copy(update={"problems": notes + [f"not exported: {s}" for s in skipped]})
-            job = job.model_copy(update={"submission": submission})
-        todo.append(job)
     if fetch_only:
-        book.close()
+        for entry in roster.entries:
+            fetched = store.fetch(entry.student, entry.repo, timeout=FETCH_TIMEOUT)
+            log.record(fetched)
+            if fetched.head:
+                store.pin(entry.student, fetched.head)
+            echo(f"{entry.student}: {fetched.head or '-'} {fetched.error}")
         return result
 
-    progress = Progress(len(hits) + len(todo), echo)
+    book = Gradebook(out_dir / "gradebook.sqlite")
+    book.set_students(roster.entries)
+    progress = Progress(len(roster.entries), echo)
 
     def finish(job: Job, grade: Grade, how: str) -> None:
         if how == "graded" and grade.status != "harness_error" and grade.execution.status != "not_run":
@@ -230,16 +207,44 @@ def _run_batch(week: str, roster_path: Path, out_dir: Path, t0: float, *, settin
         result.cached += how == "cached"
         progress.step(final, how)
 
+    def jobs() -> Iterator[Job | None]:
+        """One roster line per item: fetched and exported, or a cache hit reported (None)."""
+        for entry in roster.entries:
+            fetched = store.fetch(entry.student, entry.repo, timeout=FETCH_TIMEOUT)
+            log.record(fetched)
+            if fetched.head:
+                store.pin(entry.student, fetched.head)
+            sha, submitted, notes = _select(store, log, entry, deadline, fetched.error, at_deadline)
+            workdir = out_dir / "work" / entry.student
+            submission = Submission(student=entry.student, week=week, source=entry.repo, commit=sha,
+                                    workdir=str(workdir), submitted_at=submitted, problems=notes)
+            late = (policy or LatePolicy()).days_late(submitted, deadline)
+            key = cache_key(entry.student, week, checks_hash, sha or f"unfetched:{entry.repo}", settings)
+            job = Job(key=key, submission=submission, settings=json.loads(settings.model_dump_json()),
+                      timeout=budget, late_days=late, submitted_at=submitted, notes=notes)
+            cached = out_dir / "cache" / f"{key}.json"
+            if cached.is_file() and not regrade:
+                finish(job, Grade.model_validate_json(cached.read_text()), "cached")
+                yield None
+                continue
+            shutil.rmtree(workdir, ignore_errors=True)
+            if sha:
+                skipped = store.export(sha, workdir)
+                submission = submission.model_copy(
+                    update={"problems": notes + [f"not exported: {s}" for s in skipped]})
+                job = job.model_copy(update={"submission": submission})
+            yield job
+
     try:
-        for job, grade in hits:
-            finish(job, grade, "cached")
         if executor == "ray":
             from .executor_ray import RayPool
 
-            pool = RayPool(address or "local", init=ray_init or {})
-            pool.run(todo, lambda job, grade: finish(job, grade, "graded"))
+            todo = [job for job in jobs() if job is not None]  # every fork fetched before any task is sent
+            RayPool(address or "local", init=ray_init or {}).run(todo, lambda job, grade: finish(job, grade, "graded"))
         else:
-            pool.run(todo, lambda job, grade: finish(job, grade, "graded"))
+            # Grading starts with the first fork while the others are still fetched, at the same pace:
+            # each fork's head is still taken at (nearly) the moment the batch began.
+            pool.run(jobs(), lambda job, grade: finish(job, grade, "graded"))
     finally:
         progress.close()
         result.exports = write_exports(book, week, out_dir, roster.problems)

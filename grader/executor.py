@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -102,32 +102,52 @@ class LocalPool:
             self.close()
         return self
 
-    def _ready_workers(self) -> ForkServer | None:
-        """The worker fork server, once both servers listen; None: fresh processes instead."""
+    def _ready_workers(self, wait: float) -> ForkServer | None | bool:
+        """The worker fork server once it listens; False while it still starts (up to `wait` seconds);
+        None when there is none or it failed: fresh processes instead. The judge server may still be
+        importing torch: a worker's judge connects to it when it is ready (grader.judge)."""
         if len(self._servers) != 2:
             return None
         judges, workers = self._servers
         try:
-            judges.wait_ready()
-            workers.wait_ready()
+            if not workers.wait_ready(wait):
+                return False
         except ForkServerError:
             self.close()
             return None
         self._spawn_env = {"GRADER_JUDGE_SERVER": judges.address, "GRADER_BATCH_PID": str(workers.pid)}
         return workers if workers.alive() else None
 
+    def _check_judges(self) -> None:
+        """A judge server that failed to start is dropped: later jobs start fresh judges."""
+        if len(self._servers) == 2 and "GRADER_JUDGE_SERVER" in self._spawn_env:
+            try:
+                self._servers[0].wait_ready(0.0)
+            except ForkServerError:
+                self._spawn_env.pop("GRADER_JUDGE_SERVER")
+
     def close(self) -> None:
         for server in self._servers:
             server.close()
         self._servers = []
 
-    def run(self, jobs: list[Job], on_done: Done) -> None:
-        pending = list(jobs)
+    def run(self, jobs: Iterable[Job | None], on_done: Done) -> None:
+        """Grade every job. `jobs` is pulled one item per turn of the loop, not as slots free up, so a
+        batch goes on fetching forks at its own pace while the first ones are graded (None: skip)."""
+        source = iter(jobs)
+        pending: list[Job] = []
         running: dict[int, tuple[Job, subprocess.Popen | ForkedChild, Path, float]] = {}
         scratch = Path(tempfile.mkdtemp(prefix="grader-jobs-"))
-        workers = self.start()._ready_workers() if jobs else None
+        self.start()
+        workers: ForkServer | None | bool = False  # False: the fork servers are still starting
         try:
-            while pending or running:
+            while source is not None or pending or running:
+                if source is not None:
+                    item = next(source, StopIteration)
+                    if item is StopIteration:
+                        source = None
+                    elif item is not None:
+                        pending.append(item)
                 finished = []
                 for slot, (job, proc, result, started) in list(running.items()):
                     if proc.poll() is None and time.monotonic() - started < job.timeout:
@@ -140,12 +160,16 @@ class LocalPool:
                         grade = _read_result(job, result, proc.returncode)
                     del running[slot]
                     finished.append((job, grade))
+                if workers is False and pending:  # no job starts before the servers answer (or fail)
+                    workers = self._ready_workers(wait=0.0 if source is not None else 0.05)
+                if workers and pending:
+                    self._check_judges()
                 for slot in range(self.slots):  # refill first: reports are written while the next job runs
-                    if slot not in running and pending:
+                    if slot not in running and pending and workers is not False:
                         running[slot] = self._start(pending.pop(0), slot, scratch, workers)
                 for job, grade in finished:
                     on_done(job, grade)
-                if running and not finished:
+                if running and not finished and source is None and workers is not False:
                     time.sleep(0.02)
         finally:
             for job, proc, _, _ in running.values():

@@ -72,18 +72,23 @@ class ForkServer:
         )
         self._entry = entry
         self._ready = False
+        self._started = time.monotonic()
 
-    def wait_ready(self) -> None:
-        """Block until the server has imported its modules and listens (start-up runs in the background)."""
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> bool:
+        """True once the server has imported its modules and listens; False while it is still starting
+        after `timeout` seconds; ForkServerError when it failed (start-up runs in the background)."""
         if self._ready:
-            return
-        ready, _, _ = select.select([self._proc.stdout], [], [], START_TIMEOUT)
+            return True
+        ready, _, _ = select.select([self._proc.stdout], [], [], timeout)
+        if not ready and time.monotonic() - self._started < START_TIMEOUT:
+            return False
         line = self._proc.stdout.readline().strip() if ready else ""
         if line != READY:
             log = (self._dir / "server.log").read_text(errors="replace")[-2000:]
             self.close()
             raise ForkServerError(f"the fork server for {self._entry} did not start: {line or 'no answer'} {log}")
         self._ready = True
+        return True
 
     @property
     def pid(self) -> int:
@@ -173,12 +178,25 @@ class ForkedChild:
 
 
 def spawn(address: str, args: list[str], *, log: Path, cwd: Path | None = None,
-          env: dict[str, str] | None = None) -> ForkedChild:
-    """Ask the fork server at `address` for a child running its entry with `args`."""
+          env: dict[str, str] | None = None, wait: float = 0.0) -> ForkedChild:
+    """Ask the fork server at `address` for a child running its entry with `args`; `wait`: seconds to
+    keep trying while the server is still starting (its socket appears once its imports are done)."""
     path, token = address.rsplit("#", 1)
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    deadline = time.monotonic() + wait
+    while True:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            conn.connect(path)
+            break
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            conn.close()
+            if time.monotonic() >= deadline:
+                raise ForkServerError(f"cannot reach the fork server: {exc}") from None
+            time.sleep(0.02)
+        except OSError as exc:
+            conn.close()
+            raise ForkServerError(f"cannot reach the fork server: {exc}") from None
     try:
-        conn.connect(path)
         request = {"token": token, "args": list(args), "log": str(log), "cwd": str(cwd) if cwd else None,
                    "env": env or {}}
         conn.sendall(json.dumps(request).encode() + b"\n")

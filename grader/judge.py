@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .forkserver import ForkedChild, ForkServerError, spawn
 
 JUDGE_TIMEOUT = 1800
+SERVER_WAIT = 60.0  # seconds a judge waits for a batch's judge server to finish starting
 
 
 class JudgeContext(BaseModel):
@@ -100,19 +102,41 @@ class JudgeProcess:
         self._tmp = Path(tempfile.mkdtemp(prefix="grader-judge-"))
         self._log = self._tmp / "judge.log"
         self._ctx: JudgeContext | None = None
+        self._preload = preload
         self._proc = None
+        self._lock = threading.Lock()
+        self._unsent: list[str] = []
+        self._starting = None
+        if server:  # a batch's judge server may still be importing torch: connect in the background
+            self._starting = threading.Thread(target=self._start, args=(server,), daemon=True)
+            self._starting.start()
+        else:
+            self._start(None)
+
+    def _start(self, server: str | None) -> None:
+        proc = None
         if server:
             try:
-                self._proc = spawn(server, [], log=self._log, cwd=self._tmp, env=judge_env())
+                proc = spawn(server, [], log=self._log, cwd=self._tmp, env=judge_env(), wait=SERVER_WAIT)
             except ForkServerError:
-                self._proc = None  # a fresh interpreter instead: slower, same checks
-        if self._proc is None:
-            with open(self._log, "wb") as log:
-                self._proc = subprocess.Popen(
-                    [sys.executable, "-I", "-m", "grader.judge", "--serve", *preload],
+                proc = None  # a fresh interpreter instead: slower, same checks
+        if proc is None:
+            with open(self._log, "ab") as log:
+                proc = subprocess.Popen(
+                    [sys.executable, "-I", "-m", "grader.judge", "--serve", *self._preload],
                     cwd=self._tmp, env=judge_env(), stdin=subprocess.PIPE, stdout=log,
                     stderr=subprocess.STDOUT, text=True,
                 )
+        with self._lock:
+            self._proc = proc
+            for line in self._unsent:
+                self._write(line)
+            self._unsent.clear()
+
+    def _started(self) -> None:
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
 
     def prepare(self, ctx: JudgeContext) -> None:
         """Send what is known before the run: the judge collects the checks and prepares references."""
@@ -122,6 +146,13 @@ class JudgeProcess:
         self._send(str(first))
 
     def _send(self, line: str) -> None:
+        with self._lock:
+            if self._proc is None:
+                self._unsent.append(line)  # sent as soon as the judge is connected
+            else:
+                self._write(line)
+
+    def _write(self, line: str) -> None:
         try:
             self._proc.stdin.write(line + "\n")
             self._proc.stdin.flush()
@@ -132,6 +163,7 @@ class JudgeProcess:
         """Open the gate with the final context, wait for the checks, and return their raw outcomes."""
         if self._ctx is None:
             self.prepare(ctx)
+        self._started()
         if ctx.before_run() != self._ctx:
             raise JudgeError("the final judge context differs from the one the judge was started with")
         final = self._tmp / "answers-context.json"
@@ -169,6 +201,7 @@ class JudgeProcess:
         self._proc.wait()
 
     def close(self) -> None:
+        self._started()
         if self._proc.poll() is None:
             self._kill()
         self._close_input()
