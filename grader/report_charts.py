@@ -120,7 +120,10 @@ def _figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=100, layout="tight")
+    # Fixed margins, not layout="tight": the tight layout took half of a chart's 0.09 s, and a batch
+    # draws one chart per submission in its parent process.
+    fig = Figure(figsize=(width, height), dpi=100)
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.15, top=0.9)
     FigureCanvasAgg(fig)
     return fig, fig.add_subplot()
 
