@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from . import __version__
-from .config import Settings, detect_profile, load_week, suite_hash, week_suite
+from .config import Settings, detect_profile, gpu_ids, load_week, suite_hash, week_suite
 from .executor import Job, LocalPool
 from .fetch import FETCH_TIMEOUT, ForkStore, HeadsLog, SourceError
 from .gradebook import Gradebook, write_exports
@@ -48,14 +48,6 @@ class BatchResult:
     @property
     def harness_errors(self) -> int:
         return sum(1 for s in self.statuses.values() if s == "harness_error")
-
-
-def gpu_ids() -> list[int]:
-    """Physical GPU indices on this machine (none on a CPU box), without importing torch."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return [int(v) for v in visible.split(",") if v.strip().isdigit()]
-    return sorted(int(p.name[6:]) for p in Path("/dev").glob("nvidia[0-9]*"))
 
 
 def cache_key(student: str, week: str, checks_hash: str, content: str, settings: Settings) -> str:

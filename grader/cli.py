@@ -95,7 +95,7 @@ def _grade(week, source, commit, student, out_dir, formats, profile, require_iso
            public) -> int:
     import tempfile
 
-    from .config import Settings, detect_profile
+    from .config import Settings, detect_profile, gpu_ids
     from .pipeline import grade_submission
     from .sandbox import IsolationError
 
@@ -105,8 +105,6 @@ def _grade(week, source, commit, student, out_dir, formats, profile, require_iso
     try:
         with tempfile.TemporaryDirectory(prefix="grader-src-") as scratch:
             submission = _source_submission(week, source, commit, student, Path(scratch))
-            from .batch import gpu_ids
-
             # the cuda profile needs the GPU visible inside the sandbox (hidden by default)
             gpus = gpu_ids() if (settings.profile or detect_profile()) == "cuda" else []
             grade = grade_submission(submission, settings, gpu=gpus[0] if gpus else None)

@@ -114,6 +114,14 @@ class Settings(Frozen):
         return self.model_copy(update={**env, **given})
 
 
+def gpu_ids() -> list[int]:
+    """Physical GPU indices on this machine (none on a CPU box), without importing torch."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [int(v) for v in visible.split(",") if v.strip().isdigit()]
+    return sorted(int(p.name[6:]) for p in Path("/dev").glob("nvidia[0-9]*"))
+
+
 def detect_profile() -> ProfileName:
     """cuda when the machine shows an NVIDIA GPU, without importing torch in the grader."""
     if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
