@@ -98,6 +98,18 @@ def test_judge_references_agree_with_solution(cases, solution):
     assert abs(got.item() - cases.net_loss(args["w"], args["xs"], args["ys"], 0.1)) < 1e-10
 
 
+def test_graded_samples_cover_the_alphabet_and_bound_the_loss(cases):
+    """The evenly spaced samples the probes get still hold every letter; no W beats their entropy."""
+    words = cases.load_words(DATA_DIR)
+    graded = cases.graded_words(words)
+    assert set("".join(graded)) == set("abcdefghijklmnopqrstuvwxyz") and len(graded) == 4059
+    xs, ys = cases.train_pairs(words)
+    h = cases.conditional_entropy(xs, ys)
+    assert abs(h - 2.4124) < 1e-4
+    p = cases.probs(cases.bigram_counts(words[:: cases.TRAIN_STRIDE]), 0.0)
+    assert abs(cases.avg_nll(p, words[:: cases.TRAIN_STRIDE]) - h) < 1e-12  # the MLE reaches it exactly
+
+
 def test_nll_reference_matches_course_notes(cases):
     words = cases.load_words(DATA_DIR)
     counts = cases.bigram_counts(words)
@@ -111,7 +123,7 @@ def test_trained_loss_reference_reproduces(cases, solution, profile):
     """week.toml's trained_loss_ref is what the solution reaches in the profile's step budget."""
     t = tomllib.loads((SUITE / "week.toml").read_text())["profiles"][profile]["thresholds"]
     words = cases.load_words(DATA_DIR)
-    xs, ys = cases.pairs_of(words)
+    xs, ys = cases.train_pairs(words)
     torch.set_num_threads(2)
     w = solution["train_bigram_net"](
         torch.from_numpy(xs),

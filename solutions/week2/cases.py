@@ -46,6 +46,29 @@ def net_loss(w: np.ndarray, xs: np.ndarray, ys: np.ndarray, reg: float) -> float
     return float(-logp[np.arange(len(ys)), ys].mean() + reg * (w.astype(np.float64) ** 2).mean())
 
 
+# The probes call the student's own (pure Python) code: on all 32,469 names the counts, NLL and
+# training probes took 3.5 s, more than the notebook itself. Evenly spaced samples of the list
+# (it is sorted by popularity) find the same bugs in a tenth of that.
+GRADED_STRIDE = 8  # counts, NLL and sampling checks: every 8th name (4,059 names)
+TRAIN_STRIDE = 32  # the training check: every 32nd name (1,015 names, 7,100 bigrams)
+
+
+def graded_words(words: list[str]) -> list[str]:
+    return words[::GRADED_STRIDE]
+
+
+def train_pairs(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    return pairs_of(words[::TRAIN_STRIDE])
+
+
+def conditional_entropy(xs: np.ndarray, ys: np.ndarray) -> float:
+    """The lowest mean NLL any bigram model reaches on (xs, ys): the empirical conditional entropy."""
+    counts = np.bincount(xs * V + ys, minlength=V * V).reshape(V, V).astype(np.float64)
+    rows = counts.sum(1, keepdims=True)
+    seen = counts > 0
+    return float(-(counts[seen] * np.log((counts / np.maximum(rows, 1))[seen])).sum() / counts.sum())
+
+
 NET_WORDS = 2000  # the gradient check uses the bigrams of the first names: plenty, and fast
 NET_W_SEED = 20260202
 

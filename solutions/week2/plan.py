@@ -21,11 +21,12 @@ def plan(profile: str, thresholds: dict, data_dir: Path, **_) -> list[dict]:
     counts = cases.bigram_counts(words)
     p_mle = (counts / counts.sum(1, keepdims=True)).astype(np.float32)
     p_add1 = ((counts + 1.0) / (counts + 1.0).sum(1, keepdims=True)).astype(np.float32)
-    xs, ys = cases.pairs_of(words)
+    graded = cases.graded_words(words)
+    xs, ys = cases.train_pairs(words)
     t = thresholds
     return [
-        {"id": "vocab", "probe": "vocab", "args": {"words": words}, "checks": ["vocab"]},
-        {"id": "counts", "probe": "counts", "args": {"words": words}, "checks": ["bigram_counts_exact"]},
+        {"id": "vocab", "probe": "vocab", "args": {"words": graded}, "checks": ["vocab"]},
+        {"id": "counts", "probe": "counts", "args": {"words": graded}, "checks": ["bigram_counts_exact"]},
         {
             "id": "probs",
             "probe": "probs",
@@ -35,13 +36,13 @@ def plan(profile: str, thresholds: dict, data_dir: Path, **_) -> list[dict]:
         {
             "id": "nll",
             "probe": "nll",
-            "args": {"probs": p_add1, "words": words, "unseen": t["unseen_word"]},
+            "args": {"probs": p_add1, "words": graded, "unseen": t["unseen_word"]},
             "checks": ["avg_nll_value"],
         },
         {
             "id": "pipeline",
             "probe": "pipeline_nll",
-            "args": {"words": words, "unseen": t["unseen_word"]},
+            "args": {"words": graded, "unseen": t["unseen_word"]},
             "checks": ["nll_band", "nll_unseen_finite"],
         },
         {
@@ -80,7 +81,7 @@ def plan(profile: str, thresholds: dict, data_dir: Path, **_) -> list[dict]:
         {
             "id": "own_samples",
             "probe": "own_samples",
-            "args": {"words": words, "n": t["quality_n"], "seed": 7},
+            "args": {"words": graded, "n": t["quality_n"], "seed": 7},
             "checks": ["sample_quality"],
             "timeout": 90,
         },  # a model that never ends a name must not stall
