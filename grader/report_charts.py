@@ -84,6 +84,27 @@ def read_curve(path: str | Path) -> dict[str, Any]:
     return curve
 
 
+def write_curve(path: str | Path, points: Any, *, title: str, target: float | None = None) -> bool:
+    """Write [[step, loss], ...] pairs (a probe's output, so untrusted) as a loss-curve artifact.
+
+    Returns False, writing nothing, when the pairs are not numbers: the check's verdict comes from
+    its own measurement, and a missing plot must not turn into a failed check.
+    """
+    try:
+        pairs = [(float(step), float(loss)) for step, loss in points][:MAX_POINTS * 10]
+    except (TypeError, ValueError):
+        return False
+    if not pairs:
+        return False
+    data: dict[str, Any] = {"kind": "loss_curve", "title": title,
+                            "steps": [s for s, _ in pairs], "train": [v for _, v in pairs]}
+    if target is not None:
+        data["target"] = float(target)
+    # allow_nan: a diverged run's NaN losses still plot (as gaps)
+    Path(path).write_text(json.dumps(data))
+    return True
+
+
 def curve_png(curve: dict[str, Any]) -> bytes:
     """Plot a validated curve: train and val against steps, with the target line if any."""
     fig, ax = _figure(6.4, 3.4)

@@ -163,8 +163,8 @@ def _failures(grade: Grade) -> list[str]:
 
 
 def _artifacts(grade: Grade) -> list[str]:
-    """Loss curves (*.json), figures such as attention heatmaps (*.png), samples (*.txt)."""
-    curves, figures, samples = [], [], []
+    """Loss curves (*.json), figures such as attention heatmaps (*.png), samples (*.txt), tables (*.md)."""
+    curves, figures, samples, notes = [], [], [], []
     for name, path in sorted(grade.artifacts.items()):
         suffix = Path(name).suffix.lower()
         try:
@@ -173,15 +173,17 @@ def _artifacts(grade: Grade) -> list[str]:
                 curves.append(_figure(curve_png(curve), curve["title"] or name))
             elif suffix == ".png":
                 figures.append(_figure(read_png_artifact(path), name))
-            elif suffix == ".txt":
+            elif suffix in (".txt", ".md"):  # a check's markdown table is shown as written
                 text, cut = read_text_artifact(path)
-                samples.append(f"<h3>{_e(name)}</h3><pre class=\"sample\">{_e(text)}</pre>"
-                               + ('<p class="muted">(truncated)</p>' if cut else ""))
+                (samples if suffix == ".txt" else notes).append(
+                    f"<h3>{_e(name)}</h3><pre class=\"sample\">{_e(text)}</pre>"
+                    + ('<p class="muted">(truncated)</p>' if cut else ""))
         except ArtifactError as exc:
             (curves if suffix == ".json" else figures if suffix == ".png" else samples).append(
                 f'<p class="muted">{_e(name)}: {_e(exc)}</p>')
     out = []
-    for heading, items in (("Loss curves", curves), ("Figures", figures), ("Samples", samples)):
+    for heading, items in (("Loss curves", curves), ("Figures", figures), ("Samples", samples),
+                           ("Measurements", notes)):
         if items:
             out += [f"<h2>{heading}</h2>", *items]
     return out

@@ -9,7 +9,7 @@ import re
 from grade_factory import XSS, check, failure, make_grade, write_artifacts
 
 from grader.report import write_report
-from grader.report_charts import PNG_MAGIC, ArtifactError, read_curve
+from grader.report_charts import PNG_MAGIC, ArtifactError, read_curve, write_curve
 from grader.report_html import render_cohort_html, render_html, strip_ansi
 
 
@@ -57,7 +57,8 @@ def test_artifacts_are_embedded_as_data_uris(tmp_path):
     assert len(images) == 2  # the plotted loss curve and the heatmap figure
     assert all(base64.b64decode(data).startswith(PNG_MAGIC) for data in images)
     assert "bigram training" in page and "olivia." in page
-    assert page.index("Loss curves") < page.index("Figures") < page.index("Samples")
+    assert page.index("Loss curves") < page.index("Figures") < page.index("Samples") < page.index("Measurements")
+    assert "| vanilla | 1.91 |" in page
 
 
 def test_bad_artifacts_become_messages_not_crashes(tmp_path):
@@ -92,6 +93,18 @@ def test_curve_without_kind_or_steps_uses_every_series(tmp_path):
     assert curve["steps"] == [0, 1, 2] and list(curve["series"]) == ["loss"]
     page = render_html(make_grade(artifacts={"toy.json": str(path)}))
     assert page.count('src="data:image/png;base64,') == 1
+
+
+def test_probe_curve_pairs_round_trip_and_bad_pairs_write_nothing(tmp_path):
+    """Weeks 4 and 5 return [[step, loss], ...] from the sandbox; the check turns them into a plot."""
+    path = tmp_path / "train.json"
+    assert write_curve(path, [[0, 3.3], [100, 2.6], [199, float("nan")]], title="GPT train loss", target=2.2)
+    curve = read_curve(path)
+    assert curve["steps"] == [0.0, 100.0, 199.0] and curve["series"]["train"][:2] == [3.3, 2.6]
+    assert curve["target"] == 2.2 and curve["title"] == "GPT train loss"
+    for bad in ([[0, "x"]], [[0]], "not pairs", [], None):
+        assert not write_curve(tmp_path / "bad.json", bad, title="t")
+    assert not (tmp_path / "bad.json").exists()
 
 
 def test_cohort_report_has_histogram_pass_rates_and_rows():

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 import cases
 from grader.answers import AnswerError, to_array, to_number
+from grader.report_charts import write_curve
 
 MANUAL = ("cross_entropy_backward", "linear_backward", "tanh_backward", "batchnorm_backward",
           "embedding_backward", "manual_backward")
@@ -300,10 +301,8 @@ def test_wavenet_dev_loss(answers, thresholds, data_dir, artifacts, measure):
     got = answers.get("train_wavenet")
     logits = to_array(got.get("dev_logits"), "dev logits", shape=(len(Ydev), cases.VOCAB))
     loss = F.cross_entropy(torch.from_numpy(logits).double(), torch.from_numpy(Ydev)).item()
-    curve = got.get("curve")
-    if isinstance(curve, list):
-        (artifacts / "week4_train_curve.json").write_text(__import__("json").dumps(
-            {"label": "WaveNet train loss (grader run)", "points": curve}))
+    write_curve(artifacts / "week4_train_curve.json", got.get("curve") or [],
+                title="WaveNet train loss (grader's run)", target=thresholds["dev_loss_pass"])
     measure(loss, pass_at=thresholds["dev_loss_pass"], fail_at=thresholds["dev_loss_fail"],
             steps=thresholds["train_steps"], batch_size=thresholds["batch_size"], floor=thresholds["dev_loss_floor"])
     assert loss >= thresholds["dev_loss_floor"], (

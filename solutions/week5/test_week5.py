@@ -14,6 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from grader.answers import to_array, to_number
+from grader.report_charts import write_curve
 from grader.samples import TextReference, median_text_metrics
 
 HERE = Path(__file__).resolve().parent
@@ -212,9 +213,12 @@ def scored(answers, corpus, thresholds):
 
 
 @pytest.mark.check(points=6, category="loss")
-def test_val_loss(scored, thresholds, measure, profile):
+def test_val_loss(scored, thresholds, measure, profile, artifacts):
     """Val loss on every non-overlapping val window (judge-held targets) is low, but not impossibly low."""
     loss, got = scored
+    if thresholds["train_source"] == "train":  # the grader's own run; a notebook-trained model has no curve
+        write_curve(artifacts / "week5_train_curve.json", got.get("curve") or [],
+                    title="GPT train loss (grader's run)", target=thresholds["val_loss_pass"])
     measure(loss, pass_at=thresholds["val_loss_pass"], fail_at=thresholds["val_loss_fail"],
             floor=thresholds["val_loss_floor"], train_seconds=round(float(got["train_seconds"]), 1))
     if loss < thresholds["val_loss_floor"]:  # a failed assert alone would keep the band's credit
