@@ -32,3 +32,17 @@ def grade(tmp_path):
         return grade_notebook(week, notebook, tmp_path, **kw)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def solution_grade(tmp_path_factory):
+    """Each week's reference solution graded once per test session (its reports reuse the grade)."""
+    cache: dict[str, Grade] = {}
+
+    def get(week: str) -> Grade:
+        if week not in cache:
+            out = tmp_path_factory.mktemp(f"solution-{week}")
+            cache[week] = grade_notebook(week, ROOT / "solutions" / week / f"{week}.ipynb", out, student="solution")
+        return cache[week]
+
+    return get

@@ -61,3 +61,14 @@ def test_cohort_report_renders(tmp_path):
               for i in range(12)]
     dom, _ = _render_and_check(render_cohort_html(grades), "cohort", tmp_path, "12 <span")
     assert "Checks: pass rates" in dom and "s11" in dom
+
+
+@pytest.mark.slow
+def test_real_week5_report_renders_with_its_curve_and_samples(solution_grade, tmp_path):
+    """The week-5 solution's own report, as a student would open it: score, loss curve, samples."""
+    grade = solution_grade("week5")
+    assert grade.status == "graded" and grade.score == grade.max_score > 0
+    expect = f"{grade.score:g} / {grade.max_score:g}"
+    dom, _shot = _render_and_check(render_html(grade), "week5", tmp_path, expect)
+    assert "Loss curves" in dom and "Samples" in dom
+    assert dom.count('src="data:image/png;base64,') >= 1

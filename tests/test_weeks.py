@@ -11,6 +11,8 @@ import pytest
 
 from conftest import ROOT, grade_notebook
 
+from grader.report_charts import read_curve, read_png_artifact, read_text_artifact
+
 WEEKS = sorted(p.name for p in (ROOT / "solutions").glob("week*") if (p / "week.toml").is_file())
 
 
@@ -28,13 +30,30 @@ def _lost(grade, check_id):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("week", WEEKS)
-def test_solution_scores_full_marks(week, tmp_path):
-    grade = grade_notebook(week, ROOT / "solutions" / week / f"{week}.ipynb", tmp_path, student="solution")
+def test_solution_scores_full_marks(week, solution_grade):
+    grade = solution_grade(week)
     lost = [f"{c.id}: {c.points}/{c.max_points} {c.message}" for c in grade.checks if c.points < c.max_points]
     assert grade.status == "graded", grade.message
     assert grade.max_score > 0
     assert grade.score == grade.max_score, "solution lost points:\n" + "\n".join(lost)
     assert grade.execution.failures == [], grade.execution.failures
+
+
+# What each solution's report must show beyond its checks: a loss curve where the grader trains.
+CURVES = {"week1": "toy_training_loss.json", "week4": "week4_train_curve.json", "week5": "week5_train_curve.json"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("week", WEEKS)
+def test_solution_artifacts_are_valid_for_the_report(week, solution_grade):
+    """Every file a week's checks write renders in the HTML report, rather than as an error line."""
+    grade = solution_grade(week)
+    readers = {".json": read_curve, ".png": read_png_artifact, ".txt": read_text_artifact, ".md": read_text_artifact}
+    assert grade.artifacts, f"{week}'s checks wrote no samples, curves or figures"
+    for name, path in grade.artifacts.items():
+        readers[Path(name).suffix](path)  # raises ArtifactError on a malformed artifact
+    if week in CURVES:
+        assert read_curve(grade.artifacts[CURVES[week]])["series"], f"{week}: no training curve"
 
 
 @pytest.mark.slow
