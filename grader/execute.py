@@ -37,14 +37,12 @@ RUNTIME = Path(__file__).with_name("probe_runtime.py")
 
 
 @dataclass(frozen=True)
-class RunPlan:
-    """Everything execute_notebook needs, prepared by the pipeline."""
+class KernelPlan:
+    """What the sandbox and its kernel need, known before the notebook is found: the kernel
+    (interpreter, ipykernel, `import torch`) starts while the pipeline locates, reads and copies
+    the notebook and plans its probes."""
 
-    notebook: Any  # nbformat NotebookNode (v4, validated)
-    workdir: Path  # scratch copy of the submission; the kernel's cwd is the notebook's folder
-    notebook_rel: str
-    probes_file: Path  # the week's probes.py (sandbox side: procedures, no answers)
-    write_requests: Callable[[Path], None]  # writes requests.json (+ inputs/) into a folder
+    workdir: Path  # scratch copy of the submission, filled while the kernel starts
     cell_timeout: float
     total_timeout: float
     probe_timeout: float
@@ -53,6 +51,16 @@ class RunPlan:
     level: Isolation = Isolation.process
     gpu: int | None = None
     limits: Limits = Limits()
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The located notebook and its probes, handed to the kernel once it is up."""
+
+    notebook: Any  # nbformat NotebookNode (v4, validated)
+    notebook_rel: str  # in workdir; the notebook's cells run in its folder
+    probes_file: Path  # the week's probes.py (sandbox side: procedures, no answers)
+    write_requests: Callable[[Path], None]  # writes requests.json (+ inputs/) into a folder
 
 
 def strip_ansi(text: str) -> str:
@@ -75,10 +83,11 @@ def _error_line(traceback: str) -> int | None:
     return int(hits[0]) if hits else None
 
 
-def _make_client(plan: RunPlan, run_dir: Path, spec: SandboxSpec):
+def _make_client(plan: KernelPlan, run_dir: Path, spec: SandboxSpec):
     from jupyter_client.kernelspec import KernelSpec
     from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
+    from nbformat.v4 import new_notebook
 
     prefix = sandbox_prefix(spec)
 
@@ -118,7 +127,7 @@ def _make_client(plan: RunPlan, run_dir: Path, spec: SandboxSpec):
             return super().output(outs, msg, display_id, cell_index)
 
     client = GradingClient(
-        plan.notebook,
+        new_notebook(),  # the student's notebook is set once it is located (_execute)
         km=km,
         timeout=int(plan.cell_timeout),
         kernel_name="python3",
@@ -127,12 +136,12 @@ def _make_client(plan: RunPlan, run_dir: Path, spec: SandboxSpec):
         startup_timeout=60,
         record_timing=False,
         shutdown_kernel="immediate",  # graceful shutdown measured 0.7-0.8 s with 3 s stalls; nothing to save
-        resources={"metadata": {"path": str((plan.workdir / plan.notebook_rel).parent)}},
+        resources={"metadata": {"path": str(plan.workdir)}},
     )
     return client, km
 
 
-def _preamble(plan: RunPlan) -> str:
+def _preamble(plan: KernelPlan) -> str:
     lines = [
         "import random as _r, os as _o",
         f"_r.seed({plan.seeds.get('python', 0)})",
@@ -164,72 +173,101 @@ def _cell_failure(cell, index: int) -> CellFailure | None:
     return None
 
 
-async def _execute(plan: RunPlan, run_dir: Path, spec: SandboxSpec) -> dict[str, Any]:
+async def _execute(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: Path,
+                   spec: SandboxSpec) -> dict[str, Any]:
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
-    from nbformat.v4 import new_code_cell
 
     client, km = _make_client(plan, run_dir, spec)
-    state: dict[str, Any] = {"failures": [], "cells_run": 0, "status": "ok", "message": ""}
-    code_cells = [(i, c) for i, c in enumerate(plan.notebook.cells) if c.cell_type == "code"]
-    state["cells_total"] = len(code_cells)
-    # The kernel's own stdout/stderr (banners, C-level prints) are not the student's outputs.
-    async with client.async_setup_kernel(cleanup_kc=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
-        # The whole-run watchdog: kill the sandbox's process group (and anything carrying this
-        # run's id) from a thread, whatever the event loop is stuck on; the cell then sees a dead kernel.
-        watchdog = threading.Timer(plan.total_timeout, _kill_run, (km, spec, state))
-        watchdog.daemon = True
-        watchdog.start()
-        try:
-            await client.async_execute_cell(new_code_cell(_preamble(plan)), -1, store_history=False)
-            for index, cell in code_cells:
-                started = time.monotonic()
-                try:
-                    await client.async_execute_cell(cell, index)
-                    # nbclient interrupts a cell past its timeout and returns: the cell then holds
-                    # a KeyboardInterrupt error, which is our timeout, not the student's exception.
+    state: dict[str, Any] = {"failures": [], "cells_run": 0, "cells_total": 0, "status": "ok", "message": ""}
+    prepared = asyncio.ensure_future(asyncio.to_thread(prepare))  # runs while the kernel starts
+    run: RunPlan | None = None
+    code_cells: list[tuple[int, Any]] = []
+    try:
+        # The kernel's own stdout/stderr (banners, C-level prints) are not the student's outputs.
+        async with client.async_setup_kernel(cleanup_kc=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+            watchdog = None
+            try:
+                await _run_aside(client, _preamble(plan))
+                run = await prepared  # a NotebookError from locating ends the run here, unrun
+                give_to_sandbox(plan.workdir, spec)  # the files copied in while the kernel started
+                client.nb = run.notebook
+                code_cells = [(i, c) for i, c in enumerate(run.notebook.cells) if c.cell_type == "code"]
+                state["cells_total"] = len(code_cells)
+                folder = (plan.workdir / run.notebook_rel).parent
+                if folder != plan.workdir:
+                    await _run_aside(client, f"__import__('os').chdir({str(folder)!r})")
+                # The whole-run watchdog: kill the sandbox's process group (and anything carrying this
+                # run's id) from a thread, whatever the event loop is stuck on; the cell then sees a dead kernel.
+                watchdog = threading.Timer(plan.total_timeout, _kill_run, (km, spec, state))
+                watchdog.daemon = True
+                watchdog.start()
+                for index, cell in code_cells:
+                    started = time.monotonic()
+                    try:
+                        await client.async_execute_cell(cell, index)
+                        # nbclient interrupts a cell past its timeout and returns: the cell then holds
+                        # a KeyboardInterrupt error, which is our timeout, not the student's exception.
+                        failure = _cell_failure(cell, index)
+                        if (failure and failure.ename == "KeyboardInterrupt"
+                                and time.monotonic() - started >= plan.cell_timeout):
+                            raise CellTimeoutError("interrupted")
+                    except CellTimeoutError:
+                        state["failures"].append(CellFailure(
+                            index=index, kind="timeout",
+                            evalue=f"cell ran longer than {plan.cell_timeout:.0f} s and was interrupted",
+                            source_excerpt=_excerpt(cell.source, None)))
+                        state["status"] = "timeout"
+                        # The grade's headline names the first timed-out cell (the report's Grade.message).
+                        state["message"] = state["message"] or (
+                            f"cell {index + 1} ran longer than {plan.cell_timeout:.0f} s and was interrupted; "
+                            "the cells after it still ran")
+                        if not await km.is_alive():
+                            raise DeadKernelError("kernel died after a timeout") from None
+                        continue
+                    state["cells_run"] += 1
                     failure = _cell_failure(cell, index)
-                    if (failure and failure.ename == "KeyboardInterrupt"
-                            and time.monotonic() - started >= plan.cell_timeout):
-                        raise CellTimeoutError("interrupted")
-                except CellTimeoutError:
-                    state["failures"].append(CellFailure(
-                        index=index, kind="timeout",
-                        evalue=f"cell ran longer than {plan.cell_timeout:.0f} s and was interrupted",
-                        source_excerpt=_excerpt(cell.source, None)))
+                    if failure:
+                        state["failures"].append(failure)
+                        if state["status"] == "ok":
+                            state["status"] = "errors"
+                state["answers"] = await _run_probes(client, plan, run, run_dir, spec)
+            except DeadKernelError as exc:
+                if run is None:  # died in our preamble: the notebook is still to be told apart
+                    run = await prepared
+                    code_cells = [(i, c) for i, c in enumerate(run.notebook.cells) if c.cell_type == "code"]
+                    state["cells_total"] = len(code_cells)
+                index = code_cells[min(state["cells_run"], len(code_cells) - 1)][0] if code_cells else 0
+                state["failures"].append(CellFailure(
+                    index=index, kind="dead_kernel",
+                    evalue="the kernel died while running this cell (os._exit, a crash, or out of memory)",
+                    source_excerpt=_excerpt(run.notebook.cells[index].source, None) if code_cells else ""))
+                state["status"] = "dead_kernel"
+                state["message"] = str(exc)[:300]
+                if state.get("watchdog"):
+                    state["failures"][-1] = state["failures"][-1].model_copy(update={
+                        "kind": "timeout", "evalue": f"stopped: the notebook ran past its total budget "
+                                                     f"of {plan.total_timeout:.0f} s"})
                     state["status"] = "timeout"
-                    # The grade's headline names the first timed-out cell (the report's Grade.message).
-                    state["message"] = state["message"] or (
-                        f"cell {index + 1} ran longer than {plan.cell_timeout:.0f} s and was interrupted; "
-                        "the cells after it still ran")
-                    if not await km.is_alive():
-                        raise DeadKernelError("kernel died after a timeout") from None
-                    continue
-                state["cells_run"] += 1
-                failure = _cell_failure(cell, index)
-                if failure:
-                    state["failures"].append(failure)
-                    if state["status"] == "ok":
-                        state["status"] = "errors"
-            answers = await _run_probes(client, plan, run_dir, spec)
-            state["answers"] = answers
-        except DeadKernelError as exc:
-            index = code_cells[min(state["cells_run"], len(code_cells) - 1)][0] if code_cells else 0
-            state["failures"].append(CellFailure(
-                index=index, kind="dead_kernel",
-                evalue="the kernel died while running this cell (os._exit, a crash, or out of memory)",
-                source_excerpt=_excerpt(plan.notebook.cells[index].source, None) if code_cells else ""))
-            state["status"] = "dead_kernel"
-            state["message"] = str(exc)[:300]
-            if state.get("watchdog"):
-                state["failures"][-1] = state["failures"][-1].model_copy(update={
-                    "kind": "timeout", "evalue": f"stopped: the notebook ran past its total budget "
-                                                 f"of {plan.total_timeout:.0f} s"})
-                state["status"] = "timeout"
-                state["message"] = f"the notebook ran past its total budget of {plan.total_timeout:.0f} s"
-        finally:
-            watchdog.cancel()
-            state["output_bytes"] = type(client).output_bytes
+                    state["message"] = f"the notebook ran past its total budget of {plan.total_timeout:.0f} s"
+            finally:
+                if watchdog is not None:
+                    watchdog.cancel()
+                state["output_bytes"] = type(client).output_bytes
+    finally:
+        if not prepared.done():  # the kernel failed to start: let the locating thread finish first
+            await asyncio.wait([prepared])
     return state
+
+
+async def _run_aside(client, source: str) -> None:
+    """Run the grader's own code (preamble, chdir, probes) in the kernel, outside the notebook."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    notebook, client.nb = client.nb, new_notebook(cells=[new_code_cell(source)])
+    try:
+        await client.async_execute_cell(client.nb.cells[0], 0, store_history=False)
+    finally:
+        client.nb = notebook
 
 
 def _kill_run(km, spec: SandboxSpec, state: dict[str, Any]) -> None:
@@ -244,18 +282,16 @@ def _kill_run(km, spec: SandboxSpec, state: dict[str, Any]) -> None:
     reap(spec.run_id)
 
 
-async def _run_probes(client, plan: RunPlan, run_dir: Path, spec: SandboxSpec) -> Path:
+async def _run_probes(client, plan: KernelPlan, run: RunPlan, run_dir: Path, spec: SandboxSpec) -> Path:
     """Write the requests now (after the student's cells ran) and run the probe runtime."""
-    from nbformat.v4 import new_code_cell
-
     token = secrets.token_hex(8)
     probe_dir = run_dir / f"probe-{token}"
     answers_dir = probe_dir / "answers"
     answers_dir.mkdir(parents=True)
     give_to_sandbox(answers_dir, spec)  # the only folder of the probe dir the sandbox may write
-    shutil.copyfile(plan.probes_file, probe_dir / "probes.py")
+    shutil.copyfile(run.probes_file, probe_dir / "probes.py")
     shutil.copyfile(RUNTIME, probe_dir / "probe_runtime.py")
-    plan.write_requests(probe_dir)
+    run.write_requests(probe_dir)
     code = (
         "import runpy as _rp\n"
         f"_rp.run_path({str(probe_dir / 'probe_runtime.py')!r}, "
@@ -263,23 +299,27 @@ async def _run_probes(client, plan: RunPlan, run_dir: Path, spec: SandboxSpec) -
         f"'PROBE_TIMEOUT': {plan.probe_timeout!r}}}, run_name='__grader_probes__')\n"
         "del _rp"
     )
-    cell = new_code_cell(code)
     client.timeout = int(plan.probe_timeout) + 30
     try:
-        await client.async_execute_cell(cell, len(plan.notebook.cells), store_history=False)
+        await _run_aside(client, code)
     except Exception:  # the answers written so far still count; a missing one fails its check
         pass
     return answers_dir
 
 
-def execute_notebook(plan: RunPlan, run_dir: Path) -> Execution:
-    """Run the notebook and the probes; a student's failure is data, never an exception."""
+def execute_notebook(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: Path) -> Execution:
+    """Start the kernel, run the notebook that `prepare` locates meanwhile, then the probes.
+
+    `prepare` runs in a thread while the kernel starts; what it raises (a NotebookError for a
+    notebook that cannot be run) is raised here, after the kernel is stopped. A student's failure
+    in the notebook itself is data, never an exception.
+    """
     start = time.monotonic()
     spec = SandboxSpec(run_dir=run_dir, level=plan.level, gpu=plan.gpu, limits=plan.limits,
                        writable=(plan.workdir,))
     prepare_run_dir(spec)
-    try:  # the watchdog fires at total_timeout; this outer bound only catches a stuck shutdown
-        state = asyncio.run(asyncio.wait_for(_execute(plan, run_dir, spec), plan.total_timeout + 60))
+    try:  # the watchdog fires at total_timeout; this outer bound only catches a stuck start or shutdown
+        state = asyncio.run(asyncio.wait_for(_execute(plan, prepare, run_dir, spec), plan.total_timeout + 120))
     except (asyncio.TimeoutError, TimeoutError):
         state = {"status": "timeout", "cells_total": 0, "cells_run": 0, "failures": [],
                  "message": f"the notebook ran past its total budget of {plan.total_timeout:.0f} s"}

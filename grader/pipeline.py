@@ -15,10 +15,9 @@ import json
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from .config import (
     DATA_DIR,
@@ -30,7 +29,7 @@ from .config import (
     suite_hash,
     week_suite,
 )
-from .execute import RunPlan, execute_notebook
+from .execute import KernelPlan, RunPlan, execute_notebook
 from .judge import JudgeContext, JudgeProcess, judge_preload
 from .notebook import NotebookError, locate_notebook, read_notebook
 from .records import Execution, Grade, Submission
@@ -55,6 +54,7 @@ def load_plan(suite_dir: Path):
 
 def requests_writer(requests: list[dict[str, Any]]):
     """Write requests.json, moving numpy arrays into inputs/*.npy (never pickle)."""
+    import numpy as np  # here, not at import: loading it (35 ms) overlaps the kernel's start
 
     def encode(value: Any, out: Path, counter: list[int]) -> Any:
         if isinstance(value, np.ndarray):
@@ -111,6 +111,47 @@ def _empty_execution(status: str, message: str, level: Isolation) -> Execution:
     return Execution(status=status, message=message, isolation=level.value)
 
 
+@dataclass
+class _Found:
+    """What locating the notebook found; filled in by prepare(), in the thread beside the kernel."""
+
+    problems: list[str]
+    rel: str | None = None  # the notebook's path in the submission
+    sha256: str | None = None
+    ctx: JudgeContext | None = None
+
+
+def _locate(submission: Submission, workdir: Path, pristine: Path, week: WeekConfig, found: _Found):
+    """Find and read the notebook; copy the submission to scratch (sandbox) and pristine (judge)."""
+    if found.problems and not Path(submission.workdir).is_dir():
+        raise NotebookError("; ".join(found.problems))
+    path = (_given_notebook(Path(submission.workdir), submission.notebook) if submission.notebook
+            else locate_notebook(Path(submission.workdir), week.notebook))
+    rel = path.resolve().relative_to(Path(submission.workdir).resolve()).as_posix()
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    nb = read_notebook(path)
+    found.problems += [f"not copied: {s}" for s in _copy_submission(Path(submission.workdir), workdir)]
+    # The judge reads the notebook (and any student data file) from a copy the sandbox
+    # never sees: code in the kernel could rewrite its own scratch files while it runs.
+    _copy_submission(Path(submission.workdir), pristine)
+    for name in week.data:  # the grader's copy of the data, beside the notebook
+        shutil.copyfile(DATA_DIR / name, (workdir / rel).parent / name)
+    found.rel, found.sha256 = rel, sha256
+    return nb
+
+
+def _plan_requests(suite: Path, profile: str, thresholds: dict, pristine: Path, rel: str,
+                   select: tuple[str, ...] | list[str]) -> list[dict[str, Any]]:
+    """The week's probe requests (plan.py), only those that serve the selected checks."""
+    plan_module = load_plan(suite)
+    wanted = inspect.signature(plan_module.plan).parameters
+    given = {"submission": pristine, "notebook": pristine / rel}
+    requests = plan_module.plan(profile, thresholds, DATA_DIR, **{k: v for k, v in given.items() if k in wanted})
+    if select:  # a request tagged with the checks it serves runs only for them
+        requests = [r for r in requests if not r.get("checks") or set(r["checks"]) & set(select)]
+    return [{k: v for k, v in r.items() if k != "checks"} for r in requests]
+
+
 def grade_submission(
     submission: Submission,
     settings: Settings = Settings(),
@@ -139,62 +180,51 @@ def grade_submission(
     run_dir = Path(tempfile.mkdtemp(prefix=f"grader-{submission.student}-{submission.week}-"))
     artifacts_dir = settings.out_dir / f"{submission.student}-{submission.week}-artifacts"
     pristine = Path(tempfile.mkdtemp(prefix="grader-pristine-"))
-    notebook_path: Path | None = None
-    notebook_sha = None
-    problems = list(submission.problems)
+    found = _Found(problems=list(submission.problems))
     try:
         workdir = run_dir / "work"
         workdir.mkdir()
-        execution = None
+
+        def judge_context() -> JudgeContext:
+            return JudgeContext(
+                suite_dir=str(suite), answers_dir=None, profile=profile_name, thresholds=dict(profile.thresholds),
+                execution={}, notebook_path=str(pristine / found.rel) if found.rel else None,
+                data_dir=str(DATA_DIR), submission_dir=str(pristine), artifacts_dir=str(artifacts_dir),
+                results_path=str(run_dir / "results.json"), select=list(settings.select),
+            )
+
+        def prepare() -> RunPlan:
+            """Locate, copy and plan: runs in a thread while the kernel starts (execute_notebook)."""
+            try:
+                nb = _locate(submission, workdir, pristine, week, found)
+            finally:
+                durations["locate"] = round(time.monotonic() - t0, 3)
+                found.ctx = judge_context()
+                judge.prepare(found.ctx)  # collects and prepares while the notebook runs
+            t1 = time.monotonic()
+            requests = _plan_requests(suite, profile_name, dict(profile.thresholds), pristine, found.rel,
+                                      settings.select)
+            durations["plan"] = round(time.monotonic() - t1, 3)
+            return RunPlan(notebook=nb, notebook_rel=found.rel, probes_file=probes_file(suite),
+                           write_requests=requests_writer(requests))
+
+        kernel = KernelPlan(
+            workdir=workdir, cell_timeout=profile.cell_timeout, total_timeout=profile.total_timeout,
+            probe_timeout=profile.probe_timeout, seeds=week.seeds, uses_torch=week.uses_torch, level=level,
+            gpu=gpu, limits=Limits(memory_bytes=None if gpu is not None else Limits().memory_bytes),
+        )
+        t1 = time.monotonic()
         try:
-            if problems and not Path(submission.workdir).is_dir():
-                raise NotebookError("; ".join(problems))
-            found = (_given_notebook(Path(submission.workdir), submission.notebook) if submission.notebook
-                     else locate_notebook(Path(submission.workdir), week.notebook))
-            rel = found.resolve().relative_to(Path(submission.workdir).resolve()).as_posix()
-            notebook_sha = hashlib.sha256(found.read_bytes()).hexdigest()
-            nb = read_notebook(found)
-            problems += [f"not copied: {s}" for s in _copy_submission(Path(submission.workdir), workdir)]
-            # The judge reads the notebook (and any student data file) from a copy the sandbox
-            # never sees: code in the kernel could rewrite its own scratch files while it runs.
-            _copy_submission(Path(submission.workdir), pristine)
-            notebook_path = workdir / rel
-            submission = submission.model_copy(update={"notebook": rel, "problems": problems})
+            if found.problems and not Path(submission.workdir).is_dir():  # a dead fork: no kernel at all
+                prepare()
+            execution = execute_notebook(kernel, prepare, run_dir)
+            durations["execute"] = round(time.monotonic() - t1, 3)
         except NotebookError as exc:
             execution = _empty_execution("invalid", str(exc), level)
-            submission = submission.model_copy(update={"problems": problems + [str(exc)]})
-        durations["locate"] = round(time.monotonic() - t0, 3)
-        ctx = JudgeContext(
-            suite_dir=str(suite), answers_dir=None, profile=profile_name, thresholds=dict(profile.thresholds),
-            execution={}, notebook_path=str(pristine / rel) if notebook_path else None, data_dir=str(DATA_DIR),
-            submission_dir=str(pristine), artifacts_dir=str(artifacts_dir),
-            results_path=str(run_dir / "results.json"), select=list(settings.select),
-        )
-        judge.prepare(ctx)  # collects and prepares while the notebook runs
-
-        if execution is None:
-            for name in week.data:  # the grader's copy of the data, beside the notebook
-                shutil.copyfile(DATA_DIR / name, notebook_path.parent / name)
-            t1 = time.monotonic()
-            plan_module = load_plan(suite)
-            wanted = inspect.signature(plan_module.plan).parameters
-            given = {"submission": pristine, "notebook": pristine / rel}
-            kwargs = {k: v for k, v in given.items() if k in wanted}
-            requests = plan_module.plan(profile_name, dict(profile.thresholds), DATA_DIR, **kwargs)
-            if settings.select:  # a request tagged with the checks it serves runs only for them
-                requests = [r for r in requests if not r.get("checks") or set(r["checks"]) & set(settings.select)]
-            requests = [{k: v for k, v in r.items() if k != "checks"} for r in requests]
-            durations["plan"] = round(time.monotonic() - t1, 3)
-            run = RunPlan(
-                notebook=nb, workdir=workdir, notebook_rel=rel, probes_file=probes_file(suite),
-                write_requests=requests_writer(requests), cell_timeout=profile.cell_timeout,
-                total_timeout=profile.total_timeout, probe_timeout=profile.probe_timeout,
-                seeds=week.seeds, uses_torch=week.uses_torch, level=level, gpu=gpu,
-                limits=Limits(memory_bytes=None if gpu is not None else Limits().memory_bytes),
-            )
-            t1 = time.monotonic()
-            execution = execute_notebook(run, run_dir)
-            durations["execute"] = round(time.monotonic() - t1, 3)
+            found.problems.append(str(exc))
+        submission = submission.model_copy(update={"problems": found.problems,
+                                                   **({"notebook": found.rel} if found.rel else {})})
+        ctx = found.ctx or judge_context()  # None only if the run timed out before locating ended
 
         t1 = time.monotonic()
         ctx = ctx.model_copy(update={"answers_dir": execution.answers_dir,
@@ -206,7 +236,7 @@ def grade_submission(
 
         meta = load_answer_file(execution.answers_dir).get("__meta__", {}).get("value") or {}
         provenance = provenance_for(
-            checks_hash=suite_hash(suite), notebook_sha256=notebook_sha, submission=submission,
+            checks_hash=suite_hash(suite), notebook_sha256=found.sha256, submission=submission,
             execution=execution, profile=profile_name,
             torch_version=meta.get("torch") if isinstance(meta.get("torch"), str) else None,
             seeds=week.seeds, threads=settings.threads,
