@@ -76,6 +76,19 @@ class JudgeError(RuntimeError):
     """The trusted judge itself failed: a harness bug, never the student's fault."""
 
 
+# The judge's imports and references run beside the notebook at a lower priority: on a 2-core
+# runner they take the core the kernel leaves idle, not a slice of a training cell's two threads.
+JUDGE_NICE = 10
+
+
+def lower_priority() -> None:
+    """This process (a judge) to JUDGE_NICE; absolute, so calling it twice changes nothing."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, max(JUDGE_NICE, os.getpriority(os.PRIO_PROCESS, 0)))
+    except OSError:
+        pass
+
+
 def judge_env() -> dict[str, str]:
     """The judge's environment: no tokens, no PYTHONPATH, references on the CPU."""
     env = {k: v for k, v in os.environ.items() if k in {"PATH", "LANG", "HOME", "TMPDIR", "OMP_NUM_THREADS"}}
@@ -244,6 +257,7 @@ def serve_forked() -> int:
     """A judge whose interpreter already imported what the checks need (a fork, or `--serve`)."""
     # pytest captures fd 0 while it runs: the gate (both context lines) is read from a copy of it,
     # unbuffered by anyone else, so that the second line is still there when the plugin asks.
+    lower_priority()  # a fork of the batch's judge server, or after _serve's imports
     gate_fd = os.dup(0)
     os.set_inheritable(gate_fd, False)
     line = _read_line(gate_fd)
@@ -272,6 +286,7 @@ def _serve(preload: list[str]) -> int:
     """Import what the checks will need, then wait for the context path on stdin."""
     import importlib
 
+    lower_priority()
     for name in ["pytest", "grader.answers", *preload]:
         try:
             importlib.import_module(name)

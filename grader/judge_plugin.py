@@ -20,7 +20,8 @@ student did not choose); any other skip scores 0 of its points.
 
 A test module may define `prepare(data_dir, thresholds, profile)`: a judge started before the
 notebook ran calls it after collection, while the notebook still runs, to compute references
-that need no answers (fill an lru_cache); then it waits at the gate for the final context.
+that need no answers (fill an lru_cache); then it waits at the gate for the final context. An
+error in it is left for the checks that use the same reference to report.
 """
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ def pytest_runtestloop(session):
         for module in modules.values():
             prepare = getattr(module, "prepare", None)
             if callable(prepare):
-                prepare(data_dir=Path(ctx.data_dir), thresholds=ctx.thresholds, profile=ctx.profile)
+                try:
+                    prepare(data_dir=Path(ctx.data_dir), thresholds=ctx.thresholds, profile=ctx.profile)
+                except Exception:  # only a head start: the checks build the same references, and fail
+                    pass  # with the error where it belongs, in their own results
         _open_gate(ctx)
     yield
 

@@ -198,3 +198,50 @@ def test_final_context_must_match_the_prepared_one(tmp_path):
         judge.prepare(ctx)
         with pytest.raises(JudgeError, match="differs"):
             judge.run(ctx.model_copy(update={"profile": "cuda"}))
+
+
+FAILING_PREPARE_SUITE = '''
+import functools
+import os
+
+import pytest
+
+
+@functools.lru_cache(maxsize=1)
+def reference():
+    raise FileNotFoundError("names.txt is missing from the data folder")
+
+
+def prepare(data_dir, thresholds, profile):
+    reference()
+
+
+@pytest.mark.check(points=1, category="correctness")
+def test_needs_the_reference(answers):
+    assert reference()
+
+
+@pytest.mark.check(points=1, category="correctness")
+def test_judge_runs_below_the_kernel_priority():
+    assert os.nice(0) >= 5
+'''
+
+
+def test_failing_prepare_is_reported_by_the_check_that_needs_it(tmp_path):
+    """prepare() is a head start only: its error lands in the check's result, the rest still run."""
+    from grader.judge import JudgeProcess
+
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_suite.py").write_text(FAILING_PREPARE_SUITE)
+    ctx = JudgeContext(
+        suite_dir=str(suite), answers_dir=None, profile="cpu", thresholds={}, execution={},
+        notebook_path=None, data_dir=str(tmp_path), artifacts_dir=str(tmp_path / "a"),
+        results_path=str(tmp_path / "results.json"),
+    )
+    with JudgeProcess(preload=()) as judge:
+        judge.prepare(ctx)
+        checks = {c.id: c for c in judge.run(ctx)}
+    assert checks["needs_the_reference"].outcome == "error"
+    assert "names.txt is missing" in checks["needs_the_reference"].message
+    assert checks["judge_runs_below_the_kernel_priority"].outcome == "passed"
