@@ -60,8 +60,8 @@ def pytest_runtestloop(session):
             if callable(prepare):
                 try:
                     prepare(data_dir=Path(ctx.data_dir), thresholds=ctx.thresholds, profile=ctx.profile)
-                except Exception:  # only a head start: the checks build the same references, and fail
-                    pass  # with the error where it belongs, in their own results
+                except Exception:  # noqa: BLE001, S110 - only a head start: the checks build the same
+                    pass  # references, and fail with the error where it belongs, in their own results
         _open_gate(ctx)
     yield
 
