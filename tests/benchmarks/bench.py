@@ -8,8 +8,9 @@ and noisy: only ratios between runs interleaved in this one process mean anythin
 1. floor: a bare nbclient run of the week's solution notebook in a lean process (interpreter start,
    kernel start, the cells, shutdown), against 2. `grader grade` of the same notebook; interleaved.
 3. a batch of N local forks at --jobs 1 and --jobs 2; 4. the same batch again, all cache hits;
-5. fetching N local forks (fetch only); 6. otter-grader / nbgrader when OTTER_PYTHON / NBGRADER_PYTHON
-   name interpreters of separate environments that have them (skipped otherwise, and said so).
+5. fetching N local forks (fetch only); 6. otter-grader / nbgrader on week 1's notebook with three
+   checks (peers.py), in the rounds of week 1's floor and grade, when their separate environment is
+   there (tests/benchmarks/install_peers.sh, or OTTER_PYTHON / NBGRADER_PYTHON); skipped otherwise, and said so.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ NotebookClient(nb, kernel_name="python3", timeout=600, resources={"metadata": {"
 
 def timed(argv: list[str], **kw) -> float:
     t = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True, **kw)
+    proc = subprocess.run(argv, check=False, capture_output=True, text=True, **kw)
     took = time.perf_counter() - t
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"{argv[:4]} exited {proc.returncode}: {(proc.stdout + proc.stderr)[-2000:]}")
@@ -56,16 +57,25 @@ def stage_notebook(week: str, work: Path) -> Path:
     return folder / f"{week}.ipynb"
 
 
-def floor_vs_grade(week: str, work: Path, repeats: int) -> dict:
+def floor_vs_grade(week: str, work: Path, repeats: int, extra: dict | None = None) -> dict:
+    """Median floor and `grader grade` times; `extra` runners (the peers) join the same rounds."""
     notebook = stage_notebook(week, work)
     env = {**os.environ, "GRADER": "1"}  # the notebook's own cells see what they see under the grader
-    floor, grade = [], []
-    for i in range(repeats):  # interleaved, so both see the same machine load
-        floor.append(timed([sys.executable, "-c", FLOOR, str(notebook), str(notebook.parent)], env=env))
-        grade.append(timed([str(VENV / "grader"), "grade", week, str(notebook), "--out", str(work / f"g{i}"),
-                            "--format", "json"]))
-    f, g = statistics.median(floor), statistics.median(grade)
-    return {"week": week, "floor_s": floor, "grade_s": grade, "ratio": round(g / f, 3)}
+    times: dict[str, list[float]] = {"floor": [], "grade": [], **{name: [] for name in extra or {}}}
+    for i in range(repeats):  # interleaved, so that every tool sees the same machine load
+        times["floor"].append(timed([sys.executable, "-c", FLOOR, str(notebook), str(notebook.parent)], env=env))
+        times["grade"].append(timed([str(VENV / "grader"), "grade", week, str(notebook), "--out",
+                                     str(work / f"g-{week}-{i}"), "--format", "json"]))
+        for name, run in (extra or {}).items():
+            times[name].append(run(i))
+    median = {name: statistics.median(values) for name, values in times.items()}
+    row = {"week": week, "floor_s": times["floor"], "grade_s": times["grade"],
+           "ratio": round(median["grade"] / median["floor"], 3)}
+    for name in extra or {}:
+        row[f"{name}_s"] = times[name]
+        row[f"{name}_vs_grade"] = round(median[name] / median["grade"], 3)
+        row[f"{name}_vs_floor"] = round(median[name] / median["floor"], 3)
+    return row
 
 
 def make_forks(week: str, work: Path, count: int) -> Path:
@@ -109,12 +119,21 @@ def batch(week: str, work: Path, count: int) -> dict:
     return out
 
 
-def peers(week: str, work: Path) -> dict:
-    found = {}
-    for name, var in (("otter", "OTTER_PYTHON"), ("nbgrader", "NBGRADER_PYTHON")):
-        found[name] = f"skipped: set {var} to a Python that has {name} installed" if not os.environ.get(var) \
-            else "not automated in this suite yet: see BENCHMARKS.md for the manual method"
-    return found
+def peers(work: Path) -> tuple[dict, dict]:
+    """Runners for the peers whose environment is there, and a note for each one that is not."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import peers as peer_tools
+
+    runners, notes = {}, {}
+    for name, build in peer_tools.RUNNERS.items():
+        python = peer_tools.default_python(name)
+        if python is None:
+            notes[name] = (f"skipped: run tests/benchmarks/install_peers.sh, or set {name.upper()}_PYTHON "
+                           f"to a Python that has {name}")
+            continue
+        runners[name] = build(python, work)
+        notes[name] = f"{peer_tools.WEEK}, 3 checks; versions {peer_tools.versions(python)}"
+    return runners, notes
 
 
 def main() -> None:
@@ -128,18 +147,22 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="grader-bench-"))
     result = {"machine": {"cores": os.cpu_count(), "load": os.getloadavg()}, "floor_vs_grade": []}
     try:
+        runners, result["peers"] = peers(work)
         for week in weeks:
-            row = floor_vs_grade(week, work, args.repeats)
+            extra = runners if week == "week1" else None  # the peers' assignment is week 1's notebook
+            row = floor_vs_grade(week, work, args.repeats, extra)
             result["floor_vs_grade"].append(row)
             print(f"{week}: grade / floor = {row['ratio']:.3f}  (median of {args.repeats}, interleaved)")
+            for name in extra or {}:
+                print(f"{week}: {name} / grade = {row[name + '_vs_grade']:.2f}x, "
+                      f"{name} / floor = {row[name + '_vs_floor']:.2f}x")
+        for name, note in result["peers"].items():
+            print(f"{name}: {note}")
         if args.batch:
             result["batch"] = batch(weeks[0], work, args.batch)
             b = result["batch"]
             print(f"batch of {args.batch} ({weeks[0]}): jobs1/jobs2 = {b['scaling']:.2f}x; cached re-run "
                   f"{b['cached_per_submission_s']:.3f} s per submission; fetch of {args.batch} forks {b['fetch_s']:.2f} s")
-        result["peers"] = peers(weeks[0], work)
-        for name, note in result["peers"].items():
-            print(f"{name}: {note}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     out = args.out or ROOT / "grades"
