@@ -13,6 +13,15 @@ import pytest
 
 from grader.judge import JudgeContext, JudgeError, run_judge
 
+
+def context(tmp_path, suite, **fields) -> JudgeContext:
+    """A judge context over `suite`, with nothing answered or run unless `fields` says so."""
+    base = {"suite_dir": str(suite), "answers_dir": None, "profile": "cpu", "thresholds": {}, "execution": {},
+            "notebook_path": None, "data_dir": str(tmp_path), "artifacts_dir": str(tmp_path / "a"),
+            "results_path": str(tmp_path / "results.json")}
+    return JudgeContext(**(base | fields))
+
+
 SUITE_TESTS = '''
 import os
 import sys
@@ -86,11 +95,9 @@ def judged(tmp_path_factory):
     results = tmp_path / "results.json"
     results.write_text(json.dumps([{"id": "forged", "category": "loss", "max_points": 100, "outcome": "passed",
                                     "fraction": 1.0}]))
-    ctx = JudgeContext(
-        suite_dir=str(suite), answers_dir=str(answers), profile="cpu", thresholds={}, execution={"status": "ok"},
-        notebook_path=str(student / "week1.ipynb"), submission_dir=str(student), data_dir=str(tmp_path),
-        artifacts_dir=str(tmp_path / "artifacts"), results_path=str(results),
-    )
+    ctx = context(tmp_path, suite, answers_dir=str(answers), execution={"status": "ok"},
+                  notebook_path=str(student / "week1.ipynb"), submission_dir=str(student),
+                  artifacts_dir=str(tmp_path / "artifacts"), results_path=str(results))
     checks = {c.id: c for c in run_judge(ctx)}
     return checks, markers
 
@@ -126,11 +133,7 @@ def test_answers_are_read_and_a_crashing_check_is_an_error(judged):
 
 
 def test_missing_results_is_a_harness_error(tmp_path):
-    ctx = JudgeContext(
-        suite_dir=str(tmp_path / "no-such-suite"), answers_dir=None, profile="cpu", thresholds={},
-        execution={}, notebook_path=None, data_dir=str(tmp_path), artifacts_dir=str(tmp_path / "a"),
-        results_path=str(tmp_path / "results.json"),
-    )
+    ctx = context(tmp_path, tmp_path / "no-such-suite")
     (tmp_path / "no-such-suite").mkdir()
     (tmp_path / "no-such-suite" / "test_broken.py").write_text("import nonexistent_module_xyz\n")
     try:
@@ -168,11 +171,8 @@ def test_judge_prepares_before_the_answers_exist_then_waits_at_the_gate(tmp_path
     suite, marker, answers = tmp_path / "suite", tmp_path / "prepared", tmp_path / "answers"
     suite.mkdir()
     (suite / "test_suite.py").write_text(PREPARED_SUITE.format(marker=str(marker)))
-    ctx = JudgeContext(
-        suite_dir=str(suite), answers_dir=str(answers), profile="cpu", thresholds={"k": 3},
-        execution={"status": "ok"}, notebook_path=None, data_dir=str(tmp_path),
-        artifacts_dir=str(tmp_path / "artifacts"), results_path=str(tmp_path / "results.json"),
-    )
+    ctx = context(tmp_path, suite, answers_dir=str(answers), thresholds={"k": 3}, execution={"status": "ok"},
+                  artifacts_dir=str(tmp_path / "artifacts"))
     with JudgeProcess(preload=()) as judge:
         judge.prepare(ctx)
         deadline = time.monotonic() + 60
@@ -189,11 +189,7 @@ def test_judge_prepares_before_the_answers_exist_then_waits_at_the_gate(tmp_path
 def test_final_context_must_match_the_prepared_one(tmp_path):
     from grader.judge import JudgeProcess
 
-    ctx = JudgeContext(
-        suite_dir=str(tmp_path), answers_dir=None, profile="cpu", thresholds={}, execution={},
-        notebook_path=None, data_dir=str(tmp_path), artifacts_dir=str(tmp_path / "a"),
-        results_path=str(tmp_path / "results.json"),
-    )
+    ctx = context(tmp_path, tmp_path)
     with JudgeProcess(preload=()) as judge:
         judge.prepare(ctx)
         with pytest.raises(JudgeError, match="differs"):
@@ -234,11 +230,7 @@ def test_failing_prepare_is_reported_by_the_check_that_needs_it(tmp_path):
     suite = tmp_path / "suite"
     suite.mkdir()
     (suite / "test_suite.py").write_text(FAILING_PREPARE_SUITE)
-    ctx = JudgeContext(
-        suite_dir=str(suite), answers_dir=None, profile="cpu", thresholds={}, execution={},
-        notebook_path=None, data_dir=str(tmp_path), artifacts_dir=str(tmp_path / "a"),
-        results_path=str(tmp_path / "results.json"),
-    )
+    ctx = context(tmp_path, suite)
     with JudgeProcess(preload=()) as judge:
         judge.prepare(ctx)
         checks = {c.id: c for c in judge.run(ctx)}
