@@ -18,7 +18,7 @@ from .report import CATEGORY_TITLES, _fmt, atomic_write, register
 from .report_charts import (
     ArtifactError,
     curve_png,
-    histogram_png,
+    histogram_svg,
     read_curve,
     read_png_artifact,
     read_text_artifact,
@@ -57,7 +57,8 @@ th { background:#f3f4f6; font-weight:600; } td.num { text-align:right; font-vari
 pre { background:#0f172a; color:#e2e8f0; padding:12px; border-radius:8px; overflow-x:auto;
       font-size:.85em; white-space:pre-wrap; word-break:break-word; }
 pre.sample { background:#f8fafc; color:#0f172a; border:1px solid var(--line); max-height:320px; }
-figure { margin: 12px 0; } figure img { max-width:100%; border:1px solid var(--line); border-radius:6px; }
+figure { margin: 12px 0; }
+figure img, figure svg { max-width:100%; height:auto; border:1px solid var(--line); border-radius:6px; }
 figcaption { color:var(--mute); font-size:.85em; }
 footer { margin-top:32px; color:var(--mute); font-size:.8em; border-top:1px solid var(--line);
          padding-top:8px; }
@@ -233,7 +234,8 @@ def render_cohort_html(grades: list[Grade], title: str = "") -> str:
         f'<div class="score">{len(grades)} <span class="pct">submissions</span></div>',
         f"<div>mean {mean:.0f}% · median {median:.0f}% · {graded} graded, "
         f"{len(grades) - graded} not graded</div></section>",
-        "<h2>Score distribution</h2>", _figure(histogram_png(percents), "scores (% of maximum)"),
+        "<h2>Score distribution</h2>",
+        f"<figure>{histogram_svg(percents)}<figcaption>scores (% of maximum)</figcaption></figure>",
     ]
     body += _pass_rates(grades)
     rows = []

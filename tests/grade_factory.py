@@ -58,14 +58,14 @@ def failure(index: int = 4, count: int = 5, evalue: str = "division by zero") ->
 
 def write_artifacts(folder: Path) -> dict[str, str]:
     """A loss curve, a sample file, a small real PNG and a markdown table, as a week's checks would write them."""
-    from grader.report_charts import histogram_png
+    from grader.report_charts import curve_png, read_curve
 
     folder.mkdir(parents=True, exist_ok=True)
     curve = {"kind": "loss_curve", "title": "bigram training", "steps": [0, 10, 20, 30],
              "train": [3.3, 2.8, 2.6, 2.5], "val": [3.3, 2.9, 2.7, 2.6], "target": 2.55}
     (folder / "loss.json").write_text(json.dumps(curve))
     (folder / "samples.txt").write_text("emma.\nolivia.\n" + XSS + "\n")
-    png = histogram_png([10, 50, 90])
+    png = curve_png(read_curve(folder / "loss.json"))
     assert png.startswith(PNG_MAGIC)
     (folder / "attention.png").write_bytes(png)
     (folder / "architect.md").write_text("| model | val loss |\n|---|---|\n| vanilla | 1.91 |\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections import Counter
 
 from grade_factory import XSS, check, failure, make_grade, write_artifacts
 
@@ -112,7 +113,11 @@ def test_cohort_report_has_histogram_pass_rates_and_rows():
               make_grade("cy", checks=[], status="invalid_submission", message="no notebook found")]
     page = render_cohort_html(grades)
     assert "3 <span" in page and "submissions" in page
-    assert page.count('src="data:image/png;base64,') == 1  # the histogram
+    # the histogram: inline SVG, one bar (titled with its count) per occupied 10 % bin
+    svg = page[page.index("<svg"):page.index("</svg>")]
+    bins = Counter(min(9, int(g.percent // 10)) for g in grades)
+    assert sorted(re.findall(r"<title>(\d+)</title></rect>", svg)) == sorted(str(n) for n in bins.values())
+    assert "score (%)" in svg and "students" in svg
     # value_ops: full marks for ada and bob; train_loss: only bob of two
     rates = dict(re.findall(r"<code class=\"muted\">(\w+)</code></td><td class=\"num\">(\d+ / \d+)</td>", page))
     assert rates["value_ops"] == "2 / 2" and rates["train_loss"] == "1 / 2"
