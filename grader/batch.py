@@ -23,7 +23,7 @@ from pathlib import Path
 from . import __version__
 from .config import Settings, detect_profile, gpu_ids, load_week, suite_hash, week_suite
 from .executor import Job, LocalPool
-from .fetch import FETCH_TIMEOUT, ForkStore, HeadsLog, SourceError
+from .fetch import FETCH_TIMEOUT, Fetched, ForkStore, HeadsLog, SourceError
 from .gradebook import Gradebook, write_exports
 from .judge import judge_preload
 from .records import Grade, Submission
@@ -96,21 +96,23 @@ class Progress:
 
 
 def _select(store: ForkStore, log: HeadsLog, entry: RosterEntry, deadline: datetime | None,
-            fetched_error: str, at_deadline: bool = False) -> tuple[str | None, datetime | None, list[str]]:
+            fetched: Fetched, at_deadline: bool = False) -> tuple[str | None, datetime | None, list[str]]:
     """The commit to grade and when it was submitted, from the grader's own log of heads.
 
     By default the fork's current head, late if the log first saw it after the deadline; with
     at_deadline, the head the log recorded at the deadline (later pushes are not graded).
     """
+    fetched_error = fetched.error
     notes = [fetched_error] if fetched_error else []
     recorded = log.head_at(entry.student, deadline) if at_deadline and deadline else None
     if at_deadline and deadline and not (recorded and store.has_commit(recorded)):
         return None, None, notes + ["no head of this fork was recorded at the deadline"]
     try:
-        sha = recorded or store.resolve(entry.student)
+        sha = recorded or store.resolve(entry.student, refs=fetched.refs)
     except SourceError as exc:
         return None, None, notes + [str(exc)]
-    store.pin(entry.student, sha)
+    if sha != fetched.head:  # the fetched head is pinned already
+        store.pin(entry.student, sha)
     if fetched_error:
         notes.append(f"graded the head fetched earlier ({sha[:12]})")
     submitted = log.first_seen(entry.student, sha)
@@ -206,7 +208,7 @@ def _run_batch(week: str, roster_path: Path, out_dir: Path, t0: float, *, settin
             log.record(fetched)
             if fetched.head:
                 store.pin(entry.student, fetched.head)
-            sha, submitted, notes = _select(store, log, entry, deadline, fetched.error, at_deadline)
+            sha, submitted, notes = _select(store, log, entry, deadline, fetched, at_deadline)
             workdir = out_dir / "work" / entry.student
             submission = Submission(student=entry.student, week=week, source=entry.repo, commit=sha,
                                     workdir=str(workdir), submitted_at=submitted, problems=notes)

@@ -162,9 +162,11 @@ class ForkStore:
             refs[name[len(prefix):]] = sha
         return refs
 
-    def resolve(self, student: str, commit: str | None = None, pull: int | None = None) -> str:
-        """The commit to grade: a given sha (reachable from this student's refs), a PR head, or HEAD."""
-        refs = self.refs(student)
+    def resolve(self, student: str, commit: str | None = None, pull: int | None = None,
+                refs: dict[str, str] | None = None) -> str:
+        """The commit to grade: a given sha (reachable from this student's refs), a PR head, or HEAD.
+        `refs`: the fork's refs as a fetch just listed them (saves listing them again)."""
+        refs = self.refs(student) if refs is None else refs
         if pull is not None:
             if f"pull/{pull}" not in refs:
                 raise SourceError(f"pull request #{pull} was not found in the fork")
@@ -294,7 +296,7 @@ def fetch_submission(source: str, week: str, *, commit: str | None, student: str
         if fetched.error:
             problems.append(fetched.error)
         if fetched.refs:
-            sha = store.resolve("fork", commit, pull)
+            sha = store.resolve("fork", commit, pull, refs=fetched.refs)
             submitted_at = store.commit_time(sha)
             problems += [f"not exported: {s}" for s in store.export(sha, workdir)]
     except SourceError as exc:
