@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -33,6 +34,10 @@ class Group(click.Group):
 @click.version_option(__version__, prog_name="grader")
 def main() -> None:
     """Grade notebooks for "Architecting LLMs: Building a GPT from Scratch"."""
+    from .sandbox import QUIET_BLAS
+
+    for key, value in QUIET_BLAS.items():  # before numpy loads here or in the processes we start
+        os.environ.setdefault(key, value)
 
 
 def _source_submission(week: str, source: str, commit: str | None, student: str, scratch: Path):

@@ -46,7 +46,8 @@ class Job(BaseModel):
 
 
 WORKER_PRELOAD = ("grader.pipeline", "grader.answers", "nbformat", "nbformat.validator", "nbclient",
-                  "jupyter_client.manager", "zmq", "grader.pipeline:machine_isolation")
+                  "jupyter_client.manager", "zmq", "numpy", "grader.pipeline:machine_isolation",
+                  "grader.execute:warm_up")
 
 
 def grade_job(job: Job, gpu: int | None = None) -> Grade:
@@ -94,7 +95,8 @@ class LocalPool:
             return self
         try:
             self._servers = [
-                ForkServer("grader.judge:serve_forked", ("pytest", "grader.answers", *self.judge_preload),
+                ForkServer("grader.judge:serve_forked", ("pytest", "grader.answers", *self.judge_preload,
+                                                         "grader.judge:import_plugins"),
                            env=judge_env()),
                 ForkServer("grader.executor:run_worker", WORKER_PRELOAD, env=self._env),
             ]

@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from .forkserver import ForkedChild, ForkServerError, spawn
+from .sandbox import QUIET_BLAS
 
 JUDGE_TIMEOUT = 1800
 SERVER_WAIT = 60.0  # seconds a judge waits for a batch's judge server to finish starting
@@ -96,12 +97,39 @@ def judge_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in {"PATH", "LANG", "HOME", "TMPDIR", "OMP_NUM_THREADS"}}
     env.setdefault("OMP_NUM_THREADS", os.environ.get("GRADER_THREADS", "2"))
     env["CUDA_VISIBLE_DEVICES"] = ""  # references are computed on the CPU, in float64
-    return env
+    # Only the plugins _main names: no scan of every installed package's entry points (a fifth of a
+    # judge's start-up), and no stray plugin (pytest-randomly, say) can reorder or change the checks.
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    return {**env, **QUIET_BLAS}
+
+
+# pytest's plugins that serve nothing in a judge: checks report through `measure` and assert, and use
+# the judge plugin's fixtures only (no tmp_path, monkeypatch or caplog). Every plugin loaded costs each
+# judge its registration and a scan for fixtures (a third of its start-up); unraisableexception and
+# threadexception ran gc.collect with torch loaded, logging wrapped every check in log capture.
+UNUSED_PLUGINS = ("cacheprovider", "randomly", "unraisableexception", "threadexception", "logging", "doctest",
+                  "junitxml", "pastebin", "legacypath", "tmpdir", "monkeypatch", "recwarn", "setuponly",
+                  "setupplan", "stepwise", "unittest", "subtests", "debugging")
 
 
 def judge_preload(uses_torch: bool) -> tuple[str, ...]:
     """What a judge imports before it has a context (the checks import these anyway)."""
     return ("numpy", "torch") if uses_torch else ("numpy",)
+
+
+def import_plugins() -> None:
+    """Import the modules of every plugin a judge's pytest loads: a batch's judge server does it once
+    for all its forks (pytest imports its own built-in plugins lazily, at every start)."""
+    import importlib
+
+    from _pytest.config import default_plugins
+
+    used = [p for p in default_plugins if p not in UNUSED_PLUGINS]
+    for name in ("grader.judge_plugin", "pytest_timeout", *(f"_pytest.{p}" for p in used)):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
 
 
 class JudgeProcess:
@@ -241,10 +269,8 @@ def _main(ctx_path: str) -> int:
     ctx = JudgeContext(**json.loads(Path(ctx_path).read_text()))
     os.environ["GRADER_JUDGE_CONTEXT"] = ctx_path
     args = [
-        ctx.suite_dir, "-p", "grader.judge_plugin", "-p", "no:cacheprovider", "-p", "no:randomly",
-        # These plugins cost a tenth of a second per judge (gc.collect with torch loaded; log capture
-        # around every check) and serve nothing here: checks report through measure and assert.
-        "-p", "no:unraisableexception", "-p", "no:threadexception", "-p", "no:logging",
+        ctx.suite_dir, "-p", "grader.judge_plugin", "-p", "pytest_timeout",
+        *(arg for name in UNUSED_PLUGINS for arg in ("-p", f"no:{name}")),
         "-q", "--no-header", "-rN", "--rootdir", ctx.suite_dir, "--confcutdir", ctx.suite_dir,
         "-o", "python_files=test_*.py", "-o", "addopts=", "-o", "console_output_style=classic",
         "--timeout", str(int(ctx.check_timeout)), "-W", "ignore::DeprecationWarning",

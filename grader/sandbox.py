@@ -35,6 +35,10 @@ SANDBOX_UID = 65534  # inside a user namespace (grading as a normal user): nobod
 # As root each run gets its own unused host uid: RLIMIT_NPROC counts per uid, so a fork bomb in one
 # sandbox cannot starve a neighbour graded at the same time, and no two runs can signal each other.
 RUN_UID_BASE, RUN_UID_SPAN = 200_000, 100_000
+# OpenBLAS (numpy's BLAS) keeps its idle threads spinning for 2**28 cycles (about 0.1 s) after it loads
+# and after every call: CPU taken from the other submission when two are graded on two cores. 2**16
+# cycles still keeps back-to-back calls warm; no result changes. For every process the grader starts.
+QUIET_BLAS = {"OPENBLAS_THREAD_TIMEOUT": "16"}
 
 
 class Isolation(str, Enum):
@@ -107,6 +111,7 @@ def base_env(spec: SandboxSpec) -> dict[str, str]:
         "CUDA_VISIBLE_DEVICES": "" if spec.gpu is None else str(spec.gpu),
         "JUPYTER_PLATFORM_DIRS": "1",
         "IPYTHONDIR": str(spec.run_dir / "home" / ".ipython"),
+        **QUIET_BLAS,
     }
     for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # machine quirks, not secrets
         if key in os.environ:

@@ -90,7 +90,8 @@ def test_a_forked_judge_judges_like_a_fresh_one(tmp_path):
         with JudgeProcess(preload=(), server=server) as process:
             return {c.id: (c.outcome, c.fraction) for c in process.run(ctx)}
 
-    with ForkServer("grader.judge:serve_forked", preload=("pytest", "grader.answers"), env=judge_env()) as srv:
+    preload = ("pytest", "grader.answers", "grader.judge:import_plugins")  # as a batch's judge server
+    with ForkServer("grader.judge:serve_forked", preload=preload, env=judge_env()) as srv:
         srv.wait_ready()
         forked = judge(srv.address, "forked")
     fresh = judge(None, "fresh")
@@ -98,3 +99,27 @@ def test_a_forked_judge_judges_like_a_fresh_one(tmp_path):
     # isolated mode (-I) and an empty working folder hold for the fork too
     assert forked["isolated_interpreter"] == ("passed", 1.0)
     assert forked["student_folder_is_not_importable"] == ("passed", 1.0)
+
+
+def test_children_inherit_a_frozen_heap(server, tmp_path):
+    """What the server imported is frozen: a child's garbage collections never walk it (nor copy its
+    pages on write), and the child collects its own garbage as usual."""
+    code = f"import gc; open({str(tmp_path / 'gc')!r}, 'w').write(f'{{gc.get_freeze_count()}} {{gc.isenabled()}}')"
+    child = spawn(server.address, [code], log=tmp_path / "log")
+    assert child.wait(timeout=30) == 0
+    frozen, enabled = (tmp_path / "gc").read_text().split()
+    assert int(frozen) > 1000 and enabled == "True"
+
+
+def test_worker_warm_up_builds_what_each_grading_would():
+    from jupyter_client.provisioning import KernelProvisionerFactory
+    from nbformat import v4
+    from nbformat.validator import validators
+
+    from grader.execute import warm_up
+    from grader.executor import WORKER_PRELOAD
+
+    assert "grader.execute:warm_up" in WORKER_PRELOAD
+    warm_up()
+    assert {("fastjsonschema", 4, 4, False), ("fastjsonschema", 4, v4.nbformat_minor, False)} <= set(validators)
+    assert KernelProvisionerFactory.initialized()

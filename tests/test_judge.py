@@ -51,6 +51,17 @@ def test_grader_modules_are_the_real_ones():
     assert not grader.answers.__file__.startswith(STUDENT)
 
 
+@pytest.mark.check(points=1, category="integrity")
+def test_only_the_plugins_the_judge_names(request):
+    """No plugin is picked up from what happens to be installed; the unused built-ins stay off."""
+    plugins = request.config.pluginmanager
+    assert os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] == "1"
+    assert plugins.has_plugin("pytest_timeout") and plugins.has_plugin("grader.judge_plugin")
+    assert not plugins.has_plugin("timeout")  # the same plugin under its entry-point name: not loaded
+    assert not plugins.has_plugin("doctest") and not plugins.has_plugin("tmpdir")
+    assert os.environ["OPENBLAS_THREAD_TIMEOUT"] == "16"
+
+
 @pytest.mark.check(points=2, category="loss")
 def test_banded(measure):
     """A value inside the band earns partial credit even though the assertion fails."""
@@ -102,6 +113,21 @@ def judged(tmp_path_factory):
     return checks, markers
 
 
+def test_judge_loads_only_the_plugins_it_names(judged):
+    checks, _ = judged
+    assert checks["only_the_plugins_the_judge_names"].outcome == "passed", \
+        checks["only_the_plugins_the_judge_names"].message
+
+
+def test_unused_plugins_are_real_pytest_plugins():
+    """A misspelt name in the block list would leave that plugin on without a word from pytest."""
+    from _pytest.config import default_plugins
+
+    from grader.judge import UNUSED_PLUGINS
+
+    assert set(UNUSED_PLUGINS) - {"randomly"} <= set(default_plugins)
+
+
 def test_judge_runs_isolated_and_imports_nothing_of_the_student(judged):
     checks, markers = judged
     for check_id in ("isolated_interpreter", "student_folder_is_not_importable", "grader_modules_are_the_real_ones"):
@@ -113,7 +139,8 @@ def test_forged_results_file_is_replaced(judged):
     checks, _ = judged
     assert "forged" not in checks
     assert set(checks) == {"isolated_interpreter", "student_folder_is_not_importable",
-                           "grader_modules_are_the_real_ones", "banded", "reads_answers", "crashes"}
+                           "grader_modules_are_the_real_ones", "only_the_plugins_the_judge_names", "banded",
+                           "reads_answers", "crashes"}
 
 
 def test_band_gives_partial_credit_on_a_failed_assertion(judged):

@@ -70,6 +70,7 @@ def test_prefix_clears_env_first_and_never_mounts_root(tmp_path, monkeypatch):
         [a for a in argv if a in ("--bind", str(spec.run_dir))][:3]
     assert "--cap-drop" in argv and "--die-with-parent" in argv and "--new-session" in argv
     assert f"--as={Limits().memory_bytes}" in argv
+    assert "OPENBLAS_THREAD_TIMEOUT=16" in argv  # numpy's idle BLAS threads sleep, not spin
 
 
 def test_no_rlimit_as_with_a_gpu(tmp_path):
