@@ -98,13 +98,23 @@ def make_forks(week: str, work: Path, count: int) -> Path:
     return roster
 
 
+def busy_core_seconds() -> float:
+    """CPU time the whole machine has spent busy (every process, ours or not), from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # less idle and iowait
+
+
 def batch(week: str, work: Path, count: int) -> dict:
     roster = make_forks(week, work, count)
     grader = str(VENV / "grader")
     out = {}
     for jobs in (1, 2):
+        busy = busy_core_seconds()
         out[f"jobs{jobs}_s"] = timed([grader, "batch", week, "--roster", str(roster), "--jobs", str(jobs),
                                       "--out", str(work / f"batch{jobs}"), "--format", "json"])
+        # The machine's CPU over the run: at --jobs 2 a batch is bound by it, not by its wall time.
+        out[f"jobs{jobs}_busy_core_s"] = round(busy_core_seconds() - busy, 2)
+        out[f"jobs{jobs}_mean_busy_cores"] = round(out[f"jobs{jobs}_busy_core_s"] / out[f"jobs{jobs}_s"], 2)
     out["scaling"] = round(out["jobs1_s"] / out["jobs2_s"], 3)
     cached = timed([grader, "batch", week, "--roster", str(roster), "--jobs", "2",
                     "--out", str(work / "batch2"), "--format", "json"])
@@ -163,6 +173,8 @@ def main() -> None:
             b = result["batch"]
             print(f"batch of {args.batch} ({weeks[0]}): jobs1/jobs2 = {b['scaling']:.2f}x; cached re-run "
                   f"{b['cached_per_submission_s']:.3f} s per submission; fetch of {args.batch} forks {b['fetch_s']:.2f} s")
+            print(f"  busy cores: {b['jobs1_mean_busy_cores']:.2f} at --jobs 1 ({b['jobs1_busy_core_s']:.1f} core-s), "
+                  f"{b['jobs2_mean_busy_cores']:.2f} at --jobs 2 ({b['jobs2_busy_core_s']:.1f} core-s)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     out = args.out or ROOT / "grades"
