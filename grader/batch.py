@@ -21,11 +21,11 @@ from datetime import datetime
 from pathlib import Path
 
 from . import __version__
-from .config import Settings, detect_profile, gpu_ids, load_week, suite_hash, week_suite
+from .config import DATA_DIR, Settings, detect_profile, gpu_ids, load_week, suite_hash, week_suite
 from .executor import Job, LocalPool
 from .fetch import FETCH_TIMEOUT, Fetched, ForkStore, HeadsLog, SourceError
 from .gradebook import Gradebook, write_exports
-from .judge import judge_preload
+from .judge import judge_preload, session_context
 from .records import Grade, Submission
 from .report import atomic_write, write_report
 from .roster import RosterEntry, load_roster
@@ -152,11 +152,15 @@ def run_batch(week: str, roster_path: Path, out_dir: Path, *, settings: Settings
 
 
 def _local_pool(week: str, settings: Settings, jobs: int | None) -> LocalPool:
-    """One slot per core (or per GPU); judges preload torch when the week's checks use it."""
+    """One slot per core (or per GPU); judges preload torch when the week's checks use it, and are forks
+    of one pytest session that collected and prepared the week's checks (what they all share)."""
     gpus = gpu_ids()
-    uses_torch = load_week(week_suite(week, public=settings.public)).uses_torch
+    suite = week_suite(week, public=settings.public)
+    config = load_week(suite)
+    profile = settings.profile or detect_profile()
+    session = session_context(suite, profile, config.profile(profile).thresholds, settings.select, DATA_DIR)
     return LocalPool(jobs or (len(gpus) if gpus else os.cpu_count() or 1), gpus,
-                     judge_preload=judge_preload(uses_torch))
+                     judge_preload=judge_preload(config.uses_torch), judge_session=session)
 
 
 def _run_batch(week: str, roster_path: Path, out_dir: Path, t0: float, *, settings: Settings | None,

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .config import Settings
 from .forkserver import ForkedChild, ForkServer, ForkServerError, die_with_parent, spawn
+from .judge import JudgeContext
 from .records import Execution, Grade, Provenance, Submission
 from .score import make_grade
 
@@ -77,12 +78,16 @@ class LocalPool:
     """Up to `slots` worker processes; slot i gets GPU i when GPUs are given.
 
     `judge_preload`: start the two fork servers (workers, judges) for the run; None: fresh processes.
+    `judge_session`: what every judge of the run shares; the judge server then collects and prepares the
+    checks once and forks each judge at its gate (grader.judge.serve_session).
     """
 
-    def __init__(self, slots: int, gpus: list[int] | None = None, judge_preload: tuple[str, ...] | None = None):
+    def __init__(self, slots: int, gpus: list[int] | None = None, judge_preload: tuple[str, ...] | None = None,
+                 judge_session: JudgeContext | None = None):
         self.slots = max(1, slots)
         self.gpus = gpus or []
         self.judge_preload = judge_preload
+        self.judge_session = judge_session
         self._servers: list[ForkServer] = []
         self._spawn_env: dict[str, str] = {}
         self._env = {**os.environ, "GRADER_BATCH_PID": str(os.getpid())}
@@ -93,13 +98,14 @@ class LocalPool:
 
         if self.judge_preload is None or self._servers:
             return self
+        preload = ("pytest", "grader.answers", *self.judge_preload, "grader.judge:import_plugins")
         try:
-            self._servers = [
-                ForkServer("grader.judge:serve_forked", ("pytest", "grader.answers", *self.judge_preload,
-                                                         "grader.judge:import_plugins"),
-                           env=judge_env()),
-                ForkServer("grader.executor:run_worker", WORKER_PRELOAD, env=self._env),
-            ]
+            if self.judge_session is not None:
+                session = {"GRADER_JUDGE_SESSION": self.judge_session.model_dump_json()}
+                self._servers.append(ForkServer("grader.judge:serve_session", preload, env={**judge_env(), **session}))
+            else:
+                self._servers.append(ForkServer("grader.judge:serve_forked", preload, env=judge_env()))
+            self._servers.append(ForkServer("grader.executor:run_worker", WORKER_PRELOAD, env=self._env))
         except (OSError, ForkServerError):
             self.close()
         return self

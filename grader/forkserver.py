@@ -10,6 +10,11 @@ and the pipeline, never student code (that runs in the sandboxed kernel the pipe
     child = spawn(server.address, ["arg"], log=Path("judge.log"), cwd=Path("/empty/folder"))
     child.stdin.write("line\\n"); child.stdin.flush(); child.wait(timeout=60)
 
+An entry marked `forks_itself` runs in the server instead and calls the `fork_children` it is given
+where its children should start: it returns in each child (with the child's args) and never in the
+server. A batch's judge server runs a pytest session that way, up to the point where every submission's
+judge would do the same thing (grader.judge.serve_session).
+
 The server runs `python -I -m grader.forkserver` in an empty folder: isolated mode, like a judge started
 on its own. It listens on a unix socket in a private (0700) folder; a request must carry the server's
 token and come from the server's own uid. Each child gets its own session (so killpg(pid) ends what it
@@ -235,46 +240,96 @@ def _read_request(conn: socket.socket, token: str) -> dict | None:
     return request
 
 
-def _child(request: dict, conn: socket.socket, entry, server_pid: int, inherited: list[int]) -> None:
-    """In the forked child: become a fresh process of our own, then run the entry. Never returns."""
-    code = 70
-    try:
-        os.setsid()
-        die_with_parent()
-        if os.getppid() != server_pid:  # the server died before we could ask to die with it
-            os._exit(2)
-        signal.set_wakeup_fd(-1)
-        for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, signal.SIG_DFL)
-        for fd in inherited:  # the listener and other children's connections are not ours
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        os.dup2(conn.fileno(), 0)
-        conn.close()
-        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        os.close(log)
-        sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
-        sys.stdout = open(1, "w", encoding="utf-8", closefd=False, buffering=1)  # noqa: SIM115
-        sys.stderr = open(2, "w", encoding="utf-8", closefd=False, buffering=1)  # noqa: SIM115
-        if request.get("cwd"):
-            os.chdir(request["cwd"])
-        os.environ.update({str(k): str(v) for k, v in (request.get("env") or {}).items()})
-        result = entry(*request["args"])
-        code = result if isinstance(result, int) else 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except BaseException:  # noqa: BLE001 - a harness bug in the entry: its traceback goes to the log
-        traceback.print_exc()
-    finally:
+def _become_child(request: dict, conn: socket.socket, server_pid: int, inherited: list[int]) -> None:
+    """In the forked child: a fresh process of our own, the connection as stdin, the log as output."""
+    os.setsid()
+    die_with_parent()
+    if os.getppid() != server_pid:  # the server died before we could ask to die with it
+        os._exit(2)
+    signal.set_wakeup_fd(-1)
+    for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_DFL)
+    for fd in inherited:  # the listener and other children's connections are not ours
         try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
+            os.close(fd)
+        except OSError:
+            pass
+    os.dup2(conn.fileno(), 0)
+    conn.close()
+    log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+    sys.stdout = open(1, "w", encoding="utf-8", closefd=False, buffering=1)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding="utf-8", closefd=False, buffering=1)  # noqa: SIM115
+    if request.get("cwd"):
+        os.chdir(request["cwd"])
+    os.environ.update({str(k): str(v) for k, v in (request.get("env") or {}).items()})
+
+
+class _Listener:
+    """The serving side, inside the server process: a socket, then a fork per accepted request."""
+
+    def __init__(self, path: str, token: str):
+        self.path, self.token = path, token
+        # READY goes to the pipe our owner reads; whatever else the server prints goes to its log.
+        self.ready_fd = os.dup(1)
+        os.dup2(2, 1)
+
+    def fork_children(self) -> list[str]:
+        """Serve requests until killed. Returns only in a child, set up as a fresh process, with its args."""
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)  # only now: a client that comes earlier retries, or starts without us
+        self.sock.listen(64)
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler (not SIG_IGN) so that waitpid still reports
+        gc.freeze()  # what the entry built before serving is shared with every child, never collected
+        os.write(self.ready_fd, f"{READY}\n".encode())
+        os.close(self.ready_fd)
+        children: dict[int, socket.socket] = {}
+        server_pid = os.getpid()
+        while True:
+            try:
+                ready, _, _ = select.select([self.sock, wake_r], [], [])
+            except InterruptedError:
+                continue
+            if wake_r in ready:
+                os.read(wake_r, 4096)
+            while children:  # reap, and tell each waiting client how its child ended
+                try:
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                conn = children.pop(pid, None)
+                if conn is not None:
+                    try:
+                        conn.sendall(f"exit {os.waitstatus_to_exitcode(status)}\n".encode())
+                    except OSError:
+                        pass
+                    conn.close()
+            if self.sock in ready:
+                conn, _ = self.sock.accept()
+                request = _read_request(conn, self.token)
+                if request is None:
+                    conn.close()
+                    continue
+                inherited = [self.sock.fileno(), wake_r, wake_w, *(c.fileno() for c in children.values())]
+                sys.stdout.flush()  # nothing buffered here may be written again by a child
+                sys.stderr.flush()
+                pid = os.fork()
+                if pid == 0:
+                    _become_child(request, conn, server_pid, inherited)
+                    return list(request["args"])
+                try:
+                    conn.sendall(f"pid {pid}\n".encode())
+                except OSError:
+                    pass
+                children[pid] = conn
 
 
 def _serve(path: str, token: str, parent: str, entry_name: str, preload: list[str]) -> int:
@@ -297,53 +352,27 @@ def _serve(path: str, token: str, parent: str, entry_name: str, preload: list[st
     entry = getattr(importlib.import_module(module), func)
     gc.freeze()
     gc.enable()
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(64)
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler (not SIG_IGN) so that waitpid still reports
-    print(READY, flush=True)
-    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nobody reads the server's stdout after this
-    children: dict[int, socket.socket] = {}
+    listener = _Listener(path, token)
     server_pid = os.getpid()
-    while True:
-        try:
-            ready, _, _ = select.select([listener, wake_r], [], [])
-        except InterruptedError:
-            continue
-        if wake_r in ready:
-            os.read(wake_r, 4096)
-        while children:  # reap, and tell each waiting client how its child ended
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            conn = children.pop(pid, None)
-            if conn is not None:
-                try:
-                    conn.sendall(f"exit {os.waitstatus_to_exitcode(status)}\n".encode())
-                except OSError:
-                    pass
-                conn.close()
-        if listener in ready:
-            conn, _ = listener.accept()
-            request = _read_request(conn, token)
-            if request is None:
-                conn.close()
-                continue
-            inherited = [listener.fileno(), wake_r, wake_w, *(c.fileno() for c in children.values())]
-            pid = os.fork()
-            if pid == 0:
-                _child(request, conn, entry, server_pid, inherited)
-            try:
-                conn.sendall(f"pid {pid}\n".encode())
-            except OSError:
-                pass
-            children[pid] = conn
+    code = 70
+    try:
+        if getattr(entry, "forks_itself", False):  # it calls fork_children where its children should start
+            result = entry(listener.fork_children)
+        else:
+            result = entry(*listener.fork_children())
+        code = result if isinstance(result, int) else 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:  # noqa: BLE001 - a harness bug in the entry: its traceback goes to the log
+        traceback.print_exc()
+    if os.getpid() == server_pid:  # an entry that forks itself ended before it served anyone
+        print(f"forkserver: {entry_name} returned {code} before serving", file=sys.stderr)
+        return code or 70
+    try:  # a child: skip the interpreter's teardown (torch's alone took 0.2-0.3 s)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ The child runs `python -I -m grader.judge --serve` (or is forked from a fork ser
 started that way): isolated mode (no cwd, no PYTHONPATH, no user site), in an empty folder,
 never importing student code. It gets its context in two steps on stdin (the gate): what is
 known before the notebook runs (it collects the checks and prepares references meanwhile),
-then the answers. It reads answers only through grader.answers and writes raw check outcomes
+then the answers. A batch's judges are forks of one pytest session that collected the week's
+checks and prepared their references once, each taken at the gate (serve_session). It reads answers only through grader.answers and writes raw check outcomes
 to a JSON file the parent chose; the parent turns them into CheckResults (grader.score).
 """
 
@@ -53,6 +54,19 @@ class JudgeContext(BaseModel):
     def before_run(self) -> JudgeContext:
         """This context as it is known before the run: no answers, no execution yet."""
         return self.model_copy(update={"answers_dir": None, "execution": {}, "wait_for_answers": True})
+
+    def collected_with(self) -> tuple:
+        """What decides which checks are collected and what their references are: the same for every
+        submission of a batch, whose judge server collects and prepares once (serve_session)."""
+        return (self.suite_dir, self.profile, self.thresholds, self.data_dir, self.select, self.check_timeout)
+
+
+def session_context(suite_dir: Path, profile: str, thresholds: dict[str, Any], select: list[str] | tuple[str, ...],
+                    data_dir: Path) -> JudgeContext:
+    """A context with only what a batch's submissions share; a grading adds its own paths to it."""
+    return JudgeContext(suite_dir=str(suite_dir), answers_dir=None, profile=profile, thresholds=dict(thresholds),
+                        execution={}, notebook_path=None, data_dir=str(data_dir), artifacts_dir="",
+                        results_path="", select=list(select), wait_for_answers=True)
 
 
 class RawCheck(BaseModel):
@@ -271,7 +285,9 @@ def _main(ctx_path: str) -> int:
     args = [
         ctx.suite_dir, "-p", "grader.judge_plugin", "-p", "pytest_timeout",
         *(arg for name in UNUSED_PLUGINS for arg in ("-p", f"no:{name}")),
-        "-q", "--no-header", "-rN", "--rootdir", ctx.suite_dir, "--confcutdir", ctx.suite_dir,
+        # No output capture: a batch's judges are forks of one pytest session (serve_session), and fd
+        # capture's temporary files and saved descriptors would be shared by all of them.
+        "--capture=no", "-q", "--no-header", "-rN", "--rootdir", ctx.suite_dir, "--confcutdir", ctx.suite_dir,
         "-o", "python_files=test_*.py", "-o", "addopts=", "-o", "console_output_style=classic",
         "--timeout", str(int(ctx.check_timeout)), "-W", "ignore::DeprecationWarning",
     ]
@@ -296,6 +312,23 @@ def serve_forked() -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def serve_session(fork_children) -> int:
+    """A batch's judge server: one pytest session collects the week's checks and prepares their
+    references, then forks one judge per submission at the gate (grader.judge_plugin). A fork judges
+    exactly like a judge started on its own, without a pytest start-up (40 ms of CPU for week 1) or
+    a prepare() (0.35 s for week 2) of its own. The context comes in GRADER_JUDGE_SESSION (JSON)."""
+    from . import judge_plugin
+
+    ctx = JudgeContext.model_validate_json(os.environ["GRADER_JUDGE_SESSION"])
+    path = Path("session-context.json").resolve()  # the server's private folder
+    path.write_text(ctx.model_dump_json())
+    judge_plugin.fork_point = fork_children
+    return _main(str(path))
+
+
+serve_session.forks_itself = True  # grader.forkserver: this entry calls fork_children itself
 
 
 def _read_line(fd: int) -> str:

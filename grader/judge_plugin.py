@@ -29,6 +29,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,9 @@ from grader.judge import JudgeContext
 _CTX: JudgeContext | None = None
 _RESULTS: dict[str, dict[str, Any]] = {}
 _MEASURES: dict[str, list[dict[str, Any]]] = {}
+# Set by a batch's judge server (grader.judge.serve_session): called once the checks are collected and
+# prepared, it serves until killed and returns in each fork, which then judges one submission.
+fork_point: Callable[[], list[str]] | None = None
 
 
 def _ctx() -> JudgeContext:
@@ -62,8 +67,34 @@ def pytest_runtestloop(session):
                     prepare(data_dir=Path(ctx.data_dir), thresholds=ctx.thresholds, profile=ctx.profile)
                 except Exception:  # noqa: BLE001, S110 - only a head start: the checks build the same
                     pass  # references, and fail with the error where it belongs, in their own results
+        if fork_point is not None:
+            fork_point()  # returns in each fork of a batch's judge server
+            ctx = _adopt_context(ctx)
         _open_gate(ctx)
     yield
+
+
+def _adopt_context(collected: JudgeContext) -> JudgeContext:
+    """In a fork of a batch's judge server: read this submission's context (the first gate line)."""
+    global _CTX
+    import faulthandler
+
+    from grader.judge import _read_line
+
+    faulthandler.enable(sys.stderr)  # this judge's own log, not the server's
+    gate = os.dup(0)
+    os.set_inheritable(gate, False)
+    os.environ["GRADER_JUDGE_GATE_FD"] = str(gate)
+    line = _read_line(gate)
+    if not line:
+        pytest.exit("the grader went away before judging", returncode=2)
+    ctx = JudgeContext(**json.loads(Path(line).read_text()))
+    if ctx.collected_with() != collected.collected_with():
+        raise pytest.UsageError("this submission's judge context differs from the one its judge server "
+                                "collected the checks with")
+    os.environ["GRADER_JUDGE_CONTEXT"] = line
+    _CTX = ctx
+    return ctx
 
 
 def _open_gate(pending: JudgeContext) -> None:
@@ -226,8 +257,8 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    if _CTX is None and "GRADER_JUDGE_CONTEXT" not in os.environ:
-        return
+    if _CTX is None and "GRADER_JUDGE_CONTEXT" not in os.environ or not _ctx().results_path:
+        return  # not a judge, or a judge server's own session (grader.judge.serve_session) that never judged
     out = []
     for check_id, entry in _RESULTS.items():
         measures = _MEASURES.get(check_id, [])

@@ -30,7 +30,7 @@ from .config import (
     week_suite,
 )
 from .execute import KernelPlan, RunPlan, execute_notebook
-from .judge import JudgeContext, JudgeProcess, judge_preload
+from .judge import JudgeContext, JudgeProcess, judge_preload, session_context
 from .notebook import NotebookError, locate_notebook, read_notebook
 from .records import Execution, Grade, Submission
 from .sandbox import Isolation, Limits, detect_isolation, require
@@ -186,12 +186,12 @@ def grade_submission(
         workdir.mkdir()
 
         def judge_context() -> JudgeContext:
-            return JudgeContext(
-                suite_dir=str(suite), answers_dir=None, profile=profile_name, thresholds=dict(profile.thresholds),
-                execution={}, notebook_path=str(pristine / found.rel) if found.rel else None,
-                data_dir=str(DATA_DIR), submission_dir=str(pristine), artifacts_dir=str(artifacts_dir),
-                results_path=str(run_dir / "results.json"), select=list(settings.select),
-            )
+            shared = session_context(suite, profile_name, profile.thresholds, settings.select, DATA_DIR)
+            return shared.model_copy(update={
+                "notebook_path": str(pristine / found.rel) if found.rel else None, "submission_dir": str(pristine),
+                "artifacts_dir": str(artifacts_dir), "results_path": str(run_dir / "results.json"),
+                "wait_for_answers": False,
+            })
 
         def prepare() -> RunPlan:
             """Locate, copy and plan: runs in a thread while the kernel starts (execute_notebook)."""

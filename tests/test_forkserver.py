@@ -13,7 +13,7 @@ import pytest
 from test_judge import SUITE_TESTS
 
 from grader.forkserver import ForkServer, ForkServerError, spawn
-from grader.judge import JudgeContext, JudgeProcess, judge_env
+from grader.judge import JudgeContext, JudgeError, JudgeProcess, judge_env, session_context
 
 
 @pytest.fixture(scope="module")
@@ -94,11 +94,85 @@ def test_a_forked_judge_judges_like_a_fresh_one(tmp_path):
     with ForkServer("grader.judge:serve_forked", preload=preload, env=judge_env()) as srv:
         srv.wait_ready()
         forked = judge(srv.address, "forked")
+    # A batch's judge server: one pytest session collected the checks, each judge a fork of it at its gate.
+    shared = session_context(suite, "cpu", {}, [], tmp_path)
+    with ForkServer("grader.judge:serve_session", preload=preload,
+                    env={**judge_env(), "GRADER_JUDGE_SESSION": shared.model_dump_json()}) as srv:
+        srv.wait_ready()
+        session = [judge(srv.address, f"session{i}") for i in range(2)]
     fresh = judge(None, "fresh")
-    assert forked == fresh
+    assert forked == fresh and session == [fresh, fresh]
     # isolated mode (-I) and an empty working folder hold for the fork too
     assert forked["isolated_interpreter"] == ("passed", 1.0)
     assert forked["student_folder_is_not_importable"] == ("passed", 1.0)
+
+
+COUNTED_PREPARE = """
+from pathlib import Path
+
+import pytest
+
+LOG = Path({log!r})
+REFERENCE = []
+
+
+def prepare(data_dir, thresholds, profile):
+    with LOG.open("a") as log:
+        log.write("prepared\\n")
+    REFERENCE.append(thresholds["k"])
+
+
+@pytest.mark.check(points=1, category="correctness")
+def test_uses_the_prepared_reference(answers):
+    assert REFERENCE == [3], REFERENCE
+    assert answers.number("p", "x") == 2.5
+"""
+
+
+def session_server(suite, tmp_path, **shared):
+    context = session_context(suite, "cpu", shared.get("thresholds", {"k": 3}), [], tmp_path)
+    env = {**judge_env(), "GRADER_JUDGE_SESSION": context.model_dump_json()}
+    return ForkServer("grader.judge:serve_session", preload=("pytest", "grader.answers"), env=env)
+
+
+def submission_context(suite, tmp_path, name: str, thresholds: dict) -> JudgeContext:
+    answers = tmp_path / "answers"
+    answers.mkdir(exist_ok=True)
+    (answers / "answers.json").write_text(json.dumps({"p": {"ok": True, "value": {"x": 2.5}}}))
+    return session_context(suite, "cpu", thresholds, [], tmp_path).model_copy(update={
+        "answers_dir": str(answers), "execution": {"status": "ok"}, "artifacts_dir": str(tmp_path / name),
+        "results_path": str(tmp_path / f"{name}.json"), "wait_for_answers": False})
+
+
+def test_a_session_server_prepares_once_for_all_its_judges(tmp_path):
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_suite.py").write_text(COUNTED_PREPARE.format(log=str(tmp_path / "prepare.log")))
+    with session_server(suite, tmp_path) as srv:
+        srv.wait_ready()
+        assert (tmp_path / "prepare.log").read_text() == "prepared\n"  # before any submission
+        for name in ("a", "b", "c"):
+            with JudgeProcess(server=srv.address) as judge:
+                checks = judge.run(submission_context(suite, tmp_path, name, {"k": 3}))
+            assert [(c.id, c.outcome) for c in checks] == [("uses_the_prepared_reference", "passed")], checks
+    assert (tmp_path / "prepare.log").read_text() == "prepared\n"  # and never again
+
+
+def test_a_submission_the_session_did_not_collect_for_is_a_harness_error(tmp_path):
+    """Thresholds (or a suite, profile, selection) other than the session's: no grade from the wrong checks."""
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_suite.py").write_text(COUNTED_PREPARE.format(log=str(tmp_path / "prepare.log")))
+    with session_server(suite, tmp_path) as srv:
+        srv.wait_ready()
+        with JudgeProcess(server=srv.address) as judge, pytest.raises(JudgeError, match="differs"):
+            judge.run(submission_context(suite, tmp_path, "other", {"k": 4}))
+
+
+def test_a_session_that_cannot_collect_never_says_ready(tmp_path):
+    """The batch then starts each judge afresh, and each reports the broken suite in its own grade."""
+    with session_server(tmp_path / "no-such-suite", tmp_path) as srv, pytest.raises(ForkServerError):
+        srv.wait_ready(timeout=60)
 
 
 def test_children_inherit_a_frozen_heap(server, tmp_path):
