@@ -11,6 +11,7 @@ cannot start, each worker is a fresh `python -m grader.executor` process as befo
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -178,7 +179,7 @@ class LocalPool:
                 for job, grade in finished:
                     on_done(job, grade)
                 if running and not finished and source is None and workers is not False:
-                    time.sleep(0.02)
+                    _wait_any([proc for _, proc, _, _ in running.values()], 0.02)
         finally:
             for job, proc, _, _ in running.values():
                 _kill_session(proc)
@@ -203,6 +204,15 @@ class LocalPool:
             proc = subprocess.Popen([sys.executable, "-m", "grader.executor", *args], start_new_session=True,
                                     stdout=subprocess.DEVNULL, stderr=err_file, env=self._env)
         return job, proc, result, time.monotonic()
+
+
+def _wait_any(procs: list[subprocess.Popen | ForkedChild], timeout: float) -> None:
+    """Until one of the workers may have ended, or `timeout`: a fork server tells of its child's end on
+    the child's connection, so its slot is refilled at once (a fixed poll left it idle 10 ms a job)."""
+    if all(isinstance(proc, ForkedChild) for proc in procs):
+        select.select(procs, [], [], timeout)
+    else:
+        time.sleep(timeout)
 
 
 def _kill_session(proc: subprocess.Popen | ForkedChild) -> None:

@@ -151,6 +151,10 @@ class ForkedChild:
     def poll(self) -> int | None:
         return self.wait(timeout=0)
 
+    def fileno(self) -> int:
+        """The connection's descriptor: readable once the server tells of the child's end (for select)."""
+        return self._conn.fileno()
+
     def wait(self, timeout: float | None = None) -> int | None:
         """The exit status (negative: killed by that signal); None while it runs past `timeout`."""
         if self.returncode is None:

@@ -197,3 +197,13 @@ def test_worker_warm_up_builds_what_each_grading_would():
     warm_up()
     assert {("fastjsonschema", 4, 4, False), ("fastjsonschema", 4, v4.nbformat_minor, False)} <= set(validators)
     assert KernelProvisionerFactory.initialized()
+
+
+def test_a_batch_wakes_as_soon_as_a_forked_worker_ends(server, tmp_path):
+    """The batch's loop waits on the children's connections, not a fixed poll."""
+    from grader.executor import _wait_any
+
+    child = spawn(server.address, ["import time; time.sleep(0.2)"], log=tmp_path / "log")
+    started = time.monotonic()
+    _wait_any([child], timeout=20)
+    assert time.monotonic() - started < 10 and child.wait(timeout=10) == 0
