@@ -28,6 +28,7 @@ from .config import Settings
 from .forkserver import ForkedChild, ForkServer, ForkServerError, die_with_parent, spawn
 from .judge import JudgeContext
 from .records import Execution, Grade, Provenance, Submission
+from .sandbox import WAIT_POLICY_VAR
 from .score import make_grade
 
 Done = Callable[["Job", "Grade"], None]
@@ -92,6 +93,9 @@ class LocalPool:
         self._servers: list[ForkServer] = []
         self._spawn_env: dict[str, str] = {}
         self._env = {**os.environ, "GRADER_BATCH_PID": str(os.getpid())}
+        threads = int(os.environ.get("GRADER_THREADS", "2"))
+        if self.slots * threads > (os.cpu_count() or 1):  # kernels share cores: their threads sleep, not spin
+            self._env[WAIT_POLICY_VAR] = "PASSIVE"
 
     def start(self) -> LocalPool:
         """Start the fork servers in the background (a batch does this before fetching the forks)."""
@@ -100,12 +104,15 @@ class LocalPool:
         if self.judge_preload is None or self._servers:
             return self
         preload = ("pytest", "grader.answers", *self.judge_preload, "grader.judge:import_plugins")
+        env = judge_env()
+        if WAIT_POLICY_VAR in self._env:  # read when torch loads in the server: its forks cannot change it
+            env["OMP_WAIT_POLICY"] = self._env[WAIT_POLICY_VAR]
         try:
             if self.judge_session is not None:
-                session = {"GRADER_JUDGE_SESSION": self.judge_session.model_dump_json()}
-                self._servers.append(ForkServer("grader.judge:serve_session", preload, env={**judge_env(), **session}))
+                env["GRADER_JUDGE_SESSION"] = self.judge_session.model_dump_json()
+                self._servers.append(ForkServer("grader.judge:serve_session", preload, env=env))
             else:
-                self._servers.append(ForkServer("grader.judge:serve_forked", preload, env=judge_env()))
+                self._servers.append(ForkServer("grader.judge:serve_forked", preload, env=env))
             self._servers.append(ForkServer("grader.executor:run_worker", WORKER_PRELOAD, env=self._env))
         except (OSError, ForkServerError):
             self.close()

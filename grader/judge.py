@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from .forkserver import ForkedChild, ForkServerError, spawn
-from .sandbox import QUIET_BLAS
+from .sandbox import QUIET_BLAS, WAIT_POLICY_VAR
 
 JUDGE_TIMEOUT = 1800
 SERVER_WAIT = 60.0  # seconds a judge waits for a batch's judge server to finish starting
@@ -114,6 +114,8 @@ def judge_env() -> dict[str, str]:
     # Only the plugins _main names: no scan of every installed package's entry points (a fifth of a
     # judge's start-up), and no stray plugin (pytest-randomly, say) can reorder or change the checks.
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    if os.environ.get(WAIT_POLICY_VAR):  # a batch sharing its cores (grader.sandbox)
+        env["OMP_WAIT_POLICY"] = os.environ[WAIT_POLICY_VAR]
     return {**env, **QUIET_BLAS}
 
 

@@ -39,6 +39,12 @@ RUN_UID_BASE, RUN_UID_SPAN = 200_000, 100_000
 # and after every call: CPU taken from the other submission when two are graded on two cores. 2**16
 # cycles still keeps back-to-back calls warm; no result changes. For every process the grader starts.
 QUIET_BLAS = {"OPENBLAS_THREAD_TIMEOUT": "16"}
+# torch's OpenMP threads spin while they wait for work. With the cores to itself that saves wake-ups;
+# with more threads than cores (a batch of two-thread kernels on two cores) a spinning thread holds the
+# core its partner needs: two thirds of week 2's kernel CPU in a --jobs 2 batch went to libgomp's spin.
+# A batch that shares its cores sets this to PASSIVE for its kernels and judges; results do not change
+# (the same threads split the same work, they only sleep while they wait).
+WAIT_POLICY_VAR = "GRADER_OMP_WAIT_POLICY"
 
 
 class Isolation(str, Enum):
@@ -116,6 +122,8 @@ def base_env(spec: SandboxSpec) -> dict[str, str]:
     for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # machine quirks, not secrets
         if key in os.environ:
             env[key] = os.environ[key]
+    if os.environ.get(WAIT_POLICY_VAR):
+        env["OMP_WAIT_POLICY"] = os.environ[WAIT_POLICY_VAR]
     env.update(spec.env)
     return env
 
