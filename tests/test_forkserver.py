@@ -129,6 +129,14 @@ def test_uses_the_prepared_reference(answers):
 """
 
 
+def counted_suite(tmp_path):
+    """A suite whose prepare() logs each call and keeps its reference in the module."""
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_suite.py").write_text(COUNTED_PREPARE.format(log=str(tmp_path / "prepare.log")))
+    return suite
+
+
 def session_server(suite, tmp_path, **shared):
     context = session_context(suite, "cpu", shared.get("thresholds", {"k": 3}), [], tmp_path)
     env = {**judge_env(), "GRADER_JUDGE_SESSION": context.model_dump_json()}
@@ -145,9 +153,7 @@ def submission_context(suite, tmp_path, name: str, thresholds: dict) -> JudgeCon
 
 
 def test_a_session_server_prepares_once_for_all_its_judges(tmp_path):
-    suite = tmp_path / "suite"
-    suite.mkdir()
-    (suite / "test_suite.py").write_text(COUNTED_PREPARE.format(log=str(tmp_path / "prepare.log")))
+    suite = counted_suite(tmp_path)
     with session_server(suite, tmp_path) as srv:
         srv.wait_ready()
         assert (tmp_path / "prepare.log").read_text() == "prepared\n"  # before any submission
@@ -160,9 +166,7 @@ def test_a_session_server_prepares_once_for_all_its_judges(tmp_path):
 
 def test_a_submission_the_session_did_not_collect_for_is_a_harness_error(tmp_path):
     """Thresholds (or a suite, profile, selection) other than the session's: no grade from the wrong checks."""
-    suite = tmp_path / "suite"
-    suite.mkdir()
-    (suite / "test_suite.py").write_text(COUNTED_PREPARE.format(log=str(tmp_path / "prepare.log")))
+    suite = counted_suite(tmp_path)
     with session_server(suite, tmp_path) as srv:
         srv.wait_ready()
         with JudgeProcess(server=srv.address) as judge, pytest.raises(JudgeError, match="differs"):

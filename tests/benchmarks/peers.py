@@ -34,10 +34,12 @@ CHECKS = [
 
 def default_python(name: str) -> str | None:
     """OTTER_PYTHON / NBGRADER_PYTHON, else the environment install_peers.sh made, else None."""
+    # Absolute (not resolved: a venv's python is a link to the base interpreter): the peers run in
+    # their own folders, where a relative path would name nothing.
     named = os.environ.get(f"{name.upper()}_PYTHON")
     if named:
-        return named
-    venv = Path(os.environ.get("PEERS_VENV", ROOT / ".peers-venv"))
+        return os.path.abspath(named)
+    venv = Path(os.path.abspath(os.environ.get("PEERS_VENV", ROOT / ".peers-venv")))
     return str(venv / "bin" / "python") if (venv / "bin" / "python").is_file() else None
 
 
