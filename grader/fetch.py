@@ -90,8 +90,11 @@ def git_env() -> dict[str, str]:
 
 def run_git(args: list[str], *, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
     """Run git in its own process group; at the timeout the whole group (ssh included) dies."""
+    # maintenance.auto: no `git maintenance run --auto` process after every fetch (the store is never
+    # repacked behind our back; gc.auto is off for the same reason).
     argv = [git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git", "-c", "protocol.ext.allow=never",
-            "-c", "submodule.recurse=false", "-c", "core.hooksPath=/dev/null", *args]
+            "-c", "submodule.recurse=false", "-c", "core.hooksPath=/dev/null", "-c", "maintenance.auto=false",
+            *args]
     proc = subprocess.Popen(argv, cwd=cwd, env=git_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
