@@ -104,9 +104,7 @@ class LocalPool:
         if self.judge_preload is None or self._servers:
             return self
         preload = ("pytest", "grader.answers", *self.judge_preload, "grader.judge:import_plugins")
-        env = judge_env()
-        if WAIT_POLICY_VAR in self._env:  # read when torch loads in the server: its forks cannot change it
-            env["OMP_WAIT_POLICY"] = self._env[WAIT_POLICY_VAR]
+        env = judge_env(self._env)  # as our workers' judges get it: torch reads it in the server
         try:
             if self.judge_session is not None:
                 env["GRADER_JUDGE_SESSION"] = self.judge_session.model_dump_json()

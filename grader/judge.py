@@ -5,8 +5,9 @@ started that way): isolated mode (no cwd, no PYTHONPATH, no user site), in an em
 never importing student code. It gets its context in two steps on stdin (the gate): what is
 known before the notebook runs (it collects the checks and prepares references meanwhile),
 then the answers. A batch's judges are forks of one pytest session that collected the week's
-checks and prepared their references once, each taken at the gate (serve_session). It reads answers only through grader.answers and writes raw check outcomes
-to a JSON file the parent chose; the parent turns them into CheckResults (grader.score).
+checks and prepared their references once, each taken at the gate (serve_session). It reads
+answers only through grader.answers and writes raw check outcomes to a JSON file the parent
+chose; the parent turns them into CheckResults (grader.score).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -106,16 +108,17 @@ def lower_priority() -> None:
         pass
 
 
-def judge_env() -> dict[str, str]:
-    """The judge's environment: no tokens, no PYTHONPATH, references on the CPU."""
-    env = {k: v for k, v in os.environ.items() if k in {"PATH", "LANG", "HOME", "TMPDIR", "OMP_NUM_THREADS"}}
-    env.setdefault("OMP_NUM_THREADS", os.environ.get("GRADER_THREADS", "2"))
+def judge_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The judge's environment, made from `environ` (ours, or a batch worker's): no tokens, no
+    PYTHONPATH, references on the CPU."""
+    env = {k: v for k, v in environ.items() if k in {"PATH", "LANG", "HOME", "TMPDIR", "OMP_NUM_THREADS"}}
+    env.setdefault("OMP_NUM_THREADS", environ.get("GRADER_THREADS", "2"))
     env["CUDA_VISIBLE_DEVICES"] = ""  # references are computed on the CPU, in float64
     # Only the plugins _main names: no scan of every installed package's entry points (a fifth of a
     # judge's start-up), and no stray plugin (pytest-randomly, say) can reorder or change the checks.
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    if os.environ.get(WAIT_POLICY_VAR):  # a batch sharing its cores (grader.sandbox)
-        env["OMP_WAIT_POLICY"] = os.environ[WAIT_POLICY_VAR]
+    if environ.get(WAIT_POLICY_VAR):  # a batch sharing its cores (grader.sandbox)
+        env["OMP_WAIT_POLICY"] = environ[WAIT_POLICY_VAR]
     return {**env, **QUIET_BLAS}
 
 

@@ -219,12 +219,15 @@ def test_kernels_sharing_cores_wait_passively(monkeypatch, tmp_path):
     """Two-thread kernels in more slots than cores sleep while they wait (OMP_WAIT_POLICY=PASSIVE);
     a kernel with the cores to itself keeps spinning; the sandbox and the judges see the same."""
     from grader.executor import LocalPool
+    from grader.judge import judge_env
     from grader.sandbox import WAIT_POLICY_VAR, Isolation, SandboxSpec, base_env
 
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     assert WAIT_POLICY_VAR not in LocalPool(1)._env
     shared = LocalPool(2)._env
     assert shared[WAIT_POLICY_VAR] == "PASSIVE"
+    assert judge_env(shared)["OMP_WAIT_POLICY"] == "PASSIVE"  # the judge server's, set before torch loads
+    assert "OMP_WAIT_POLICY" not in judge_env({"PATH": "/usr/bin"})
     monkeypatch.setenv(WAIT_POLICY_VAR, shared[WAIT_POLICY_VAR])  # as in a worker of that pool
     assert base_env(SandboxSpec(run_dir=tmp_path, level=Isolation.process))["OMP_WAIT_POLICY"] == "PASSIVE"
 
