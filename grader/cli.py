@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from grader import __version__
 
 OK, CHECKS_FAILED, INTERRUPTED, INTERNAL, USAGE = 0, 1, 2, 3, 4
 WEEKS = [f"week{i}" for i in range(1, 7)]
@@ -34,7 +34,7 @@ class Group(click.Group):
 @click.version_option(__version__, prog_name="grader")
 def main() -> None:
     """Grade notebooks for "Architecting LLMs: Building a GPT from Scratch"."""
-    from .sandbox import QUIET_BLAS
+    from grader.run.sandbox import QUIET_BLAS
 
     for key, value in QUIET_BLAS.items():  # before numpy loads here or in the processes we start
         os.environ.setdefault(key, value)
@@ -42,7 +42,7 @@ def main() -> None:
 
 def _source_submission(week: str, source: str, commit: str | None, student: str, scratch: Path):
     """A local folder or notebook file as it is, or a git repository checked out at a commit."""
-    from .records import Submission
+    from grader.records import Submission
 
     path = Path(source)
     if path.is_file() and path.suffix == ".ipynb":
@@ -50,13 +50,13 @@ def _source_submission(week: str, source: str, commit: str | None, student: str,
                           notebook=path.name)
     if path.is_dir() and not commit and not (path / "HEAD").is_file():
         return Submission(student=student, week=week, source=source, workdir=str(path.resolve()))
-    from .fetch import fetch_submission  # a repository: URL, bare repo, or a checkout at --commit
+    from grader.fetch.forks import fetch_submission  # a repository: URL, bare repo, or a checkout at --commit
 
     return fetch_submission(source, week, commit=commit, student=student, dest=scratch)
 
 
 def _finish(grade, settings, formats) -> int:
-    from .report import write_report
+    from grader.report.markdown import write_report
 
     written = write_report(grade, settings.out_dir, formats)
     for fmt, path in written.items():
@@ -100,9 +100,9 @@ def _grade(week, source, commit, student, out_dir, formats, profile, require_iso
            public) -> int:
     import tempfile
 
-    from .config import Settings, detect_profile, gpu_ids
-    from .pipeline import grade_submission
-    from .sandbox import IsolationError
+    from grader.config import Settings, detect_profile, gpu_ids
+    from grader.pipeline import grade_submission
+    from grader.run.sandbox import IsolationError
 
     settings = Settings().resolve(profile=profile, out_dir=out_dir, require_isolation=require_isolation,
                                   keep_run_dir=keep_run_dir, public=public)
@@ -115,7 +115,7 @@ def _grade(week, source, commit, student, out_dir, formats, profile, require_iso
             grade = grade_submission(submission, settings, gpu=gpus[0] if gpus else None)
             code = _finish(grade, settings, formats)
             if public:
-                from .report import render_markdown
+                from grader.report.markdown import render_markdown
 
                 click.echo(render_markdown(grade))
                 click.echo(_next_step(grade))
@@ -160,7 +160,7 @@ def _next_step(grade) -> str:
 def batch(week, roster_path, jobs, out_dir, deadline, late_policy, executor, address, profile, formats,
           regrade, fetch_only, at_deadline):
     """Grade a cohort: fetch every fork, grade (cached, resumable), write gradebook and summary."""
-    from .batch import BATCH_FORMATS, run_batch
+    from grader.cohort.batch import BATCH_FORMATS, run_batch
 
     try:
         when, policy = _deadline_policy(deadline, late_policy)
@@ -182,7 +182,7 @@ def batch(week, roster_path, jobs, out_dir, deadline, late_policy, executor, add
 
 
 def _settings(profile):
-    from .config import Settings
+    from grader.config import Settings
 
     return Settings().resolve(profile=profile)
 
@@ -190,7 +190,7 @@ def _settings(profile):
 def _deadline_policy(deadline, late_policy):
     from datetime import datetime, timezone
 
-    from .score import LatePolicy
+    from grader.score import LatePolicy
 
     when = None
     if deadline:
@@ -210,7 +210,7 @@ def _deadline_policy(deadline, late_policy):
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 def demo(out_dir, work_dir, jobs, executor):
     """Build a demo cohort from the fixture notebooks and grade it end to end."""
-    from .demo import run_demo
+    from grader.cohort.demo import run_demo
 
     result = run_demo(out_dir, work_dir=work_dir, jobs=jobs, executor=executor, echo=lambda s: click.echo(s, err=True))
     for name, path in result.exports.items():
@@ -227,7 +227,7 @@ def demo(out_dir, work_dir, jobs, executor):
 @click.option("--allow-handouts", is_flag=True, help="a later week's stub may hold an earlier (closed) week's solution")
 def release(out_dir, force, weeks, allow_handouts):
     """Write the student template repository (stubs, public checks, grader; no solutions) to OUT_DIR."""
-    from .release import ReleaseError, write_release
+    from grader.staff.release import ReleaseError, write_release
 
     try:
         written = write_release(out_dir, force=force, weeks=list(weeks) or None, allow_handouts=allow_handouts)
@@ -242,8 +242,8 @@ def release(out_dir, force, weeks, allow_handouts):
 @click.option("--check", "check_only", is_flag=True, help="fail if a committed stub is out of date")
 def assign(weeks, check_only):
     """Generate assignments/weekN/weekN.ipynb from solutions/weekN/weekN.ipynb."""
-    from .assign import MarkerError, stub_is_current, write_stub
-    from .config import ASSIGNMENTS, SOLUTIONS
+    from grader.staff.assign import MarkerError, stub_is_current, write_stub
+    from grader.config import ASSIGNMENTS, SOLUTIONS
 
     weeks = weeks or tuple(w for w in WEEKS if (SOLUTIONS / w / f"{w}.ipynb").is_file())
     stale = []
@@ -265,7 +265,7 @@ def assign(weeks, check_only):
 @main.command()
 def doctor():
     """Report sandbox tools, the isolation level reached, GPU and grading env (exit 1 below full)."""
-    from .doctor import diagnose, render
+    from grader.staff.doctor import diagnose, render
 
     found = diagnose()
     click.echo(render(found))

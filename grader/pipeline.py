@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import (
+from grader.config import (
     DATA_DIR,
     Settings,
     WeekConfig,
@@ -29,12 +29,12 @@ from .config import (
     suite_hash,
     week_suite,
 )
-from .execute import KernelPlan, RunPlan, execute_notebook
-from .judge import JudgeContext, JudgeProcess, judge_preload, session_context
-from .notebook import NotebookError, locate_notebook, read_notebook
-from .records import Execution, Grade, Submission
-from .sandbox import Isolation, Limits, detect_isolation, require
-from .score import LatePolicy, make_grade, provenance_for, to_check_results
+from grader.run.execute import KernelPlan, RunPlan, execute_notebook
+from grader.judge.process import JudgeContext, JudgeProcess, judge_preload, session_context
+from grader.fetch.notebook import NotebookError, locate_notebook, read_notebook
+from grader.records import Execution, Grade, Submission
+from grader.run.sandbox import Isolation, Limits, detect_isolation, require
+from grader.score import LatePolicy, make_grade, provenance_for, to_check_results
 
 MAX_SUBMISSION_BYTES = 200 * 2**20  # copied into scratch; larger files are skipped
 
@@ -232,7 +232,7 @@ def grade_submission(
         checks = to_check_results(judge.run(ctx))
         durations["judge"] = round(time.monotonic() - t1, 3)
 
-        from .answers import load_answer_file
+        from grader.judge.answers import load_answer_file
 
         meta = load_answer_file(execution.answers_dir).get("__meta__", {}).get("value") or {}
         provenance = provenance_for(

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 
 from pydantic import BaseModel, ConfigDict
 
-from . import __version__
-from .judge import RawCheck
-from .records import Category, CheckResult, Execution, Grade, Provenance, Submission
+from grader import __version__
+from grader.judge.process import RawCheck
+from grader.records import Category, CheckResult, Execution, Grade, Provenance, Submission
 
 
 class LatePolicy(BaseModel):

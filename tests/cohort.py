@@ -78,7 +78,7 @@ _DEMO: dict = {}
 def local_demo(tmp_path_factory) -> dict:
     """The demo cohort graded once per session by the local pool (shared by the batch and Ray tests)."""
     if not _DEMO:
-        from grader.demo import run_demo
+        from grader.cohort.demo import run_demo
 
         root = tmp_path_factory.mktemp("demo")
         result = run_demo(root / "out", work_dir=root / "forks", jobs=2, echo=lambda s: None)
@@ -88,7 +88,7 @@ def local_demo(tmp_path_factory) -> dict:
 
 def scores(result) -> dict[str, tuple[float, str, int]]:
     """student -> (score, status, late days), read back from the JSON reports."""
-    from grader.report import load_grade
+    from grader.report.markdown import load_grade
 
     out = {}
     for student, path in result.reports.items():
@@ -100,7 +100,7 @@ def scores(result) -> dict[str, tuple[float, str, int]]:
 def sleepy_job(tmp_path: Path, timeout: float):
     """A job whose notebook sleeps far past the harness timeout given."""
     from grader.config import Settings
-    from grader.executor import Job
+    from grader.cohort.pool import Job
     from grader.records import Submission
 
     work = tmp_path / "sleepy"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from grader.records import CellFailure, CheckResult, Execution, Grade, Provenance, Submission
-from grader.report_charts import PNG_MAGIC
+from grader.report.charts import PNG_MAGIC
 
 XSS = '<script>document.title="pwned"</script><img src=x onerror="alert(1)">'
 
@@ -58,7 +58,7 @@ def failure(index: int = 4, count: int = 5, evalue: str = "division by zero") ->
 
 def write_artifacts(folder: Path) -> dict[str, str]:
     """A loss curve, a sample file, a small real PNG and a markdown table, as a week's checks would write them."""
-    from grader.report_charts import curve_png, read_curve
+    from grader.report.charts import curve_png, read_curve
 
     folder.mkdir(parents=True, exist_ok=True)
     curve = {"kind": "loss_curve", "title": "bigram training", "steps": [0, 10, 20, 30],

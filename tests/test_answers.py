@@ -1,4 +1,4 @@
-"""grader.answers: the judge reads what the sandbox wrote strictly; anything odd fails one check."""
+"""grader.judge.answers: the judge reads what the sandbox wrote strictly; anything odd fails one check."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import os
 import numpy as np
 import pytest
 
-from grader import answers as answers_module
-from grader.answers import AnswerError, Answers, load_answer_file, to_array, to_number
+from grader.judge import answers as answers_module
+from grader.judge.answers import AnswerError, Answers, load_answer_file, to_array, to_number
 
 
 def make_answers(tmp_path, entries: dict, arrays: dict | None = None):

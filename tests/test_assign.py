@@ -1,4 +1,4 @@
-"""grader.assign: stubs are generated from the solution notebooks, and the committed ones are current."""
+"""grader.staff.assign: stubs are generated from the solution notebooks, and the committed ones are current."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from grader.assign import STUB_LINE, MarkerError, make_stub, strip_code, stub_is_current, write_stub
+from grader.staff.assign import STUB_LINE, MarkerError, make_stub, strip_code, stub_is_current, write_stub
 
 SOLUTION_WEEKS = sorted(p.parent.name for p in (ROOT / "solutions").glob("week*/week*.ipynb")
                         if p.stem == p.parent.name)

@@ -19,9 +19,9 @@ import psutil
 import pytest
 from cohort import git, local_demo, make_fork, notebook, scores, tiny_suite, write_roster
 
-from grader.batch import run_batch
+from grader.cohort.batch import run_batch
 from grader.config import Settings
-from grader.gradebook import Gradebook
+from grader.cohort.gradebook import Gradebook
 from grader.score import LatePolicy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,7 +143,7 @@ def test_no_head_recorded_before_the_deadline_falls_back_to_commit_date_and_says
     roster = write_roster(tmp_path / "roster.csv", [("ann", "forks/ann")])
     result = run_batch("week1", roster, tmp_path / "out", deadline=datetime(2000, 1, 1, tzinfo=UTC),
                        policy=LatePolicy(penalty_per_day=0.1, cap=0.3), echo=lambda s: None)
-    from grader.report import load_grade
+    from grader.report.markdown import load_grade
 
     grade = load_grade(result.reports["ann"])
     assert grade.late_days > 1000 and grade.late_penalty == 0.3 and grade.score == 1.4
@@ -166,7 +166,7 @@ def test_demo_cohort_end_to_end(tmp_path_factory):
     assert result.harness_errors == 0
     for name in ("canvas", "summary_md", "summary_json", "summary_html"):
         assert result.exports[name].is_file()
-    from grader.demo import run_demo
+    from grader.cohort.demo import run_demo
 
     again = run_demo(demo["out"], work_dir=demo["work"], jobs=2, echo=lambda s: None)
     assert again.cached == 6 and again.graded == 0 and scores(again) == got
@@ -188,7 +188,7 @@ def _sandboxed_pids() -> list[int]:
 def test_local_pool_stops_a_submission_at_the_harness_timeout(suite, tmp_path, forked):
     from cohort import sleepy_job
 
-    from grader.executor import LocalPool
+    from grader.cohort.pool import LocalPool
 
     got = []
     before = set(_sandboxed_pids())
@@ -218,9 +218,9 @@ def test_a_second_batch_on_the_same_folder_is_refused(suite, tmp_path):
 def test_kernels_sharing_cores_wait_passively(monkeypatch, tmp_path):
     """Two-thread kernels in more slots than cores sleep while they wait (OMP_WAIT_POLICY=PASSIVE);
     a kernel with the cores to itself keeps spinning; the sandbox and the judges see the same."""
-    from grader.executor import LocalPool
-    from grader.judge import judge_env
-    from grader.sandbox import WAIT_POLICY_VAR, Isolation, SandboxSpec, base_env
+    from grader.cohort.pool import LocalPool
+    from grader.judge.process import judge_env
+    from grader.run.sandbox import WAIT_POLICY_VAR, Isolation, SandboxSpec, base_env
 
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     assert WAIT_POLICY_VAR not in LocalPool(1)._env

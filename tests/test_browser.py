@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from grade_factory import XSS, check, failure, make_grade, write_artifacts
 
-from grader.report_html import render_cohort_html, render_html
+from grader.report.html import render_cohort_html, render_html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (ci/install.sh installs it "

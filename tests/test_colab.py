@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT
 
 from grader.config import Settings
-from grader.notebook import locate_notebook, read_notebook
+from grader.fetch.notebook import locate_notebook, read_notebook
 from grader.pipeline import grade_submission
 from grader.records import Submission
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cohort import git, make_fork
 
-from grader import fetch
-from grader.fetch import ForkStore, HeadsLog, SourceError, check_source, fetch_submission
+from grader.fetch import forks as fetch
+from grader.fetch.forks import ForkStore, HeadsLog, SourceError, check_source, fetch_submission
 
 
 @pytest.mark.parametrize("url", [

@@ -1,4 +1,4 @@
-"""grader.forkserver: children are fresh processes of their own, killable, dying with the server;
+"""grader.run.forkserver: children are fresh processes of their own, killable, dying with the server;
 a judge forked from a server judges exactly like a judge started on its own."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import time
 import pytest
 from test_judge import SUITE_TESTS
 
-from grader.forkserver import ForkServer, ForkServerError, spawn
-from grader.judge import JudgeContext, JudgeError, JudgeProcess, judge_env, session_context
+from grader.run.forkserver import ForkServer, ForkServerError, spawn
+from grader.judge.process import JudgeContext, JudgeError, JudgeProcess, judge_env, session_context
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +90,13 @@ def test_a_forked_judge_judges_like_a_fresh_one(tmp_path):
         with JudgeProcess(preload=(), server=server) as process:
             return {c.id: (c.outcome, c.fraction) for c in process.run(ctx)}
 
-    preload = ("pytest", "grader.answers", "grader.judge:import_plugins")  # as a batch's judge server
-    with ForkServer("grader.judge:serve_forked", preload=preload, env=judge_env()) as srv:
+    preload = ("pytest", "grader.judge.answers", "grader.judge.process:import_plugins")  # as a batch's judge server
+    with ForkServer("grader.judge.process:serve_forked", preload=preload, env=judge_env()) as srv:
         srv.wait_ready()
         forked = judge(srv.address, "forked")
     # A batch's judge server: one pytest session collected the checks, each judge a fork of it at its gate.
     shared = session_context(suite, "cpu", {}, [], tmp_path)
-    with ForkServer("grader.judge:serve_session", preload=preload,
+    with ForkServer("grader.judge.process:serve_session", preload=preload,
                     env={**judge_env(), "GRADER_JUDGE_SESSION": shared.model_dump_json()}) as srv:
         srv.wait_ready()
         session = [judge(srv.address, f"session{i}") for i in range(2)]
@@ -140,7 +140,7 @@ def counted_suite(tmp_path):
 def session_server(suite, tmp_path, **shared):
     context = session_context(suite, "cpu", shared.get("thresholds", {"k": 3}), [], tmp_path)
     env = {**judge_env(), "GRADER_JUDGE_SESSION": context.model_dump_json()}
-    return ForkServer("grader.judge:serve_session", preload=("pytest", "grader.answers"), env=env)
+    return ForkServer("grader.judge.process:serve_session", preload=("pytest", "grader.judge.answers"), env=env)
 
 
 def submission_context(suite, tmp_path, name: str, thresholds: dict) -> JudgeContext:
@@ -194,10 +194,10 @@ def test_worker_warm_up_builds_what_each_grading_would():
     from nbformat import v4
     from nbformat.validator import validators
 
-    from grader.execute import warm_up
-    from grader.executor import WORKER_PRELOAD
+    from grader.run.execute import warm_up
+    from grader.cohort.pool import WORKER_PRELOAD
 
-    assert "grader.execute:warm_up" in WORKER_PRELOAD
+    assert "grader.run.execute:warm_up" in WORKER_PRELOAD
     warm_up()
     assert {("fastjsonschema", 4, 4, False), ("fastjsonschema", 4, v4.nbformat_minor, False)} <= set(validators)
     assert KernelProvisionerFactory.initialized()
@@ -205,7 +205,7 @@ def test_worker_warm_up_builds_what_each_grading_would():
 
 def test_a_batch_wakes_as_soon_as_a_forked_worker_ends(server, tmp_path):
     """The batch's loop waits on the children's connections, not a fixed poll."""
-    from grader.executor import _wait_any
+    from grader.cohort.pool import _wait_any
 
     child = spawn(server.address, ["import time; time.sleep(0.2)"], log=tmp_path / "log")
     started = time.monotonic()

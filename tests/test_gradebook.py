@@ -8,9 +8,9 @@ import json
 import platform
 from datetime import UTC, datetime, timedelta
 
-from grader.gradebook import Gradebook, canvas_csv, cohort_summary, summary_markdown, write_exports
+from grader.cohort.gradebook import Gradebook, canvas_csv, cohort_summary, summary_markdown, write_exports
 from grader.records import Category, CheckResult, Execution, Provenance, Submission
-from grader.roster import RosterEntry
+from grader.fetch.roster import RosterEntry
 from grader.score import LatePolicy, make_grade
 
 

@@ -22,7 +22,7 @@ import pytest
 from grader import pipeline
 from grader.config import Settings
 from grader.records import Grade, Submission
-from grader.sandbox import Isolation, detect_isolation
+from grader.run.sandbox import Isolation, detect_isolation
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = ROOT / "fixtures" / "hostile"

@@ -1,4 +1,4 @@
-"""grader.judge: the checks run in a fresh `python -I` process that never imports student code.
+"""grader.judge.process: the checks run in a fresh `python -I` process that never imports student code.
 
 A tiny suite is written into tmp_path; its checks assert facts about the process they run in.
 The student's folder holds files that would leave a marker behind if anything imported them.
@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from grader.judge import JudgeContext, JudgeError, run_judge
+from grader.judge.process import JudgeContext, JudgeError, run_judge
 
 
 def context(tmp_path, suite, **fields) -> JudgeContext:
@@ -47,8 +47,8 @@ def test_student_folder_is_not_importable():
 
 @pytest.mark.check(points=1, category="integrity")
 def test_grader_modules_are_the_real_ones():
-    import grader.answers
-    assert not grader.answers.__file__.startswith(STUDENT)
+    import grader.judge.answers
+    assert not grader.judge.answers.__file__.startswith(STUDENT)
 
 
 @pytest.mark.check(points=1, category="integrity")
@@ -56,7 +56,7 @@ def test_only_the_plugins_the_judge_names(request):
     """No plugin is picked up from what happens to be installed; the unused built-ins stay off."""
     plugins = request.config.pluginmanager
     assert os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] == "1"
-    assert plugins.has_plugin("pytest_timeout") and plugins.has_plugin("grader.judge_plugin")
+    assert plugins.has_plugin("pytest_timeout") and plugins.has_plugin("grader.judge.plugin")
     assert not plugins.has_plugin("timeout")  # the same plugin under its entry-point name: not loaded
     assert not plugins.has_plugin("doctest") and not plugins.has_plugin("tmpdir")
     assert os.environ["OPENBLAS_THREAD_TIMEOUT"] == "16"
@@ -123,7 +123,7 @@ def test_unused_plugins_are_real_pytest_plugins():
     """A misspelt name in the block list would leave that plugin on without a word from pytest."""
     from _pytest.config import default_plugins
 
-    from grader.judge import UNUSED_PLUGINS
+    from grader.judge.process import UNUSED_PLUGINS
 
     assert set(UNUSED_PLUGINS) - {"randomly"} <= set(default_plugins)
 
@@ -193,7 +193,7 @@ def test_reads_answers_after_the_gate(answers):
 def test_judge_prepares_before_the_answers_exist_then_waits_at_the_gate(tmp_path):
     import time
 
-    from grader.judge import JudgeProcess
+    from grader.judge.process import JudgeProcess
 
     suite, marker, answers = tmp_path / "suite", tmp_path / "prepared", tmp_path / "answers"
     suite.mkdir()
@@ -214,7 +214,7 @@ def test_judge_prepares_before_the_answers_exist_then_waits_at_the_gate(tmp_path
 
 
 def test_final_context_must_match_the_prepared_one(tmp_path):
-    from grader.judge import JudgeProcess
+    from grader.judge.process import JudgeProcess
 
     ctx = context(tmp_path, tmp_path)
     with JudgeProcess(preload=()) as judge:
@@ -252,7 +252,7 @@ def test_judge_runs_below_the_kernel_priority():
 
 def test_failing_prepare_is_reported_by_the_check_that_needs_it(tmp_path):
     """prepare() is a head start only: its error lands in the check's result, the rest still run."""
-    from grader.judge import JudgeProcess
+    from grader.judge.process import JudgeProcess
 
     suite = tmp_path / "suite"
     suite.mkdir()

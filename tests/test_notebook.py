@@ -1,4 +1,4 @@
-"""grader.notebook: find the week's notebook in a submission and say clearly what is wrong with it."""
+"""grader.fetch.notebook: find the week's notebook in a submission and say clearly what is wrong with it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader.notebook import MAX_NOTEBOOK_BYTES, NotebookError, locate_notebook, read_notebook
+from grader.fetch.notebook import MAX_NOTEBOOK_BYTES, NotebookError, locate_notebook, read_notebook
 
 
 def write_nb(path, source="x = 1"):

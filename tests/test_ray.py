@@ -11,9 +11,9 @@ ray = pytest.importorskip("ray", reason="ray is not installed (optional extra: p
 
 from cohort import local_demo, make_fork, scores, sleepy_job, tiny_suite, write_roster
 
-from grader.batch import run_batch
+from grader.cohort.batch import run_batch
 from grader.config import Settings
-from grader.executor_ray import RayCapacityError, RayPool
+from grader.cohort.ray_pool import RayCapacityError, RayPool
 
 FAKE_GPUS = {"num_gpus": 2, "num_cpus": 2}  # ray schedules "GPU" tasks two at a time on a CPU box
 
@@ -55,7 +55,7 @@ def test_ray_grades_a_tiny_cohort_on_fake_gpus(cluster, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_ray_grades_the_demo_cohort_like_the_local_pool(cluster, tmp_path_factory, tmp_path):
-    from grader.demo import run_demo
+    from grader.cohort.demo import run_demo
 
     demo = local_demo(tmp_path_factory)
     on_ray = run_demo(tmp_path / "out", work_dir=tmp_path / "forks", executor="ray", echo=lambda s: None)

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from conftest import ROOT
 
 from grader.cli import main
-from grader.release import NOT_SECRET, ReleaseError, scan_release, solution_blocks, write_release
+from grader.staff.release import NOT_SECRET, ReleaseError, scan_release, solution_blocks, write_release
 
 SOLUTIONS = ROOT / "solutions"
 # NOT_SECRET files (probes, input builders) may be shared with public suites; everything else in
@@ -101,7 +101,7 @@ def test_release_refuses_to_overwrite_and_refuses_leaks(tmp_path, monkeypatch):
         write_release(out)
     with pytest.raises(ReleaseError, match="no assignments for week9"):
         write_release(out, force=True, weeks=["week9"])
-    monkeypatch.setattr("grader.release.FILES", [("solutions/README.md", "assignments/solutions/README.md")])
+    monkeypatch.setattr("grader.staff.release.FILES", [("solutions/README.md", "assignments/solutions/README.md")])
     with pytest.raises(ReleaseError, match="leak"):
         write_release(out, force=True, allow_handouts=True)
     assert not out.exists(), "a leaking template is removed, not left half-written"

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from conftest import ROOT
 
 from grader.cli import main
-from grader.report_github import MARKER
+from grader.report.github import MARKER
 
 pytestmark = pytest.mark.slow
 STUB = ROOT / "assignments" / "week1" / "week1.ipynb"

@@ -14,9 +14,9 @@ import pytest
 from conftest import ROOT
 from grade_factory import check, make_grade
 
-from grader.report import write_report
-from grader.report_gradescope import results
-from grader.report_junit import render_junit
+from grader.report.markdown import write_report
+from grader.report.gradescope import results
+from grader.report.junit import render_junit
 
 
 def test_junit_has_one_testcase_per_check_and_failures_for_lost_points():

@@ -8,8 +8,8 @@ import json
 import nbformat
 from grade_factory import check, failure, make_grade
 
-from grader.report import write_report
-from grader.report_github import (
+from grader.report.markdown import write_report
+from grader.report.github import (
     MARKER,
     MAX_ANNOTATIONS,
     annotations,

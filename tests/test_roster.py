@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.roster import check_student_id, load_roster
+from grader.fetch.roster import check_student_id, load_roster
 
 HOSTILE = """student,name,github,repo,lms_id,section
 alice,Alice A,alice-a,{fork},1001,A

@@ -1,4 +1,4 @@
-"""grader/samples.py: reference n-gram models and sample-quality metrics discriminate as calibrated."""
+"""grader/judge/samples.py: reference n-gram models and sample-quality metrics discriminate as calibrated."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.samples import (
+from grader.judge.samples import (
     AddOneBigram,
     NameReference,
     TextReference,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.doctor import diagnose, render
-from grader.sandbox import (
+from grader.staff.doctor import diagnose, render
+from grader.run.sandbox import (
     Isolation,
     IsolationError,
     Limits,
@@ -242,7 +242,7 @@ def test_gpu_is_visible_inside(tmp_path):
 @needs_bwrap
 @needs_root
 def test_gpu_runs_get_a_memory_cgroup_instead_of_rlimit_as(tmp_path):
-    from grader.sandbox import memory_cgroup, release_cgroup
+    from grader.run.sandbox import memory_cgroup, release_cgroup
 
     spec = make_spec(tmp_path, Isolation.bwrap, gpu=0, limits=Limits(memory_bytes=None, gpu_memory_bytes=256 * 2**20))
     if memory_cgroup(spec) is None:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from grader.assign import stub_is_current
+from grader.staff.assign import stub_is_current
 from grader.config import ASSIGNMENTS, DATA_DIR, SOLUTIONS
 
 SUITE = SOLUTIONS / "week2"

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT, grade_notebook
 
-from grader.report_charts import read_curve, read_png_artifact, read_text_artifact
+from grader.report.charts import read_curve, read_png_artifact, read_text_artifact
 
 WEEKS = sorted(p.name for p in (ROOT / "solutions").glob("week*") if (p / "week.toml").is_file())
 

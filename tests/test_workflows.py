@@ -173,7 +173,7 @@ def test_poster_refuses_a_pr_whose_head_is_not_the_graded_commit(tmp_path):
                     reason="week1 has no public suite yet")
 def test_check_pr_grades_the_colab_copy_a_pull_request_added(tmp_path):
     """The student workflow's script on a real pull request: a branch adds Colab's copy."""
-    from grader.release import write_release
+    from grader.staff.release import write_release
 
     repo = tmp_path / "fork"
     write_release(repo, weeks=["week1"])

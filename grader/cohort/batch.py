@@ -20,16 +20,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from . import __version__
-from .config import DATA_DIR, Settings, detect_profile, gpu_ids, load_week, suite_hash, week_suite
-from .executor import Job, LocalPool
-from .fetch import FETCH_TIMEOUT, Fetched, ForkStore, HeadsLog, SourceError
-from .gradebook import Gradebook, write_exports
-from .judge import judge_preload, session_context
-from .records import Grade, Submission
-from .report import atomic_write, write_report
-from .roster import RosterEntry, load_roster
-from .score import LatePolicy
+from grader import __version__
+from grader.config import DATA_DIR, Settings, detect_profile, gpu_ids, load_week, suite_hash, week_suite
+from grader.cohort.pool import Job, LocalPool
+from grader.fetch.forks import FETCH_TIMEOUT, Fetched, ForkStore, HeadsLog, SourceError
+from grader.cohort.gradebook import Gradebook, write_exports
+from grader.judge.process import judge_preload, session_context
+from grader.records import Grade, Submission
+from grader.report.markdown import atomic_write, write_report
+from grader.fetch.roster import RosterEntry, load_roster
+from grader.score import LatePolicy
 
 BATCH_FORMATS = ("json", "md", "html", "junit", "gradescope")  # per submission
 HARNESS_MARGIN = 300.0  # seconds beyond the week's total budget before the harness stops a job
@@ -235,7 +235,7 @@ def _run_batch(week: str, roster_path: Path, out_dir: Path, t0: float, *, settin
 
     try:
         if executor == "ray":
-            from .executor_ray import RayPool
+            from grader.cohort.ray_pool import RayPool
 
             todo = [job for job in jobs() if job is not None]  # every fork fetched before any task is sent
             RayPool(address or "local", init=ray_init or {}).run(todo, lambda job, grade: finish(job, grade, "graded"))

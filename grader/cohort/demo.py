@@ -17,9 +17,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .batch import BatchResult, run_batch
-from .config import ASSIGNMENTS, REPO_ROOT, SOLUTIONS, Settings
-from .score import LatePolicy
+from grader.cohort.batch import BatchResult, run_batch
+from grader.config import ASSIGNMENTS, REPO_ROOT, SOLUTIONS, Settings
+from grader.score import LatePolicy
 
 WEEK = "week1"
 POLICY = LatePolicy(grace_hours=0, penalty_per_day=0.1, cap=0.5)

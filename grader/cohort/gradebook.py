@@ -14,8 +14,8 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
-from .records import Grade
-from .report import atomic_write
+from grader.records import Grade
+from grader.report.markdown import atomic_write
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS gradings (
@@ -196,7 +196,7 @@ def write_exports(book: Gradebook, week: str, out_dir: Path, roster_problems: li
                                              if grades else week))
     atomic_write(paths["summary_md"], summary_markdown(summary))
     atomic_write(paths["summary_json"], json.dumps(summary, indent=2) + "\n")
-    from .report_html import write_cohort_html  # the HTML engineer's cohort page, when present
+    from grader.report.html import write_cohort_html  # the HTML engineer's cohort page, when present
 
     paths["summary_html"] = write_cohort_html(grades, out_dir / f"summary-{week}.html", f"Cohort: {week}")
     return paths

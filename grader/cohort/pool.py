@@ -4,8 +4,8 @@ A job and its result cross the process boundary as JSON files (never pickle). A 
 submission can be killed at the harness's own timeout with everything it started, and dies with
 the batch (PR_SET_PDEATHSIG): a killed batch leaves no orphan grading behind to race a resume.
 The workers are forks of one fork server that imported the pipeline once, and their judges forks
-of another that imported pytest, numpy and torch once (grader.forkserver); where a fork server
-cannot start, each worker is a fresh `python -m grader.executor` process as before.
+of another that imported pytest, numpy and torch once (grader.run.forkserver); where a fork server
+cannot start, each worker is a fresh `python -m grader.cohort.pool` process as before.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .config import Settings
-from .forkserver import ForkedChild, ForkServer, ForkServerError, die_with_parent, spawn
-from .judge import JudgeContext
-from .records import Execution, Grade, Provenance, Submission
-from .sandbox import WAIT_POLICY_VAR
-from .score import make_grade
+from grader.config import Settings
+from grader.run.forkserver import ForkedChild, ForkServer, ForkServerError, die_with_parent, spawn
+from grader.judge.process import JudgeContext
+from grader.records import Execution, Grade, Provenance, Submission
+from grader.run.sandbox import WAIT_POLICY_VAR
+from grader.score import make_grade
 
 Done = Callable[["Job", "Grade"], None]
 
@@ -48,14 +48,14 @@ class Job(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
-WORKER_PRELOAD = ("grader.pipeline", "grader.answers", "nbformat", "nbformat.validator", "nbclient",
+WORKER_PRELOAD = ("grader.pipeline", "grader.judge.answers", "nbformat", "nbformat.validator", "nbclient",
                   "jupyter_client.manager", "zmq", "numpy", "grader.pipeline:machine_isolation",
-                  "grader.execute:warm_up")
+                  "grader.run.execute:warm_up")
 
 
 def grade_job(job: Job, gpu: int | None = None) -> Grade:
     """Grade in this process (the worker side); its judge is forked from the batch's judge server if any."""
-    from .pipeline import grade_submission
+    from grader.pipeline import grade_submission
 
     return grade_submission(job.submission, Settings.model_validate(job.settings), gpu=gpu,
                             judge_server=os.environ.get("GRADER_JUDGE_SERVER") or None)
@@ -65,7 +65,7 @@ def error_grade(job: Job, message: str, status: str = "harness_error") -> Grade:
     """A report for a submission the harness could not grade (crash, harness timeout)."""
     import platform
 
-    from . import __version__
+    from grader import __version__
 
     settings = Settings.model_validate(job.settings)
     execution = Execution(status="not_run", message=message)
@@ -81,7 +81,7 @@ class LocalPool:
 
     `judge_preload`: start the two fork servers (workers, judges) for the run; None: fresh processes.
     `judge_session`: what every judge of the run shares; the judge server then collects and prepares the
-    checks once and forks each judge at its gate (grader.judge.serve_session).
+    checks once and forks each judge at its gate (grader.judge.process.serve_session).
     """
 
     def __init__(self, slots: int, gpus: list[int] | None = None, judge_preload: tuple[str, ...] | None = None,
@@ -99,19 +99,19 @@ class LocalPool:
 
     def start(self) -> LocalPool:
         """Start the fork servers in the background (a batch does this before fetching the forks)."""
-        from .judge import judge_env
+        from grader.judge.process import judge_env
 
         if self.judge_preload is None or self._servers:
             return self
-        preload = ("pytest", "grader.answers", *self.judge_preload, "grader.judge:import_plugins")
+        preload = ("pytest", "grader.judge.answers", *self.judge_preload, "grader.judge.process:import_plugins")
         env = judge_env(self._env)  # as our workers' judges get it: torch reads it in the server
         try:
             if self.judge_session is not None:
                 env["GRADER_JUDGE_SESSION"] = self.judge_session.model_dump_json()
-                self._servers.append(ForkServer("grader.judge:serve_session", preload, env=env))
+                self._servers.append(ForkServer("grader.judge.process:serve_session", preload, env=env))
             else:
-                self._servers.append(ForkServer("grader.judge:serve_forked", preload, env=env))
-            self._servers.append(ForkServer("grader.executor:run_worker", WORKER_PRELOAD, env=self._env))
+                self._servers.append(ForkServer("grader.judge.process:serve_forked", preload, env=env))
+            self._servers.append(ForkServer("grader.cohort.pool:run_worker", WORKER_PRELOAD, env=self._env))
         except (OSError, ForkServerError):
             self.close()
         return self
@@ -119,7 +119,7 @@ class LocalPool:
     def _ready_workers(self, wait: float) -> ForkServer | None | bool:
         """The worker fork server once it listens; False while it still starts (up to `wait` seconds);
         None when there is none or it failed: fresh processes instead. The judge server may still be
-        importing torch: a worker's judge connects to it when it is ready (grader.judge)."""
+        importing torch: a worker's judge connects to it when it is ready (grader.judge.process)."""
         if len(self._servers) != 2:
             return None
         judges, workers = self._servers
@@ -206,7 +206,7 @@ class LocalPool:
             except ForkServerError:
                 pass  # a fresh process for this one
         with open(err, "w") as err_file:
-            proc = subprocess.Popen([sys.executable, "-m", "grader.executor", *args], start_new_session=True,
+            proc = subprocess.Popen([sys.executable, "-m", "grader.cohort.pool", *args], start_new_session=True,
                                     stdout=subprocess.DEVNULL, stderr=err_file, env=self._env)
         return job, proc, result, time.monotonic()
 

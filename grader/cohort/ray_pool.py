@@ -1,7 +1,7 @@
 """Run grading jobs as Ray tasks (optional extra: `pip install 'grader[ray]'`).
 
 Each submission is one task holding one GPU (or one CPU slot). Inside the task the same worker
-process as the local pool grades it (grader.executor), so both paths give the same grades.
+process as the local pool grades it (grader.cohort.pool), so both paths give the same grades.
 Measured with Ray 2.60 (DESIGN, "Scale facts"): always pass an explicit address, switch usage
 stats off, check capacity before submitting (an infeasible request waits forever), and cancel
 with force=True (a plain cancel left the task running); the harness keeps its own timeout.
@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 import time
 
-from .executor import Done, Job, LocalPool, error_grade
-from .records import Grade
+from grader.cohort.pool import Done, Job, LocalPool, error_grade
+from grader.records import Grade
 
 
 class RayCapacityError(RuntimeError):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import git
 
-from .records import Submission
+from grader.records import Submission
 
 FETCH_TIMEOUT = 120.0  # seconds per fork
 MAX_BLOB_BYTES = 50 * 2**20  # a single file; notebooks have their own smaller cap

@@ -4,7 +4,7 @@ A check is a plain pytest function in solutions/weekN/test_*.py marked with
 `@pytest.mark.check(points=..., category=...)`. Its id is the function name without
 'test_'; its title is the docstring's first line. Fixtures:
 
-    answers     grader.answers.Answers over this submission's probe answers (strict types)
+    answers     grader.judge.answers.Answers over this submission's probe answers (strict types)
     thresholds  the active profile's thresholds from week.toml
     measure     measure(value, pass_at=..., fail_at=..., log=False, target=None, **details)
                 records the measured value; between pass_at and fail_at the check earns
@@ -36,13 +36,13 @@ from typing import Any
 
 import pytest
 
-from grader.answers import AnswerError, Answers
-from grader.judge import JudgeContext
+from grader.judge.answers import AnswerError, Answers
+from grader.judge.process import JudgeContext
 
 _CTX: JudgeContext | None = None
 _RESULTS: dict[str, dict[str, Any]] = {}
 _MEASURES: dict[str, list[dict[str, Any]]] = {}
-# Set by a batch's judge server (grader.judge.serve_session): called once the checks are collected and
+# Set by a batch's judge server (grader.judge.process.serve_session): called once the checks are collected and
 # prepared, it serves until killed and returns in each fork, which then judges one submission.
 fork_point: Callable[[], list[str]] | None = None
 
@@ -79,7 +79,7 @@ def _adopt_context(collected: JudgeContext) -> JudgeContext:
     global _CTX
     import faulthandler
 
-    from grader.judge import _read_line
+    from grader.judge.process import _read_line
 
     faulthandler.enable(sys.stderr)  # this judge's own log, not the server's
     gate = os.dup(0)
@@ -100,7 +100,7 @@ def _adopt_context(collected: JudgeContext) -> JudgeContext:
 def _open_gate(pending: JudgeContext) -> None:
     """Block until the grader sends the final context (the notebook and its probes are done)."""
     global _CTX
-    from grader.judge import _read_line
+    from grader.judge.process import _read_line
 
     fd = os.environ.get("GRADER_JUDGE_GATE_FD")
     line = _read_line(int(fd)) if fd else ""
@@ -170,7 +170,7 @@ def submission() -> Path | None:
 @pytest.fixture(scope="session")
 def cells() -> list[str]:
     """Code-cell sources of the student's notebook, parsed as JSON data, never executed."""
-    from grader.notebook import code_cell_sources
+    from grader.fetch.notebook import code_cell_sources
 
     return code_cell_sources(_ctx().notebook_path)
 
@@ -258,7 +258,7 @@ def pytest_runtest_makereport(item, call):
 
 def pytest_sessionfinish(session, exitstatus):
     if _CTX is None and "GRADER_JUDGE_CONTEXT" not in os.environ or not _ctx().results_path:
-        return  # not a judge, or a judge server's own session (grader.judge.serve_session) that never judged
+        return  # not a judge, or a judge server's own session (grader.judge.process.serve_session) that never judged
     out = []
     for check_id, entry in _RESULTS.items():
         measures = _MEASURES.get(check_id, [])

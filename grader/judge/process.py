@@ -1,12 +1,12 @@
 """Judge probe answers with the week's hidden checks in a fresh, trusted pytest process.
 
-The child runs `python -I -m grader.judge --serve` (or is forked from a fork server that was
+The child runs `python -I -m grader.judge.process --serve` (or is forked from a fork server that was
 started that way): isolated mode (no cwd, no PYTHONPATH, no user site), in an empty folder,
 never importing student code. It gets its context in two steps on stdin (the gate): what is
 known before the notebook runs (it collects the checks and prepares references meanwhile),
 then the answers. A batch's judges are forks of one pytest session that collected the week's
 checks and prepared their references once, each taken at the gate (serve_session). It reads
-answers only through grader.answers and writes raw check outcomes to a JSON file the parent
+answers only through grader.judge.answers and writes raw check outcomes to a JSON file the parent
 chose; the parent turns them into CheckResults (grader.score).
 """
 
@@ -25,8 +25,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .forkserver import ForkedChild, ForkServerError, spawn
-from .sandbox import QUIET_BLAS, WAIT_POLICY_VAR
+from grader.run.forkserver import ForkedChild, ForkServerError, spawn
+from grader.run.sandbox import QUIET_BLAS, WAIT_POLICY_VAR
 
 JUDGE_TIMEOUT = 1800
 SERVER_WAIT = 60.0  # seconds a judge waits for a batch's judge server to finish starting
@@ -117,7 +117,7 @@ def judge_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     # Only the plugins _main names: no scan of every installed package's entry points (a fifth of a
     # judge's start-up), and no stray plugin (pytest-randomly, say) can reorder or change the checks.
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    if environ.get(WAIT_POLICY_VAR):  # a batch sharing its cores (grader.sandbox)
+    if environ.get(WAIT_POLICY_VAR):  # a batch sharing its cores (grader.run.sandbox)
         env["OMP_WAIT_POLICY"] = environ[WAIT_POLICY_VAR]
     return {**env, **QUIET_BLAS}
 
@@ -144,7 +144,7 @@ def import_plugins() -> None:
     from _pytest.config import default_plugins
 
     used = [p for p in default_plugins if p not in UNUSED_PLUGINS]
-    for name in ("grader.judge_plugin", "pytest_timeout", *(f"_pytest.{p}" for p in used)):
+    for name in ("grader.judge.plugin", "pytest_timeout", *(f"_pytest.{p}" for p in used)):
         try:
             importlib.import_module(name)
         except ImportError:
@@ -185,7 +185,7 @@ class JudgeProcess:
         if proc is None:
             with open(self._log, "ab") as log:
                 proc = subprocess.Popen(
-                    [sys.executable, "-I", "-m", "grader.judge", "--serve", *self._preload],
+                    [sys.executable, "-I", "-m", "grader.judge.process", "--serve", *self._preload],
                     cwd=self._tmp, env=judge_env(), stdin=subprocess.PIPE, stdout=log,
                     stderr=subprocess.STDOUT, text=True,
                 )
@@ -288,7 +288,7 @@ def _main(ctx_path: str) -> int:
     ctx = JudgeContext(**json.loads(Path(ctx_path).read_text()))
     os.environ["GRADER_JUDGE_CONTEXT"] = ctx_path
     args = [
-        ctx.suite_dir, "-p", "grader.judge_plugin", "-p", "pytest_timeout",
+        ctx.suite_dir, "-p", "grader.judge.plugin", "-p", "pytest_timeout",
         *(arg for name in UNUSED_PLUGINS for arg in ("-p", f"no:{name}")),
         # No output capture: a batch's judges are forks of one pytest session (serve_session), and fd
         # capture's temporary files and saved descriptors would be shared by all of them.
@@ -321,10 +321,10 @@ def serve_forked() -> int:
 
 def serve_session(fork_children) -> int:
     """A batch's judge server: one pytest session collects the week's checks and prepares their
-    references, then forks one judge per submission at the gate (grader.judge_plugin). A fork judges
+    references, then forks one judge per submission at the gate (grader.judge.plugin). A fork judges
     exactly like a judge started on its own, without a pytest start-up (40 ms of CPU for week 1) or
     a prepare() (0.35 s for week 2) of its own. The context comes in GRADER_JUDGE_SESSION (JSON)."""
-    from . import judge_plugin
+    from grader.judge import plugin as judge_plugin
 
     ctx = JudgeContext.model_validate_json(os.environ["GRADER_JUDGE_SESSION"])
     path = Path("session-context.json").resolve()  # the server's private folder
@@ -333,7 +333,7 @@ def serve_session(fork_children) -> int:
     return _main(str(path))
 
 
-serve_session.forks_itself = True  # grader.forkserver: this entry calls fork_children itself
+serve_session.forks_itself = True  # grader.run.forkserver: this entry calls fork_children itself
 
 
 def _read_line(fd: int) -> str:
@@ -352,7 +352,7 @@ def _serve(preload: list[str]) -> int:
     import importlib
 
     lower_priority()
-    for name in ["pytest", "grader.answers", *preload]:
+    for name in ["pytest", "grader.judge.answers", *preload]:
         try:
             importlib.import_module(name)
         except ImportError:

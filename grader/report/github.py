@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from .records import Grade
-from .report import register, render_markdown
+from grader.records import Grade
+from grader.report.markdown import register, render_markdown
 
 MARKER = "<!-- grader:pr-comment -->"
 MAX_SUMMARY_BYTES = 1024 * 1024 - 4096  # GitHub refuses a step summary over 1 MiB

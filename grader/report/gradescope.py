@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import os
 
-from .records import Grade
-from .report import CATEGORY_TITLES, _fmt, register
+from grader.records import Grade
+from grader.report.markdown import CATEGORY_TITLES, _fmt, register
 
 VISIBILITY = os.environ.get("GRADER_GRADESCOPE_VISIBILITY", "visible")  # or after_due_date, hidden...
 MAX_OUTPUT = 8000

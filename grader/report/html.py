@@ -13,9 +13,9 @@ from collections import Counter
 from html import escape
 from pathlib import Path
 
-from .records import Grade
-from .report import CATEGORY_TITLES, _fmt, atomic_write, register
-from .report_charts import (
+from grader.records import Grade
+from grader.report.markdown import CATEGORY_TITLES, _fmt, atomic_write, register
+from grader.report.charts import (
     ArtifactError,
     curve_png,
     histogram_svg,

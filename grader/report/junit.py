@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from .records import Grade
-from .report import register
+from grader.records import Grade
+from grader.report.markdown import register
 
 # XML 1.0 cannot hold most control characters, even escaped; a student's message may contain them.
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

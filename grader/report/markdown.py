@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from .records import Grade
+from grader.records import Grade
 
 WRITERS: dict[str, tuple[str, Callable[[Grade], str]]] = {}  # format -> (file suffix, render)
 
@@ -118,11 +118,11 @@ def _load_optional_writers() -> None:
     """Import the modules that register further formats, if they exist."""
     import importlib
 
-    for name in ("report_html", "report_junit", "report_gradescope", "report_github"):
+    for name in ("html", "junit", "gradescope", "github"):
         try:
-            importlib.import_module(f"grader.{name}")
+            importlib.import_module(f"grader.report.{name}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"grader.{name}":
+            if exc.name != f"grader.report.{name}":
                 raise
 
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .records import CellFailure, Execution, ProbeStatus
-from .sandbox import (
+from grader.records import CellFailure, Execution, ProbeStatus
+from grader.run.sandbox import (
     Isolation, Limits, SandboxSpec, give_to_sandbox, gpu_holders, prepare_run_dir, reap, release_cgroup,
     sandbox_prefix,
 )
@@ -395,13 +395,13 @@ def execute_notebook(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: 
 
 
 def _read_meta(answers_dir: Path) -> dict:
-    from .answers import load_answer_file
+    from grader.judge.answers import load_answer_file
 
     return load_answer_file(answers_dir).get("__meta__", {}).get("value") or {}
 
 
 def _probe_statuses(answers_dir: Path) -> list[ProbeStatus]:
-    from .answers import load_answer_file
+    from grader.judge.answers import load_answer_file
 
     statuses = []
     for pid, entry in load_answer_file(answers_dir).items():

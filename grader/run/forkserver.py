@@ -5,7 +5,7 @@ worker (pydantic, nbclient, zmq: about 0.5 s) once, not once per submission; on 
 start-up was a third of the CPU a submission cost. Only the grader's own code runs here: the judge
 and the pipeline, never student code (that runs in the sandboxed kernel the pipeline starts).
 
-    server = ForkServer("grader.judge:serve_forked", preload=("pytest", "numpy", "torch"), env=...)
+    server = ForkServer("grader.judge.process:serve_forked", preload=("pytest", "numpy", "torch"), env=...)
     # preload may also name "module:function", a warm-up run once (e.g. detecting the sandbox level)
     child = spawn(server.address, ["arg"], log=Path("judge.log"), cwd=Path("/empty/folder"))
     child.stdin.write("line\\n"); child.stdin.flush(); child.wait(timeout=60)
@@ -13,9 +13,9 @@ and the pipeline, never student code (that runs in the sandboxed kernel the pipe
 An entry marked `forks_itself` runs in the server instead and calls the `fork_children` it is given
 where its children should start: it returns in each child (with the child's args) and never in the
 server. A batch's judge server runs a pytest session that way, up to the point where every submission's
-judge would do the same thing (grader.judge.serve_session).
+judge would do the same thing (grader.judge.process.serve_session).
 
-The server runs `python -I -m grader.forkserver` in an empty folder: isolated mode, like a judge started
+The server runs `python -I -m grader.run.forkserver` in an empty folder: isolated mode, like a judge started
 on its own. It listens on a unix socket in a private (0700) folder; a request must carry the server's
 token and come from the server's own uid. Each child gets its own session (so killpg(pid) ends what it
 started), dies with the server (which dies with whoever started it), has the connection as its stdin
@@ -72,7 +72,7 @@ class ForkServer:
         sock = self._dir / "server.sock"
         self.address = f"{sock}#{token}"
         self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "grader.forkserver", str(sock), token, str(os.getpid()), entry, *preload],
+            [sys.executable, "-I", "-m", "grader.run.forkserver", str(sock), token, str(os.getpid()), entry, *preload],
             cwd=self._dir, env=env if env is not None else dict(os.environ), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=open(self._dir / "server.log", "wb"), text=True,  # noqa: SIM115
         )

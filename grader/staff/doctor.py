@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from .sandbox import Isolation, SandboxSpec, prepare_run_dir, probe_level, sandbox_prefix
+from grader.run.sandbox import Isolation, SandboxSpec, prepare_run_dir, probe_level, sandbox_prefix
 
 
 @dataclass

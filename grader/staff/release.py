@@ -19,7 +19,7 @@ import re
 import shutil
 from pathlib import Path
 
-from .config import REPO_ROOT
+from grader.config import REPO_ROOT
 
 # (source relative to the repository, destination relative to the template)
 FILES = [
@@ -35,7 +35,7 @@ FILES = [
 TREES = [("grader", "grader"), ("fixtures/data", "fixtures/data")]
 SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
 MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### SOLUTION CELL", "<!-- BEGIN SOLUTION -->")
-MARKER_FILES = {"grader/assign.py", "grader/release.py"}  # they name the markers in order to strip them
+MARKER_FILES = {"grader/staff/assign.py", "grader/staff/release.py"}  # they name the markers in order to strip them
 # Files a public suite may share verbatim with the hidden one: probes run inside the student's
 # sandbox at grading anyway, and cases.py builds inputs only (week 4), never expected answers.
 NOT_SECRET = {"README.md", "probes.py", "cases.py"}

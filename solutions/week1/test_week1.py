@@ -21,7 +21,7 @@ from week1_reference import (
     value_errors,
 )
 
-from grader.answers import AnswerError, to_number
+from grader.judge.answers import AnswerError, to_number
 
 OK_TYPES = {"builtins.float", "builtins.int", "numpy.float64", "numpy.int64"}
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from grader.answers import AnswerError, to_number
+from grader.judge.answers import AnswerError, to_number
 
 DTYPE = torch.float64
 

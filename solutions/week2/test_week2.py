@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import cases
-from grader.answers import to_array, to_number
-from grader.samples import NameReference, name_metrics
+from grader.judge.answers import to_array, to_number
+from grader.judge.samples import NameReference, name_metrics
 
 LETTERS = set("abcdefghijklmnopqrstuvwxyz")
 
@@ -30,7 +30,7 @@ def reference(data_dir):
 
 
 def prepare(data_dir, thresholds, profile):
-    """Called by the judge while the notebook still runs (grader/judge_plugin.py)."""
+    """Called by the judge while the notebook still runs (grader/judge/plugin.py)."""
     reference(data_dir)
 
 

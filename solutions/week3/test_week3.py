@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.answers import to_array
+from grader.judge.answers import to_array
 
 HERE = Path(__file__).resolve().parent
 
@@ -263,7 +263,7 @@ def test_dev_loss(answers, splits, thresholds, measure, profile):
 
 @pytest.fixture(scope="session")
 def name_metrics(answers, splits, artifacts):
-    from grader.samples import NameReference, name_metrics
+    from grader.judge.samples import NameReference, name_metrics
 
     samples = answers.strings("train_model", "samples")
     (artifacts / "week3_samples.txt").write_text("\n".join(samples) + "\n")

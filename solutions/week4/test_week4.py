@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 
 import cases
-from grader.answers import AnswerError, to_array, to_number
-from grader.report_charts import write_curve
+from grader.judge.answers import AnswerError, to_array, to_number
+from grader.report.charts import write_curve
 
 MANUAL = ("cross_entropy_backward", "linear_backward", "tanh_backward", "batchnorm_backward",
           "embedding_backward", "manual_backward")
@@ -337,7 +337,7 @@ def test_runs_clean(execution, measure):
 @pytest.mark.check(points=3, category="samples")
 def test_sample_quality(answers, thresholds, data_dir, artifacts, measure):
     """Samples from the trained WaveNet look like names (Witten-Bell 4-gram NLL, validity, novelty)."""
-    from grader.samples import NameReference, name_metrics
+    from grader.judge.samples import NameReference, name_metrics
 
     names = answers.strings("samples", "names", max_items=2 * thresholds["n_samples"])
     (artifacts / "week4_samples.txt").write_text("\n".join(names[:200]))

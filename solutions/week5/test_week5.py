@@ -13,9 +13,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from grader.answers import to_array, to_number
-from grader.report_charts import write_curve
-from grader.samples import TextReference, median_text_metrics
+from grader.judge.answers import to_array, to_number
+from grader.report.charts import write_curve
+from grader.judge.samples import TextReference, median_text_metrics
 
 HERE = Path(__file__).resolve().parent
 

@@ -21,7 +21,7 @@ MAX_CORPUS_BYTES = 20 * 2**20
 
 def notebook_sources(path: Path | None) -> list[str]:
     """Code-cell sources of a notebook file, read as JSON (never executed)."""
-    from grader.notebook import code_cell_sources
+    from grader.fetch.notebook import code_cell_sources
 
     return code_cell_sources(path)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.answers import AnswerError, to_array, to_number
+from grader.judge.answers import AnswerError, to_array, to_number
 
 _spec = importlib.util.spec_from_file_location("week6_capstone", Path(__file__).with_name("capstone.py"))
 capstone = importlib.util.module_from_spec(_spec)
@@ -253,7 +253,7 @@ def test_architect_training(arch, measure, thresholds, data_dir, artifacts):
 @pytest.fixture(scope="module")
 def corpus(declared, submission, cells):
     need(declared, "specialist")
-    from grader.judge_plugin import _ctx
+    from grader.judge.plugin import _ctx
 
     notebook = Path(_ctx().notebook_path) if _ctx().notebook_path else None
     text, problem = capstone.read_corpus(submission, notebook, declared[1])
@@ -329,7 +329,7 @@ def _samples(specialist_eval) -> list[str]:
 @pytest.fixture(scope="module")
 def sample_metrics(specialist_eval, artifacts):
     """Median sample metrics against a 5-gram of the corpus's training 90 % (fit once)."""
-    from grader.samples import TextReference, median_text_metrics
+    from grader.judge.samples import TextReference, median_text_metrics
 
     samples = _samples(specialist_eval)
     text = specialist_eval["text"]

@@ -122,7 +122,7 @@ def batch(week: str, work: Path, count: int) -> dict:
     out["cached_per_submission_s"] = round(cached / count, 4)
     t = time.perf_counter()
     sys.path.insert(0, str(ROOT))
-    from grader.batch import run_batch
+    from grader.cohort.batch import run_batch
 
     run_batch(week, roster, work / "fetch-only", fetch_only=True, echo=lambda s: None)
     out["fetch_s"] = round(time.perf_counter() - t, 3)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from grader.answers import AnswerError, to_number
+from grader.judge.answers import AnswerError, to_number
 
 # What each public case must give: (value, gradients of the inputs). Worked out by hand.
 EXPECTED = {

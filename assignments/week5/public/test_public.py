@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from grader.answers import to_array, to_number
+from grader.judge.answers import to_array, to_number
 
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("week5_plan", HERE / "plan.py")

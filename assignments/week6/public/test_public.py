@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from grader.answers import to_array, to_number
+from grader.judge.answers import to_array, to_number
 
 
 @pytest.mark.check(points=1, category="correctness")
@@ -15,7 +15,7 @@ def test_track_declared(cells):
     spec = importlib.util.spec_from_file_location("public6_plan", Path(__file__).with_name("plan.py"))
     plan = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(plan)
-    from grader.judge_plugin import _ctx
+    from grader.judge.plugin import _ctx
 
     track = plan.declared_track(_ctx().notebook_path)
     assert track in ("specialist", "inspector", "architect"), \
