@@ -242,8 +242,8 @@ def release(out_dir, force, weeks, allow_handouts):
 @click.option("--check", "check_only", is_flag=True, help="fail if a committed stub is out of date")
 def assign(weeks, check_only):
     """Generate assignments/weekN/weekN.ipynb from solutions/weekN/weekN.ipynb."""
-    from grader.staff.assign import MarkerError, stub_is_current, write_stub
     from grader.config import ASSIGNMENTS, SOLUTIONS
+    from grader.staff.assign import MarkerError, stub_is_current, write_stub
 
     weeks = weeks or tuple(w for w in WEEKS if (SOLUTIONS / w / f"{w}.ipynb").is_file())
     stale = []

@@ -29,10 +29,12 @@ from grader.config import (
     suite_hash,
     week_suite,
 )
-from grader.run.execute import KernelPlan, RunPlan, execute_notebook
-from grader.judge.process import JudgeContext, JudgeProcess, judge_preload, session_context
 from grader.fetch.notebook import NotebookError, locate_notebook, read_notebook
+from grader.judge.context import JudgeContext, session_context
+from grader.judge.process import JudgeProcess, judge_preload
 from grader.records import Execution, Grade, Submission
+from grader.run.answers_file import load_answer_file
+from grader.run.execute import KernelPlan, RunPlan, execute_notebook
 from grader.run.sandbox import Isolation, Limits, detect_isolation, require
 from grader.score import LatePolicy, make_grade, provenance_for, to_check_results
 
@@ -231,8 +233,6 @@ def grade_submission(
                                      "execution": json.loads(execution.model_dump_json())})
         checks = to_check_results(judge.run(ctx))
         durations["judge"] = round(time.monotonic() - t1, 3)
-
-        from grader.judge.answers import load_answer_file
 
         meta = load_answer_file(execution.answers_dir).get("__meta__", {}).get("value") or {}
         provenance = provenance_for(

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from pydantic import BaseModel, ConfigDict
 
 from grader import __version__
-from grader.judge.process import RawCheck
+from grader.judge.context import RawCheck
 from grader.records import Category, CheckResult, Execution, Grade, Provenance, Submission
 
 

@@ -99,8 +99,8 @@ def scores(result) -> dict[str, tuple[float, str, int]]:
 
 def sleepy_job(tmp_path: Path, timeout: float):
     """A job whose notebook sleeps far past the harness timeout given."""
-    from grader.config import Settings
     from grader.cohort.pool import Job
+    from grader.config import Settings
     from grader.records import Submission
 
     work = tmp_path / "sleepy"

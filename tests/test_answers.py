@@ -11,6 +11,7 @@ import pytest
 
 from grader.judge import answers as answers_module
 from grader.judge.answers import AnswerError, Answers, load_answer_file, to_array, to_number
+from grader.run import answers_file
 
 
 def make_answers(tmp_path, entries: dict, arrays: dict | None = None):
@@ -135,7 +136,7 @@ def test_symlinked_answers_file_reads_as_empty(tmp_path):
 
 
 def test_oversized_answers_file_reads_as_empty(tmp_path, monkeypatch):
-    monkeypatch.setattr(answers_module, "MAX_JSON_BYTES", 100)
+    monkeypatch.setattr(answers_file, "MAX_JSON_BYTES", 100)
     folder = tmp_path / "answers"
     folder.mkdir()
     (folder / "answers.json").write_text(json.dumps({"p": {"ok": True, "value": "x" * 200}}))

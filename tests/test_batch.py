@@ -20,8 +20,8 @@ import pytest
 from cohort import git, local_demo, make_fork, notebook, scores, tiny_suite, write_roster
 
 from grader.cohort.batch import run_batch
-from grader.config import Settings
 from grader.cohort.gradebook import Gradebook
+from grader.config import Settings
 from grader.score import LatePolicy
 
 ROOT = Path(__file__).resolve().parent.parent

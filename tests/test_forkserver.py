@@ -12,8 +12,9 @@ import time
 import pytest
 from test_judge import SUITE_TESTS
 
+from grader.judge.context import JudgeContext, session_context
+from grader.judge.process import JudgeError, JudgeProcess, judge_env
 from grader.run.forkserver import ForkServer, ForkServerError, spawn
-from grader.judge.process import JudgeContext, JudgeError, JudgeProcess, judge_env, session_context
 
 
 @pytest.fixture(scope="module")
@@ -194,8 +195,8 @@ def test_worker_warm_up_builds_what_each_grading_would():
     from nbformat import v4
     from nbformat.validator import validators
 
-    from grader.run.execute import warm_up
     from grader.cohort.pool import WORKER_PRELOAD
+    from grader.run.execute import warm_up
 
     assert "grader.run.execute:warm_up" in WORKER_PRELOAD
     warm_up()

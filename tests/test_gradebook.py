@@ -9,8 +9,8 @@ import platform
 from datetime import UTC, datetime, timedelta
 
 from grader.cohort.gradebook import Gradebook, canvas_csv, cohort_summary, summary_markdown, write_exports
-from grader.records import Category, CheckResult, Execution, Provenance, Submission
 from grader.fetch.roster import RosterEntry
+from grader.records import Category, CheckResult, Execution, Provenance, Submission
 from grader.score import LatePolicy, make_grade
 
 

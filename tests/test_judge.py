@@ -11,7 +11,8 @@ import textwrap
 
 import pytest
 
-from grader.judge.process import JudgeContext, JudgeError, run_judge
+from grader.judge.context import JudgeContext
+from grader.judge.process import JudgeError, run_judge
 
 
 def context(tmp_path, suite, **fields) -> JudgeContext:

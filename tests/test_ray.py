@@ -12,8 +12,8 @@ ray = pytest.importorskip("ray", reason="ray is not installed (optional extra: p
 from cohort import local_demo, make_fork, scores, sleepy_job, tiny_suite, write_roster
 
 from grader.cohort.batch import run_batch
-from grader.config import Settings
 from grader.cohort.ray_pool import RayCapacityError, RayPool
+from grader.config import Settings
 
 FAKE_GPUS = {"num_gpus": 2, "num_cpus": 2}  # ray schedules "GPU" tasks two at a time on a CPU box
 

@@ -14,9 +14,9 @@ import pytest
 from conftest import ROOT
 from grade_factory import check, make_grade
 
-from grader.report.markdown import write_report
 from grader.report.gradescope import results
 from grader.report.junit import render_junit
+from grader.report.markdown import write_report
 
 
 def test_junit_has_one_testcase_per_check_and_failures_for_lost_points():

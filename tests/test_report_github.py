@@ -8,7 +8,6 @@ import json
 import nbformat
 from grade_factory import check, failure, make_grade
 
-from grader.report.markdown import write_report
 from grader.report.github import (
     MARKER,
     MAX_ANNOTATIONS,
@@ -18,6 +17,7 @@ from grader.report.github import (
     emit,
     truncate_markdown,
 )
+from grader.report.markdown import write_report
 
 
 def _notebook(folder, cells=6):

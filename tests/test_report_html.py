@@ -9,9 +9,9 @@ from collections import Counter
 
 from grade_factory import XSS, check, failure, make_grade, write_artifacts
 
-from grader.report.markdown import write_report
 from grader.report.charts import PNG_MAGIC, ArtifactError, read_curve, write_curve
 from grader.report.html import render_cohort_html, render_html, strip_ansi
+from grader.report.markdown import write_report
 
 
 def _no_live_markup(page: str) -> None:

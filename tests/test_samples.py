@@ -16,8 +16,8 @@ from grader.judge.samples import (
     NameReference,
     TextReference,
     WittenBellLM,
-    name_metrics,
     median_text_metrics,
+    name_metrics,
     text_metrics,
 )
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from grader.staff.doctor import diagnose, render
 from grader.run.sandbox import (
     Isolation,
     IsolationError,
@@ -30,6 +29,7 @@ from grader.run.sandbox import (
     run_pids,
     sandbox_prefix,
 )
+from grader.staff.doctor import diagnose, render
 
 ROOT = Path(__file__).resolve().parent.parent
 BWRAP_OK, BWRAP_WHY = probe_level(Isolation.bwrap)

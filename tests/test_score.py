@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from grader.judge.process import RawCheck
+from grader.judge.context import RawCheck
 from grader.judge.plugin import band_fraction
 from grader.records import Execution, Provenance, Submission
 from grader.score import LatePolicy, make_grade, to_check_results

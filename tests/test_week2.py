@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from grader.staff.assign import stub_is_current
 from grader.config import ASSIGNMENTS, DATA_DIR, SOLUTIONS
+from grader.staff.assign import stub_is_current
 
 SUITE = SOLUTIONS / "week2"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "submissions" / "week2"

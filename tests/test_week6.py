@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
+
 from grader.config import Settings
 from grader.pipeline import grade_submission
 from grader.records import Submission

@@ -21,14 +21,15 @@ from datetime import datetime
 from pathlib import Path
 
 from grader import __version__
-from grader.config import DATA_DIR, Settings, detect_profile, gpu_ids, load_week, suite_hash, week_suite
-from grader.cohort.pool import Job, LocalPool
-from grader.fetch.forks import FETCH_TIMEOUT, Fetched, ForkStore, HeadsLog, SourceError
 from grader.cohort.gradebook import Gradebook, write_exports
-from grader.judge.process import judge_preload, session_context
+from grader.cohort.pool import Job, LocalPool
+from grader.config import DATA_DIR, Settings, detect_profile, gpu_ids, load_week, suite_hash, week_suite
+from grader.fetch.forks import FETCH_TIMEOUT, Fetched, ForkStore, HeadsLog, SourceError
+from grader.fetch.roster import RosterEntry, load_roster
+from grader.judge.context import session_context
+from grader.judge.process import judge_preload
 from grader.records import Grade, Submission
 from grader.report.markdown import atomic_write, write_report
-from grader.fetch.roster import RosterEntry, load_roster
 from grader.score import LatePolicy
 
 BATCH_FORMATS = ("json", "md", "html", "junit", "gradescope")  # per submission

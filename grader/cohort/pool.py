@@ -25,9 +25,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from grader.config import Settings
-from grader.run.forkserver import ForkedChild, ForkServer, ForkServerError, die_with_parent, spawn
-from grader.judge.process import JudgeContext
+from grader.judge.context import JudgeContext
 from grader.records import Execution, Grade, Provenance, Submission
+from grader.run.forkserver import ForkedChild, ForkServer, ForkServerError, die_with_parent, spawn
 from grader.run.sandbox import WAIT_POLICY_VAR
 from grader.score import make_grade
 

@@ -8,15 +8,14 @@ check (and only that check) with a message a student can act on.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-MAX_JSON_BYTES = 64 * 2**20
+from grader.run.answers_file import OversizeError, load_answer_file, read_capped
+
 MAX_ARRAY_BYTES = 512 * 2**20
 
 
@@ -25,27 +24,10 @@ class AnswerError(AssertionError):
 
 
 def _read_capped(path: Path, cap: int) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
-        size = os.fstat(fd).st_size
-        if size > cap:
-            raise AnswerError(f"{path.name} is {size} bytes, over the {cap}-byte cap")
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read(cap + 1)
-    finally:
-        os.close(fd)
-
-
-def load_answer_file(answers_dir: Path | str | None) -> dict[str, Any]:
-    """The raw answers.json ({} when missing or unreadable)."""
-    if answers_dir is None:
-        return {}
-    path = Path(answers_dir) / "answers.json"
-    try:
-        data = json.loads(_read_capped(path, MAX_JSON_BYTES), parse_constant=lambda c: float("nan"))
-    except (OSError, ValueError, AnswerError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        return read_capped(path, cap)
+    except OversizeError as exc:
+        raise AnswerError(str(exc)) from None
 
 
 class Answers:

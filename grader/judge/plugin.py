@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 
 from grader.judge.answers import AnswerError, Answers
-from grader.judge.process import JudgeContext
+from grader.judge.context import JudgeContext, read_line
 
 _CTX: JudgeContext | None = None
 _RESULTS: dict[str, dict[str, Any]] = {}
@@ -79,13 +79,11 @@ def _adopt_context(collected: JudgeContext) -> JudgeContext:
     global _CTX
     import faulthandler
 
-    from grader.judge.process import _read_line
-
     faulthandler.enable(sys.stderr)  # this judge's own log, not the server's
     gate = os.dup(0)
     os.set_inheritable(gate, False)
     os.environ["GRADER_JUDGE_GATE_FD"] = str(gate)
-    line = _read_line(gate)
+    line = read_line(gate)
     if not line:
         pytest.exit("the grader went away before judging", returncode=2)
     ctx = JudgeContext(**json.loads(Path(line).read_text()))
@@ -100,10 +98,8 @@ def _adopt_context(collected: JudgeContext) -> JudgeContext:
 def _open_gate(pending: JudgeContext) -> None:
     """Block until the grader sends the final context (the notebook and its probes are done)."""
     global _CTX
-    from grader.judge.process import _read_line
-
     fd = os.environ.get("GRADER_JUDGE_GATE_FD")
-    line = _read_line(int(fd)) if fd else ""
+    line = read_line(int(fd)) if fd else ""
     if not line:
         pytest.exit("the grader went away before the answers were ready", returncode=2)
     final = JudgeContext(**json.loads(Path(line).read_text()))

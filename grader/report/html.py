@@ -14,7 +14,6 @@ from html import escape
 from pathlib import Path
 
 from grader.records import Grade
-from grader.report.markdown import CATEGORY_TITLES, _fmt, atomic_write, register
 from grader.report.charts import (
     ArtifactError,
     curve_png,
@@ -23,6 +22,7 @@ from grader.report.charts import (
     read_png_artifact,
     read_text_artifact,
 )
+from grader.report.markdown import CATEGORY_TITLES, _fmt, atomic_write, register
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"

@@ -24,8 +24,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 from grader.records import CellFailure, Execution, ProbeStatus
+from grader.run.answers_file import load_answer_file
 from grader.run.sandbox import (
-    Isolation, Limits, SandboxSpec, give_to_sandbox, gpu_holders, prepare_run_dir, reap, release_cgroup,
+    Isolation,
+    Limits,
+    SandboxSpec,
+    give_to_sandbox,
+    gpu_holders,
+    prepare_run_dir,
+    reap,
+    release_cgroup,
     sandbox_prefix,
 )
 
@@ -395,14 +403,10 @@ def execute_notebook(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: 
 
 
 def _read_meta(answers_dir: Path) -> dict:
-    from grader.judge.answers import load_answer_file
-
     return load_answer_file(answers_dir).get("__meta__", {}).get("value") or {}
 
 
 def _probe_statuses(answers_dir: Path) -> list[ProbeStatus]:
-    from grader.judge.answers import load_answer_file
-
     statuses = []
     for pid, entry in load_answer_file(answers_dir).items():
         if pid.startswith("__") or not isinstance(entry, dict):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
+import cases
 import numpy as np
 import pytest
 import torch
 
-import cases
 from grader.judge.answers import to_array, to_number
 from grader.judge.samples import NameReference, name_metrics
 

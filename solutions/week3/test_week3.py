@@ -4,8 +4,8 @@ every reference (datasets, float64 forward passes, torch.nn.BatchNorm1d, the dev
 from __future__ import annotations
 
 import importlib.util
-import sys
 import math
+import sys
 from pathlib import Path
 
 import numpy as np

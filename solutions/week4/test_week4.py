@@ -9,12 +9,12 @@ from __future__ import annotations
 import ast
 import math
 
+import cases
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-import cases
 from grader.judge.answers import AnswerError, to_array, to_number
 from grader.report.charts import write_curve
 

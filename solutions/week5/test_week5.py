@@ -14,8 +14,8 @@ import torch
 from torch.nn import functional as F
 
 from grader.judge.answers import to_array, to_number
-from grader.report.charts import write_curve
 from grader.judge.samples import TextReference, median_text_metrics
+from grader.report.charts import write_curve
 
 HERE = Path(__file__).resolve().parent
 
