@@ -20,7 +20,8 @@ out=$(mktemp -d)
 if [ -f "$out/submission-$WEEK.gradescope.json" ]; then
   cp "$out/submission-$WEEK.gradescope.json" "$ROOT/results/results.json"
 else
-  printf '{"score": 0, "output": "the grader could not grade this submission (internal error); your instructor has been told", "tests": []}\n' \
+  # no score at all (not a zero the student did not earn): the machine failed, not the submission
+  printf '{"output": "the grader could not grade this submission (internal error); your instructor has been told", "tests": []}\n' \
     > "$ROOT/results/results.json"
 fi
 exit 0

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Set up the pinned grading environment in .venv (idempotent). Installs bubblewrap when run as
 # root on Debian; elsewhere the sandbox falls back to a weaker level and says so in every grade.
+# GRADER_EXTRAS=dev (what ci/test.sh sets) adds the project's own test tools (ruff, actionlint, Ray,
+# the dataset builders) and chromium for the browser tests; students and graders need neither.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+EXTRAS="${GRADER_EXTRAS:-}"
+case "$EXTRAS" in ""|dev|data|ray) ;; *) echo "error: GRADER_EXTRAS must be empty, dev, data or ray" >&2; exit 4 ;; esac
 
 if ! command -v bwrap >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -14,7 +18,7 @@ if ! command -v bwrap >/dev/null 2>&1; then
 fi
 
 # Chromium renders the HTML reports in tests/test_browser.py (skipped without it).
-if ! command -v chromium >/dev/null 2>&1; then
+if [ "$EXTRAS" = dev ] && ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
       || echo "notice: could not install chromium; the browser tests of the HTML reports will be skipped"
@@ -28,4 +32,4 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 # torch==2.13.0 comes from the CPU wheel on local disk; the constraints file pins everything.
-.venv/bin/python -m pip install -q -c ci/constraints.txt -e '.[dev]'
+.venv/bin/python -m pip install -q -c ci/constraints.txt -e ".${EXTRAS:+[$EXTRAS]}"

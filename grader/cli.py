@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -20,14 +21,22 @@ WEEKS = [f"week{i}" for i in range(1, 7)]
 
 class Group(click.Group):
     def main(self, *args, **kwargs):
-        kwargs.setdefault("standalone_mode", True)
+        """Every usage error is one line naming the option, and exit 4 (click's own is several lines
+        and exit 2, which is pytest's "interrupted")."""
+        kwargs["standalone_mode"] = False
         try:
-            return super().main(*args, **kwargs)
-        except SystemExit as exc:
-            # click uses 2 for usage errors; pytest's meaning of 2 is "interrupted"
-            if exc.code == 2:
-                raise SystemExit(USAGE) from None
-            raise
+            result = super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+            raise SystemExit(USAGE) from None
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            raise SystemExit(USAGE) from None
+        except click.exceptions.Exit as exc:
+            raise SystemExit(exc.exit_code) from None
+        except click.Abort:
+            raise SystemExit(INTERRUPTED) from None
+        raise SystemExit(result if isinstance(result, int) else OK)
 
 
 @click.group(cls=Group)
@@ -40,32 +49,83 @@ def main() -> None:
         os.environ.setdefault(key, value)
 
 
-def _source_submission(week: str, source: str, commit: str | None, student: str, scratch: Path):
-    """A local folder or notebook file as it is, or a git repository checked out at a commit."""
+def _source_submission(week: str, source: str, commit: str | None, student: str, scratch: Path,
+                       branch: str | None = None, public: bool = False):
+    """A local folder or notebook file as it is, or a git repository at the commit the one rule
+    (grader.fetch.graded) chooses, or at --commit. A local path that is none of these is a usage error."""
+    from grader.config import load_week, week_suite
+    from grader.pipeline import released_stub
     from grader.records import Submission
 
     path = Path(source)
     if path.is_file() and path.suffix == ".ipynb":
         return Submission(student=student, week=week, source=source, workdir=str(path.parent.resolve()),
-                          notebook=path.name)
-    if path.is_dir() and not commit and not (path / "HEAD").is_file():
+                          notebook=path.name, selection=f"notebook {path.name}, as given")
+    if path.is_dir() and not commit and not branch and not (path / "HEAD").is_file():
         return Submission(student=student, week=week, source=source, workdir=str(path.resolve()))
-    from grader.fetch.forks import fetch_submission  # a repository: URL, bare repo, or a checkout at --commit
+    if "://" not in source and not (path.is_dir() or ":" in source.split("/", 1)[0]):
+        raise click.UsageError(f"no such notebook, folder or repository: {source}")
+    # a repository: URL, bare repo, or a checkout at --commit
+    from grader.fetch.graded import fetch_submission
 
-    return fetch_submission(source, week, commit=commit, student=student, dest=scratch)
+    config = load_week(week_suite(week, public=public))
+    return fetch_submission(source, week, commit=commit, student=student, dest=scratch, branch=branch,
+                            expected=config.notebook, stub=released_stub(config))
 
 
-def _finish(grade, settings, formats) -> int:
+def _finish(grade, settings, formats, stem: str | None = None) -> int:
     from grader.report.markdown import write_report
 
-    written = write_report(grade, settings.out_dir, formats)
+    written = write_report(grade, settings.out_dir, formats, stem=stem)
     for fmt, path in written.items():
         click.echo(f"{fmt}: {path}", err=True)
-    click.echo(f"{grade.student} {grade.week}: {grade.score:g} / {grade.max_score:g}"
+    score = "not graded" if grade.machine_failure else f"{grade.score:g} / {grade.max_score:g}"
+    click.echo(f"{grade.student} {grade.week}: {score}"
                + (f" ({grade.status}: {grade.message})" if grade.status != "graded" else ""))
-    if grade.status == "harness_error":
+    if grade.machine_failure:
         return INTERNAL
     return OK if grade.score >= grade.max_score and grade.max_score > 0 else CHECKS_FAILED
+
+
+def _check_formats(formats: tuple[str, ...]) -> tuple[str, ...]:
+    from grader.report.markdown import known_formats
+
+    known = known_formats()
+    for fmt in formats:
+        if fmt not in known:
+            raise click.BadParameter(f"unknown report format {fmt!r} (known: {', '.join(known)})",
+                                     param_hint="'--format'")
+    return formats
+
+
+def _check_student(value: str) -> str:
+    from grader.fetch.roster import check_student_id
+
+    try:
+        return check_student_id(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--student'") from None
+
+
+def _check_commit(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[0-9a-fA-F]{7,40}", value):
+        raise click.BadParameter(f"{value!r} is not a commit sha (7 to 40 hexadecimal digits)", param_hint="'--commit'")
+    return value.lower() if value else None
+
+
+def _check_branch(_ctx, _param, value: str | None) -> str | None:
+    from grader.fetch.graded import check_branch
+
+    try:
+        return check_branch(value) if value else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def report_stem(notebook: str, week: str) -> str:
+    """`grader check`'s report name: one per notebook (checking another never overwrites it)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", Path(notebook).stem.lower()).strip("-")[:60] or "notebook"
+    return week if slug == week else f"{week}-{slug}"
 
 
 @main.command()
@@ -78,42 +138,58 @@ def _finish(grade, settings, formats) -> int:
 @click.option("--profile", type=click.Choice(["cpu", "cuda"]), help="default: cuda when a GPU is visible")
 @click.option("--require-isolation", is_flag=True, default=None, help="refuse to grade without bubblewrap")
 @click.option("--keep-run-dir", is_flag=True, default=None, help="keep the scratch folder for debugging")
-def grade(week, source, commit, student, out_dir, formats, profile, require_isolation, keep_run_dir):
-    """Grade one submission (a notebook, a folder or a repository) with the hidden checks."""
-    sys.exit(_grade(week, source, commit, student, out_dir, formats, profile, require_isolation,
-                    keep_run_dir, public=False))
+@click.option("--branch", callback=_check_branch, help="grade this branch of a repository [the rule's choice]")
+def grade(week, source, commit, student, out_dir, formats, profile, require_isolation, keep_run_dir, branch):
+    """Grade one submission (a notebook, a folder or a repository) with the hidden checks.
+
+    Of a repository: --commit as given, else the rule of the student guide (the default branch or a
+    branch named after the week, whichever changed the week's notebook last; a changed Colab copy
+    beats the untouched stub)."""
+    sys.exit(_grade(week, source, _check_commit(commit), _check_student(student), out_dir, formats, profile,
+                    require_isolation, keep_run_dir, public=False, branch=branch))
 
 
 @main.command()
 @click.argument("week", type=click.Choice(WEEKS))
-@click.argument("notebook", type=click.Path(exists=True))
+@click.argument("notebook")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="report folder [grades]")
 @click.option("--profile", type=click.Choice(["cpu", "cuda"]))
 @click.option("--format", "formats", multiple=True, help="md (default), json, html, junit, github")
-def check(week, notebook, out_dir, profile, formats):
-    """Run the week's public checks on your notebook (what students run locally or in Colab)."""
-    sys.exit(_grade(week, notebook, None, "local", out_dir, tuple(formats) or ("md",), profile, None, None,
-                    public=True))
+@click.option("--commit", help="check this commit of a repository (the pull-request script passes its head)")
+@click.option("--branch", callback=_check_branch, help="check this branch of a repository")
+def check(week, notebook, out_dir, profile, formats, commit, branch):
+    """Run the week's public checks on your notebook (what students run locally or in Colab).
+
+    NOTEBOOK: a notebook file, or a folder or repository in which the rule finds it (a changed copy
+    such as Colab's "Copy of week1.ipynb" beats the untouched stub). The report is named after the
+    notebook: grades/week1.md, grades/week1-copy-of-week1.md."""
+    sys.exit(_grade(week, notebook, _check_commit(commit), "local", out_dir, tuple(formats) or ("md",), profile,
+                    None, None, public=True, branch=branch))
 
 
 def _grade(week, source, commit, student, out_dir, formats, profile, require_isolation, keep_run_dir,
-           public) -> int:
+           public, branch=None) -> int:
+    import sqlite3
     import tempfile
 
+    from grader.cohort.pool import describe_os_error
     from grader.config import Settings, detect_profile, gpu_ids
     from grader.pipeline import grade_submission
     from grader.run.sandbox import IsolationError
+    from grader.run.scratch import claim
 
     settings = Settings().resolve(profile=profile, out_dir=out_dir, require_isolation=require_isolation,
                                   keep_run_dir=keep_run_dir, public=public)
-    formats = tuple(formats) or settings.formats
+    formats = _check_formats(tuple(formats) or settings.formats)
     try:
+        claim()
         with tempfile.TemporaryDirectory(prefix="grader-src-") as scratch:
-            submission = _source_submission(week, source, commit, student, Path(scratch))
+            submission = _source_submission(week, source, commit, student, Path(scratch), branch, public)
             # the cuda profile needs the GPU visible inside the sandbox (hidden by default)
             gpus = gpu_ids() if (settings.profile or detect_profile()) == "cuda" else []
             grade = grade_submission(submission, settings, gpu=gpus[0] if gpus else None)
-            code = _finish(grade, settings, formats)
+            stem = report_stem(grade.submission.notebook or source, week) if public else None
+            code = _finish(grade, settings, formats, stem)
             if public:
                 from grader.report.markdown import render_markdown
 
@@ -126,12 +202,18 @@ def _grade(week, source, commit, student, out_dir, formats, profile, require_iso
     except (FileNotFoundError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         return USAGE
+    except (OSError, sqlite3.Error) as exc:  # the machine's: a full disk is one line, not a traceback
+        click.echo(f"error: {describe_os_error(exc) if isinstance(exc, OSError) else exc}", err=True)
+        return INTERNAL
     except KeyboardInterrupt:
         return INTERRUPTED
 
 
 def _next_step(grade) -> str:
     """What a student should do after `grader check`, in one line."""
+    if grade.status == "not_submitted":
+        return ("Not graded: this notebook is the stub as released. Fill in the cells marked YOUR CODE HERE, "
+                "save, and run `grader check` again.")
     if grade.status != "graded":
         return f"Not graded: {grade.message or grade.status}. Fix that, save the notebook and run `grader check` again."
     lost = [c for c in grade.checks if c.points < c.max_points]
@@ -142,43 +224,134 @@ def _next_step(grade) -> str:
             "bottom (Restart & Run all), save, and run `grader check` again.")
 
 
+DEADLINE_FORMAT = "an ISO 8601 time with a timezone, e.g. 2026-11-23T12:00:00+00:00"
+LATE_POLICY_FORMAT = "GRACE_HOURS,PENALTY_PER_DAY,CAP, e.g. 2,0.1,0.5 (grace >= 0; penalty and cap in [0, 1])"
+
+
+def _parse_deadline(_ctx, _param, value: str | None):
+    from datetime import datetime
+
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not {DEADLINE_FORMAT}") from None
+    if when.tzinfo is None:
+        raise click.BadParameter(f"{value!r} has no timezone; expected {DEADLINE_FORMAT}")
+    return when
+
+
+def _parse_late_policy(_ctx, _param, value: str | None):
+    from pydantic import ValidationError
+
+    from grader.score import LatePolicy
+
+    if value is None:
+        return None
+    parts = [p.strip() for p in value.split(",")]
+    try:
+        grace, per_day, cap = (float(p) for p in parts)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected {LATE_POLICY_FORMAT}") from None
+    try:
+        return LatePolicy(grace_hours=grace, penalty_per_day=per_day, cap=cap)
+    except ValidationError as exc:
+        field = {"grace_hours": "grace", "penalty_per_day": "penalty per day", "cap": "cap"}.get(
+            str(exc.errors()[0]["loc"][0]), "a value")
+        raise click.BadParameter(f"{value!r}: {field} is out of range; expected {LATE_POLICY_FORMAT}") from None
+
+
+def _check_out(_ctx, _param, value: Path) -> Path:
+    if value.exists() and not value.is_dir():
+        raise click.BadParameter(f"{value} is a file, not a folder")
+    return value
+
+
 @main.command()
 @click.argument("week", type=click.Choice(WEEKS))
-@click.option("--roster", "roster_path", required=True, type=click.Path(exists=True, path_type=Path),
-              help="CSV or TOML: student, name, github, repo, lms_id, section")
-@click.option("--jobs", type=int, help="parallel gradings [cores, or one per GPU]")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("batch-out"), show_default=True)
-@click.option("--deadline", help="ISO time, e.g. 2026-11-23T12:00:00+00:00")
-@click.option("--late-policy", help="GRACE_HOURS,PENALTY_PER_DAY,CAP e.g. 2,0.1,0.5")
+@click.option("--roster", "roster_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV or TOML: student, name, github, repo, branch, lms_id, section")
+@click.option("--jobs", type=click.IntRange(min=1), help="parallel gradings [cores, or one per GPU]")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("batch-out"), show_default=True,
+              callback=_check_out)
+@click.option("--deadline", callback=_parse_deadline, help="ISO time with a timezone, e.g. 2026-11-23T12:00:00+00:00")
+@click.option("--late-policy", callback=_parse_late_policy, help="GRACE_HOURS,PENALTY_PER_DAY,CAP e.g. 2,0.1,0.5")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--address", help="Ray address: 'local' or ray://host:10001")
 @click.option("--profile", type=click.Choice(["cpu", "cuda"]))
 @click.option("--format", "formats", multiple=True, help="report formats [json md html junit gradescope]")
 @click.option("--regrade", is_flag=True, help="grade again even when the cache has a grade")
-@click.option("--fetch-only", is_flag=True, help="only fetch forks and record their heads (run at the deadline)")
-@click.option("--at-deadline", is_flag=True, help="grade the heads recorded at the deadline, not later pushes")
+@click.option("--fetch-only", is_flag=True, help="only fetch forks and record their branches (with --deadline: "
+              "the deadline's record, run when it has passed)")
+@click.option("--at-deadline", is_flag=True, help="grade the branches recorded at the deadline, not later pushes")
+@click.option("--trust-commit-dates", is_flag=True,
+              help="with no heads recorded at the deadline, take late days from commit dates (forgeable)")
+@click.option("--branch", callback=_check_branch, help="grade this branch of every fork (a roster column overrides)")
+@click.option("--keep-exports", is_flag=True, help="keep each fork's exported files in OUT/work after grading")
 def batch(week, roster_path, jobs, out_dir, deadline, late_policy, executor, address, profile, formats,
-          regrade, fetch_only, at_deadline):
-    """Grade a cohort: fetch every fork, grade (cached, resumable), write gradebook and summary."""
-    from grader.cohort.batch import BATCH_FORMATS, run_batch
+          regrade, fetch_only, at_deadline, trust_commit_dates, branch, keep_exports):
+    """Grade a cohort: fetch every fork, grade (cached, resumable), write gradebook and summary.
 
+    Exit 0 when every submission got a grade; 3 when some did not for the machine's reasons (listed
+    under "needs attention" in the summary) or the grader's own disk filled up; 4 for a usage error."""
+    import sqlite3
+
+    from grader.cohort.batch import BATCH_FORMATS, check_options, run_batch
+    from grader.cohort.pool import describe_os_error
+    from grader.run.scratch import claim
+
+    formats = _check_formats(tuple(formats)) or BATCH_FORMATS
+    if executor == "ray" and not address:
+        raise click.UsageError("--executor ray needs --address (local or ray://...)")
+    if address and executor != "ray":
+        raise click.UsageError("--address is for --executor ray")
     try:
-        when, policy = _deadline_policy(deadline, late_policy)
-        if executor == "ray" and not address:
-            raise click.UsageError("--executor ray needs --address (local or ray://...)")
-        result = run_batch(week, roster_path, out_dir, settings=_settings(profile), jobs=jobs, deadline=when,
-                           policy=policy, executor=executor, address=address, regrade=regrade,
-                           fetch_only=fetch_only, at_deadline=at_deadline, formats=tuple(formats) or BATCH_FORMATS)
+        check_options(deadline=deadline, at_deadline=at_deadline, fetch_only=fetch_only, regrade=regrade,
+                      policy=late_policy, trust_commit_dates=trust_commit_dates)
+        claim()
+        result = run_batch(week, roster_path, out_dir, settings=_settings(profile), jobs=jobs, deadline=deadline,
+                           policy=late_policy, executor=executor, address=address, regrade=regrade,
+                           fetch_only=fetch_only, at_deadline=at_deadline, formats=formats, branch=branch,
+                           trust_commit_dates=trust_commit_dates, keep_exports=keep_exports)
     except (ValueError, FileNotFoundError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(USAGE)
+        raise click.UsageError(str(exc)) from None
+    except OSError as exc:  # the machine's (its disk): one line, no traceback
+        click.echo(f"error: {describe_os_error(exc, out_dir)}", err=True)
+        sys.exit(INTERNAL)
+    except sqlite3.Error as exc:
+        from grader.cohort.batch import describe_output_error
+
+        click.echo(f"error: {describe_output_error(exc, out_dir)}", err=True)
+        sys.exit(INTERNAL)
     except KeyboardInterrupt:
         sys.exit(INTERRUPTED)
+    if fetch_only:
+        sys.exit(_fetch_only_summary(result, out_dir, deadline))
     for name, path in result.exports.items():
         click.echo(f"{name}: {path}", err=True)
     click.echo(f"{len(result.reports)} reports ({result.graded} graded, {result.cached} cached) in "
                f"{result.seconds:g} s; {len(result.roster_problems)} roster lines skipped")
-    sys.exit(INTERNAL if result.harness_errors else OK)
+    if result.stopped:
+        click.echo(f"error: {result.stopped}; the batch stopped (free space and run it again: what was "
+                   "graded is kept)", err=True)
+        sys.exit(INTERNAL)
+    if result.machine_failures:
+        click.echo(f"error: {len(result.machine_failures)} submission(s) not graded for the machine's reasons "
+                   f"({', '.join(result.machine_failures)}): see \"Needs attention\" in the summary", err=True)
+        sys.exit(INTERNAL)
+    sys.exit(OK)
+
+
+def _fetch_only_summary(result, out_dir: Path, deadline) -> int:
+    """What a fetch-only run recorded, and for which deadline."""
+    missing = sorted(result.attention)
+    ok = len(result.recorded) - len(missing)
+    what = f"as the record of the deadline {deadline.isoformat()}" if deadline else "(no --deadline: not a deadline record)"
+    click.echo(f"recorded the branches of {ok} fork(s) in {Path(out_dir) / 'heads.jsonl'} {what}"
+               + (f"; {len(missing)} could not be fetched: {', '.join(missing)}" if missing else "")
+               + f"; {len(result.roster_problems)} roster lines skipped")
+    return INTERNAL if missing else OK
 
 
 def _settings(profile):
@@ -187,37 +360,26 @@ def _settings(profile):
     return Settings().resolve(profile=profile)
 
 
-def _deadline_policy(deadline, late_policy):
-    from datetime import datetime, timezone
-
-    from grader.score import LatePolicy
-
-    when = None
-    if deadline:
-        when = datetime.fromisoformat(deadline)
-        when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-    policy = None
-    if late_policy:
-        grace, per_day, cap = (float(x) for x in late_policy.split(","))
-        policy = LatePolicy(grace_hours=grace, penalty_per_day=per_day, cap=cap)
-    return when, policy
-
-
 @main.command()
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("demo-out"), show_default=True)
 @click.option("--work", "work_dir", type=click.Path(path_type=Path), help="where the demo forks are built [temp]")
-@click.option("--jobs", type=int, help="parallel gradings [cores]")
+@click.option("--jobs", type=click.IntRange(min=1), help="parallel gradings [cores]")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 def demo(out_dir, work_dir, jobs, executor):
     """Build a demo cohort from the fixture notebooks and grade it end to end."""
     from grader.cohort.demo import run_demo
+    from grader.run.scratch import claim
 
+    claim()
     result = run_demo(out_dir, work_dir=work_dir, jobs=jobs, executor=executor, echo=lambda s: click.echo(s, err=True))
     for name, path in result.exports.items():
         click.echo(f"{name}: {path}")
     click.echo(f"reports: {out_dir / 'reports'}  gradebook: {out_dir / 'gradebook.sqlite'}")
     click.echo(f"{len(result.reports)} reports ({result.graded} graded, {result.cached} cached) in {result.seconds:g} s")
-    sys.exit(INTERNAL if result.harness_errors else OK)
+    from grader.cohort.demo import UNREACHABLE
+
+    unexpected = [s for s in result.machine_failures if s != UNREACHABLE]  # the demo's dead fork is by design
+    sys.exit(INTERNAL if unexpected or result.stopped else OK)
 
 
 @main.command()
@@ -225,16 +387,25 @@ def demo(out_dir, work_dir, jobs, executor):
 @click.option("--force", is_flag=True, help="replace OUT_DIR if it exists")
 @click.option("--week", "weeks", multiple=True, type=click.Choice(WEEKS), help="release these weeks [all]")
 @click.option("--allow-handouts", is_flag=True, help="a later week's stub may hold an earlier (closed) week's solution")
-def release(out_dir, force, weeks, allow_handouts):
-    """Write the student template repository (stubs, public checks, grader; no solutions) to OUT_DIR."""
-    from grader.staff.release import ReleaseError, write_release
+@click.option("--course-repo", help="ORG/NAME of the repository students fork: fills the stubs' Colab data URL")
+def release(out_dir, force, weeks, allow_handouts, course_repo):
+    """Write the student template repository (stubs, public checks, grader; no solutions) to OUT_DIR.
+
+    Releasing every week at once refuses while a later stub hands out an earlier week's solution:
+    release week by week (--week), or pass --allow-handouts once the earlier weeks are closed."""
+    from grader.staff.release import COURSE_PLACEHOLDER, ReleaseError, write_release
 
     try:
-        written = write_release(out_dir, force=force, weeks=list(weeks) or None, allow_handouts=allow_handouts)
+        written = write_release(out_dir, force=force, weeks=list(weeks) or None, allow_handouts=allow_handouts,
+                                course_repo=course_repo)
     except ReleaseError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(USAGE)
     click.echo(f"wrote {len(written)} files to {out_dir}")
+    if not course_repo and any(COURSE_PLACEHOLDER in p.read_text(errors="ignore") for p in written
+                               if p.suffix == ".ipynb"):
+        click.echo(f"note: the stubs' Colab cell downloads data from {COURSE_PLACEHOLDER}: pass "
+                   "--course-repo ORG/NAME to fill it in", err=True)
 
 
 @main.command()

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.config import (
+    ASSIGNMENTS,
     DATA_DIR,
     Settings,
     WeekConfig,
@@ -29,7 +30,7 @@ from grader.config import (
     suite_hash,
     week_suite,
 )
-from grader.fetch.notebook import NotebookError, locate_notebook, read_notebook
+from grader.fetch.notebook import NotebookError, code_cells, locate_notebook, read_notebook, stub_code
 from grader.judge.context import JudgeContext, session_context
 from grader.judge.process import JudgeProcess, judge_preload
 from grader.records import Execution, Grade, Submission
@@ -113,6 +114,27 @@ def _empty_execution(status: str, message: str, level: Isolation) -> Execution:
     return Execution(status=status, message=message, isolation=level.value)
 
 
+class NotSubmitted(NotebookError):
+    """The notebook is the released stub, unchanged: nothing of the student's to grade."""
+
+
+def released_stub(week: WeekConfig) -> tuple[str, ...] | None:
+    """The code of the stub students were given (assignments/weekN/), to tell it from their work."""
+    return stub_code(ASSIGNMENTS / week.week / week.notebook)
+
+
+def _find_notebook(submission: Submission, week: WeekConfig) -> Path:
+    return (_given_notebook(Path(submission.workdir), submission.notebook) if submission.notebook
+            else locate_notebook(Path(submission.workdir), week.notebook, stub=released_stub(week)))
+
+
+def _refuse_stub(path: Path, rel: str, week: WeekConfig) -> None:
+    stub = released_stub(week)
+    if stub is not None and path.stat().st_size <= 20 * 2**20 and code_cells(path.read_bytes()) == stub:
+        raise NotSubmitted(f"{rel} is the released stub, unchanged: nothing to grade (work on the cells "
+                           f"marked YOUR CODE HERE, commit, and push)")
+
+
 @dataclass
 class _Found:
     """What locating the notebook found; filled in by prepare(), in the thread beside the kernel."""
@@ -127,9 +149,9 @@ def _locate(submission: Submission, workdir: Path, pristine: Path, week: WeekCon
     """Find and read the notebook; copy the submission to scratch (sandbox) and pristine (judge)."""
     if found.problems and not Path(submission.workdir).is_dir():
         raise NotebookError("; ".join(found.problems))
-    path = (_given_notebook(Path(submission.workdir), submission.notebook) if submission.notebook
-            else locate_notebook(Path(submission.workdir), week.notebook))
+    path = _find_notebook(submission, week)
     rel = path.resolve().relative_to(Path(submission.workdir).resolve()).as_posix()
+    _refuse_stub(path, rel, week)
     sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     nb = read_notebook(path)
     found.problems += [f"not copied: {s}" for s in _copy_submission(Path(submission.workdir), workdir)]
@@ -152,6 +174,17 @@ def _plan_requests(suite: Path, profile: str, thresholds: dict, pristine: Path, 
     if select:  # a request tagged with the checks it serves runs only for them
         requests = [r for r in requests if not r.get("checks") or set(r["checks"]) & set(select)]
     return [{k: v for k, v in r.items() if k != "checks"} for r in requests]
+
+
+def _is_stub(submission: Submission, week: WeekConfig) -> bool:
+    """Whether the notebook to grade is the untouched stub: then no kernel is started for it."""
+    try:
+        _refuse_stub(_find_notebook(submission, week), submission.notebook or "", week)
+    except NotSubmitted:
+        return True
+    except (NotebookError, OSError):
+        pass  # locating says why, in its turn
+    return False
 
 
 def grade_submission(
@@ -216,11 +249,14 @@ def grade_submission(
             gpu=gpu, limits=Limits(memory_bytes=None if gpu is not None else Limits().memory_bytes),
         )
         t1 = time.monotonic()
+        not_submitted = False
         try:
-            if found.problems and not Path(submission.workdir).is_dir():  # a dead fork: no kernel at all
-                prepare()
+            if found.problems and not Path(submission.workdir).is_dir() or _is_stub(submission, week):
+                prepare()  # a dead fork or the untouched stub: no kernel at all (prepare raises)
             execution = execute_notebook(kernel, prepare, run_dir)
             durations["execute"] = round(time.monotonic() - t1, 3)
+        except NotSubmitted as exc:
+            execution, not_submitted = _empty_execution("not_run", str(exc), level), True
         except NotebookError as exc:
             execution = _empty_execution("invalid", str(exc), level)
             found.problems.append(str(exc))
@@ -241,8 +277,15 @@ def grade_submission(
             torch_version=meta.get("torch") if isinstance(meta.get("torch"), str) else None,
             seeds=week.seeds, threads=settings.threads,
         )
-        status = {"invalid": "invalid_submission", "not_run": "failed_to_run"}.get(execution.status, "graded")
-        message = execution.message if execution.status in ("invalid", "timeout", "dead_kernel") else ""
+        status = {"invalid": "invalid_submission", "not_run": "failed_to_run",
+                  "killed": "kernel_killed"}.get(execution.status, "graded")
+        if submission.fetch_error and execution.status == "invalid" and not Path(submission.workdir).is_dir():
+            status = "fetch_failed"  # nothing fetched, nothing earlier at hand: the network's, not the student's
+        status = "not_submitted" if not_submitted else status
+        message = (execution.message if execution.status in ("invalid", "timeout", "dead_kernel", "killed")
+                   or not_submitted else "")
+        if status == "fetch_failed":
+            message = submission.fetch_error
         artifacts = {p.name: str(p) for p in sorted(artifacts_dir.glob("*"))} if artifacts_dir.is_dir() else {}
         durations["total"] = round(time.monotonic() - t0, 3)
         return make_grade(

@@ -13,6 +13,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
+# Statuses that are the machine's failure, not the student's (DESIGN, "The trust boundary"): no score is
+# exported for them (blank in Canvas and Gradescope), they are never cached, a batch retries them once,
+# lists them under "needs attention" and exits 3 while any remain.
+MACHINE_FAILURES = frozenset({"fetch_failed", "harness_error", "kernel_killed"})
 
 
 class Record(BaseModel):
@@ -39,6 +43,9 @@ class Submission(Record):
     notebook: str | None = None  # notebook path relative to workdir, once located
     submitted_at: datetime | None = None  # commit time or the head recorded at the deadline
     problems: list[str] = Field(default_factory=list)  # fetch/locate messages for the report
+    fetch_error: str = ""  # the fork could not be fetched and nothing earlier was at hand: the machine's failure
+    branch: str | None = None  # the fork's branch the graded commit was taken from, when known
+    selection: str = ""  # what was graded and why, in one sentence (grader.fetch.graded)
 
 
 class CellFailure(Record):
@@ -63,7 +70,8 @@ class ProbeStatus(Record):
 class Execution(Record):
     """What happened when the notebook ran in the sandbox."""
 
-    status: Literal["ok", "errors", "timeout", "dead_kernel", "invalid", "not_run"]
+    # killed: the kernel died of a signal the sandbox and the notebook did not send (the machine's failure)
+    status: Literal["ok", "errors", "timeout", "dead_kernel", "killed", "invalid", "not_run"]
     message: str = ""
     cells_total: int = 0
     cells_run: int = 0
@@ -118,8 +126,10 @@ class Grade(Record):
     raw_score: float  # before the late policy
     late_days: int = 0
     late_penalty: float = 0.0  # fraction removed, 0..1
-    status: Literal["graded", "failed_to_run", "invalid_submission", "harness_error"]
+    status: Literal["graded", "failed_to_run", "invalid_submission", "harness_error",
+                    "not_submitted", "fetch_failed", "kernel_killed"]
     message: str = ""
+    notices: list[str] = Field(default_factory=list)  # shown above every report: late-day caveats, pushes not graded
     categories: dict[str, tuple[float, float]] = Field(default_factory=dict)
     checks: list[CheckResult] = Field(default_factory=list)
     execution: Execution
@@ -132,3 +142,8 @@ class Grade(Record):
     @property
     def percent(self) -> float:
         return 100.0 * self.score / self.max_score if self.max_score else 0.0
+
+    @property
+    def machine_failure(self) -> bool:
+        """The machine's failure, not the student's: no score to export, never cached, retried."""
+        return self.status in MACHINE_FAILURES

@@ -6,7 +6,7 @@ import math
 import platform
 from datetime import datetime, timedelta, timezone
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from grader import __version__
 from grader.judge.context import RawCheck
@@ -18,9 +18,9 @@ class LatePolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    grace_hours: float = 0.0
-    penalty_per_day: float = 0.0
-    cap: float = 1.0
+    grace_hours: float = Field(0.0, ge=0, allow_inf_nan=False)
+    penalty_per_day: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)  # a fraction of the score per day
+    cap: float = Field(1.0, ge=0, le=1, allow_inf_nan=False)  # the most a lateness can take: never below 0 points
 
     def days_late(self, submitted_at: datetime | None, deadline: datetime | None) -> int:
         if submitted_at is None or deadline is None:
@@ -69,7 +69,7 @@ def make_grade(
         categories[check.category.value] = (round(got + check.points, 4), round(top + check.max_points, 4))
     return Grade(
         student=submission.student, week=submission.week, title=title,
-        score=round(raw_score * (1.0 - penalty), 4), max_score=max_score, raw_score=raw_score,
+        score=max(0.0, round(raw_score * (1.0 - penalty), 4)), max_score=max_score, raw_score=raw_score,
         late_days=late_days, late_penalty=penalty, status=status, message=message,
         categories=categories, checks=checks, execution=execution, submission=submission,
         provenance=provenance, graded_at=datetime.now(timezone.utc),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,18 @@ from grader.pipeline import grade_submission
 from grader.records import Grade, Submission
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def first_attempt(stub: Path, folder: Path) -> Path:
+    """The stub with one cell of the student's own, its exercises still unfinished: graded like any work
+    (the untouched stub is `not_submitted` and never runs), so the checks must give it zero themselves."""
+    nb = json.loads(stub.read_text(encoding="utf-8"))
+    nb["cells"].append({"cell_type": "code", "execution_count": None, "id": "first-attempt", "metadata": {},
+                        "outputs": [], "source": ["# a first attempt: the exercises are still to do"]})
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / stub.name
+    path.write_text(json.dumps(nb, indent=1) + "\n", encoding="utf-8")
+    return path
 
 
 def grade_notebook(week: str, notebook: Path, out_dir: Path, *, select: tuple[str, ...] = (),

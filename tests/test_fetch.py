@@ -10,7 +10,9 @@ import pytest
 from cohort import git, make_fork
 
 from grader.fetch import forks as fetch
-from grader.fetch.forks import ForkStore, HeadsLog, SourceError, check_source, fetch_submission
+from grader.fetch.forks import ForkStore, SourceError, check_source
+from grader.fetch.graded import fetch_submission
+from grader.fetch.heads import HeadsLog
 
 
 @pytest.mark.parametrize("url", [
@@ -125,3 +127,34 @@ def test_heads_log_decides_submission_time_not_commit_dates(tmp_path):
     assert log.first_seen("alice", "a" * 40) == deadline - timedelta(hours=2)
     assert log.first_seen("alice", "b" * 40) == deadline + timedelta(days=1)
     assert log.first_seen("bob", "a" * 40) is None
+
+
+def test_a_mistyped_fork_path_says_what_is_wrong(tmp_path):
+    store = ForkStore(tmp_path / "store.git")
+    missing = store.fetch("ann", str(tmp_path / "forks" / "ann-typo"))
+    assert missing.error == f"could not fetch {tmp_path / 'forks' / 'ann-typo'}: no such folder"
+    (tmp_path / "plain").mkdir()
+    assert store.fetch("bo", str(tmp_path / "plain")).error.endswith("not a git repository (no .git in it)")
+    refused = store.fetch("cy", "https://127.0.0.1:9/cy.git")
+    assert not refused.error.endswith("exists.") and "127.0.0.1" in refused.error  # git's reason, not its last line
+
+
+def test_heads_log_records_every_branch_and_the_deadline_run(tmp_path):
+    a = make_fork(tmp_path / "a", [1, 2])
+    store = ForkStore(tmp_path / "store.git")
+    log = HeadsLog(tmp_path / "heads.jsonl")
+    deadline = datetime(2026, 3, 1, tzinfo=UTC)
+    assert log.deadline_run(deadline) is None
+    run = log.start_run("fetch-only", deadline, at=deadline + timedelta(minutes=5))
+    fetched = store.fetch("alice", str(a))
+    log.record(fetched, run, at=deadline + timedelta(minutes=5))
+    log.record(fetch.Fetched("bob", error="could not fetch x: gone"), run)
+    assert log.deadline_run(deadline).id == run
+    seen = log.at_deadline("alice", deadline)
+    assert seen.refs == fetched.refs and seen.refs["heads/main"] == fetched.head
+    assert log.at_deadline("bob", deadline).error == "could not fetch x: gone"
+    assert log.at_deadline("carl", deadline) is None
+    first = git(a, "rev-list", "--max-parents=0", "HEAD")
+    # an older commit behind a recorded tip counts as seen then (the rule may grade one)
+    assert log.first_seen("alice", first, store.contains) == deadline + timedelta(minutes=5)
+    assert log.first_seen("alice", first) is None

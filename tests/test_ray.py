@@ -49,7 +49,8 @@ def test_ray_grades_a_tiny_cohort_on_fake_gpus(cluster, tmp_path, monkeypatch):
     on_ray = run_batch("week1", roster, tmp_path / "ray", settings=Settings(profile="cpu"), executor="ray",
                        address="local", echo=lambda s: None)
     assert scores(on_ray) == {"ann": (2.0, "graded", 0), "bo": (0.0, "graded", 0), "cy": (0.0, "graded", 0),
-                              "dee": (0.0, "invalid_submission", 0)}
+                              "dee": (0.0, "fetch_failed", 0)}
+    assert on_ray.retried == ["dee"] and on_ray.machine_failures == ["dee"]
     assert ray.is_initialized()  # the batch used the cluster it found and left it running
 
 
@@ -59,7 +60,7 @@ def test_ray_grades_the_demo_cohort_like_the_local_pool(cluster, tmp_path_factor
 
     demo = local_demo(tmp_path_factory)
     on_ray = run_demo(tmp_path / "out", work_dir=tmp_path / "forks", executor="ray", echo=lambda s: None)
-    assert on_ray.graded == 6 and on_ray.harness_errors == 0
+    assert on_ray.graded == 7 and on_ray.harness_errors == 0  # six, and the dead fork's second try
     assert scores(on_ray) == scores(demo["result"])
 
 

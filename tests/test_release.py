@@ -105,3 +105,33 @@ def test_release_refuses_to_overwrite_and_refuses_leaks(tmp_path, monkeypatch):
     with pytest.raises(ReleaseError, match="leak"):
         write_release(out, force=True, allow_handouts=True)
     assert not out.exists(), "a leaking template is removed, not left half-written"
+
+
+def test_releasing_every_week_at_once_says_which_option_to_add(tmp_path):
+    result = CliRunner().invoke(main, ["release", str(tmp_path / "t")])
+    assert result.exit_code == 4
+    assert "--week week1" in result.stderr and "--allow-handouts" in result.stderr
+    assert not (tmp_path / "t").exists()
+
+
+def test_course_repo_fills_the_colab_data_url(tmp_path):
+    stub = ROOT / "assignments" / "week2" / "week2.ipynb"
+    assert "COURSE_ORG/COURSE_REPO" in stub.read_text()
+    result = CliRunner().invoke(main, ["release", str(tmp_path / "t"), "--week", "week2", "--course-repo",
+                                       "my-school/llm-course"])
+    assert result.exit_code == 0, result.output
+    released = (tmp_path / "t" / "assignments" / "week2" / "week2.ipynb").read_text()
+    assert "COURSE_ORG" not in released and "raw.githubusercontent.com/my-school/llm-course/main" in released
+    from grader.fetch.notebook import code_cells
+
+    assert code_cells(released.encode()) == code_cells(stub.read_bytes())  # still the untouched stub
+    plain = CliRunner().invoke(main, ["release", str(tmp_path / "p"), "--week", "week2"])
+    assert plain.exit_code == 0 and "pass --course-repo ORG/NAME" in plain.stderr
+
+
+def test_the_student_environment_installs_without_the_dev_extra():
+    install = (ROOT / "ci" / "install.sh").read_text()
+    assert "'.[dev]'" not in install and '-e ".${EXTRAS:+[$EXTRAS]}"' in install
+    assert 'EXTRAS="${GRADER_EXTRAS:-}"' in install  # nothing extra unless asked
+    assert "GRADER_EXTRAS=dev bash ci/install.sh" in (ROOT / "ci" / "test.sh").read_text()
+    assert 'if [ "$EXTRAS" = dev ] && ! command -v chromium' in install

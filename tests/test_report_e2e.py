@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -27,9 +26,13 @@ def _github_env(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(not STUB.is_file(), reason="week1 does not exist yet")
 def test_stub_in_a_pull_request_gets_annotations_on_its_cells(tmp_path, monkeypatch):
+    """A first attempt that leaves the exercises unfinished: the failing cells are annotated."""
     repo = tmp_path / "repo" / "assignments" / "week1"
     repo.mkdir(parents=True)
-    shutil.copyfile(STUB, repo / "week1.ipynb")
+    nb = json.loads(STUB.read_text())  # the stub with one cell of the student's own: not the untouched stub
+    nb["cells"].append({"cell_type": "code", "execution_count": None, "id": "mine", "metadata": {}, "outputs": [],
+                        "source": ["print('my first try')"]})
+    (repo / "week1.ipynb").write_text(json.dumps(nb, indent=1) + "\n")
     _github_env(tmp_path, monkeypatch)
     result = CliRunner().invoke(main, ["grade", "week1", str(repo / "week1.ipynb"), "--out", str(tmp_path / "out"),
                                        "--profile", "cpu", "--format", "github", "--format", "junit",
@@ -80,4 +83,4 @@ def test_grader_check_prints_verdict_first_and_next_step(tmp_path):
     report = result.output[result.output.index("## week1"):]
     assert report.startswith("## week1: ") and "(100%)" in report.splitlines()[0]
     assert result.output.rstrip().endswith("your mentor grades with further hidden checks.")
-    assert (tmp_path / "local-week1.html").is_file()
+    assert (tmp_path / "week1-copy-of-week1.html").is_file()  # named after the notebook: nothing overwritten

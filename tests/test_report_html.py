@@ -129,3 +129,20 @@ def test_write_report_dispatches_html(tmp_path):
     written = write_report(make_grade(), tmp_path, ("html", "json"))
     assert written["html"].name == "ada-week1.html"
     assert written["html"].read_text().startswith("<!DOCTYPE html>")
+
+
+def test_cohort_page_names_students_links_their_reports_and_agrees_with_the_summary():
+    from grader.cohort.gradebook import cohort_summary, summary_markdown
+
+    grades = [make_grade("ada"), make_grade("bob", checks=[check("value_ops", 2, 2), check("train_loss", 3, 3)]),
+              make_grade("cy", checks=[check("value_ops", 1, 2), check("train_loss", 0, 3)]),
+              make_grade("dee", checks=[check("value_ops", 2, 2), check("train_loss", 1, 3)])]
+    grades[2] = grades[2].model_copy(update={"late_days": 2})
+    summary = cohort_summary(grades, students={"ada": {"name": "Ada Lovelace"}, "cy": {"name": "Cy D. Fect"}})
+    page = render_cohort_html(grades, summary=summary)
+    assert "Ada Lovelace" in page and "Cy D. Fect" in page
+    assert '<a href="reports/ada-week1.html">ada</a>' in page
+    row = next(r for r in page.split("<tr>") if "reports/cy-week1.html" in r)
+    assert '<td class="num">2</td>' in row and "<th>Late days</th>" in page  # cy's two late days
+    median = summary["scores"]["median"]
+    assert f"median {median:g}%" in page and f"median {median}%" in summary_markdown(summary)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import ROOT, grade_notebook
+from conftest import ROOT, first_attempt, grade_notebook
 
 SUITE = ROOT / "solutions" / "week1"
 SOLUTION = SUITE / "week1.ipynb"
@@ -198,20 +198,29 @@ def test_grading_twice_gives_the_same_grade(cli_solution_grade, tmp_path):
 
 @pytest.mark.slow
 def test_cli_exit_code_1_for_the_stub(tmp_path):
+    attempt = first_attempt(STUB, tmp_path / "attempt")  # the untouched stub would be `not_submitted`
     proc = subprocess.run(
-        [sys.executable, "-m", "grader.cli", "grade", "week1", str(STUB), "--student", "stub",
+        [sys.executable, "-m", "grader.cli", "grade", "week1", str(attempt), "--student", "stub",
          "--out", str(tmp_path), "--format", "json", "--profile", "cpu"],
         check=False, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     grade = json.loads((tmp_path / "stub-week1.json").read_text())
     assert grade["score"] == 0 and grade["status"] == "graded"
     assert any("NotImplementedError" in c["message"] for c in grade["checks"])
+    # the "+=" hint is about wrong numbers: a stub that raises gets "fix the error first" instead
+    assert not any("+=" in c["message"] for c in grade["checks"] if "NotImplementedError" in c["message"])
+    measured = {c["id"]: c for c in grade["checks"] if c["measured"] is not None}
+    for check in measured.values():  # the message never contradicts the Measured column
+        if "max error inf" in check["message"]:
+            assert math.isinf(check["measured"]), check
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook, full", [(SOLUTION, True), (STUB, False)])
 def test_public_suite_discriminates(notebook, full, tmp_path):
     """`grader check week1`: the solution passes the public checks, the stub earns nothing."""
+    notebook = notebook if full else first_attempt(notebook, tmp_path / "attempt")
     grade = grade_notebook("week1", notebook, tmp_path, public=True)
+    assert grade.status == "graded"
     assert grade.max_score > 0
     assert grade.score == (grade.max_score if full else 0), [(c.id, c.points, c.message) for c in grade.checks]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, grade_notebook
+from conftest import ROOT, first_attempt, grade_notebook
 
 WEEK3 = ROOT / "solutions" / "week3"
 FIXTURES = ROOT / "fixtures" / "submissions" / "week3"
@@ -65,6 +65,6 @@ def test_public_checks_solution_full_stub_zero(tmp_path):
     solution = grade_notebook("week3", WEEK3 / "week3.ipynb", tmp_path / "sol", public=True, student="solution")
     assert solution.max_score > 0 and solution.score == solution.max_score, \
         [(c.id, c.message) for c in solution.checks if c.points < c.max_points]
-    stub = grade_notebook("week3", ROOT / "assignments" / "week3" / "week3.ipynb", tmp_path / "stub",
-                          public=True, student="stub")
-    assert stub.score == 0, [(c.id, c.points) for c in stub.checks if c.points]
+    attempt = first_attempt(ROOT / "assignments" / "week3" / "week3.ipynb", tmp_path / "attempt")
+    stub = grade_notebook("week3", attempt, tmp_path / "stub", public=True, student="stub")
+    assert stub.status == "graded" and stub.score == 0, [(c.id, c.points) for c in stub.checks if c.points]

@@ -192,8 +192,12 @@ def test_check_pr_grades_the_colab_copy_a_pull_request_added(tmp_path):
     proc = subprocess.run(["bash", "ci/check_pr.sh"], cwd=repo, capture_output=True, text=True, env=env,
                           check=False, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "grading week1: assignments/week1/Copy of week1.ipynb (check)" in proc.stdout
-    comment = (repo / "grades" / "local-week1.comment.md").read_text()
+    assert "checking week1 at " in proc.stdout
+    comment = (repo / "grades" / "week1-copy-of-week1.comment.md").read_text()
     assert "(100%)" in comment.splitlines()[1]
+    assert "notebook assignments/week1/Copy of week1.ipynb" in comment  # the comment says what was graded
+    graded = json.loads((repo / "grades" / "week1-copy-of-week1.json").read_text())
+    assert graded["submission"]["commit"] == subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True,
+                                                            text=True).stdout.strip()
     assert (tmp_path / "summary.md").read_text().startswith("## week1: ")
     assert json.loads((repo / "grades" / "pr.json").read_text()) == {"number": 3}

@@ -1,9 +1,9 @@
 """`grader demo`: build a small cohort of local forks from the fixture notebooks and grade it.
 
-The cohort shows every path a mentor meets: full marks (two designs), known bugs, a stub saved as
-"Copy of week1.ipynb", a late push (its
-commit backdated to 2020: the grader's own log of heads still catches it), an unreachable fork and
-a roster line that is refused. Forks are plain git repositories built at run time with fixed
+The cohort shows every path a mentor meets: full marks (two designs), known bugs, the untouched stub
+saved as "Copy of week1.ipynb" (not submitted), a late push (its commit backdated to 2020: the
+grader's own record of heads at the deadline still catches it), an unreachable fork (the machine's
+failure: no score, listed under "needs attention") and a roster line that is refused. Forks are plain git repositories built at run time with fixed
 author dates, so a second run makes the same commits and is all cache hits.
 """
 
@@ -22,6 +22,7 @@ from grader.config import ASSIGNMENTS, REPO_ROOT, SOLUTIONS, Settings
 from grader.score import LatePolicy
 
 WEEK = "week1"
+UNREACHABLE = "dee"  # the demo's unreachable fork: its fetch failure is expected
 POLICY = LatePolicy(grace_hours=0, penalty_per_day=0.1, cap=0.5)
 FORGED_DATE = "2020-01-01T12:00:00+00:00"  # what a student might claim for a late commit
 
@@ -114,9 +115,9 @@ def run_demo(out_dir: Path, *, work_dir: Path | None = None, jobs: int | None = 
     state = out_dir / "demo.json"  # the deadline of the first run: later runs reuse it (and its cache)
     if state.is_file():
         deadline = datetime.fromisoformat(json.loads(state.read_text())["deadline"])
-    else:
-        run_batch(WEEK, roster, out_dir, settings=settings, fetch_only=True, echo=lambda s: None)
+    else:  # the deadline passes now, and the heads are recorded at once (`batch --fetch-only --deadline`)
         deadline = datetime.now(UTC)
+        run_batch(WEEK, roster, out_dir, settings=settings, fetch_only=True, deadline=deadline, echo=lambda s: None)
         state.write_text(json.dumps({"deadline": deadline.isoformat()}) + "\n")
     if len(subprocess.run(["git", "-C", str(work / late), "rev-list", "--all"], capture_output=True,
                           text=True, check=False).stdout.split()) < 4:

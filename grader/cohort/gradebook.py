@@ -99,7 +99,10 @@ def canvas_csv(grades: list[Grade], students: dict[str, dict[str, str]], assignm
     """Canvas gradebook import: Student, ID, SIS User ID, SIS Login ID, Section, then the assignment.
 
     Canvas matches rows by ID (the Canvas user id) or SIS ids; a header it does not know creates
-    the assignment. The second row gives the points possible.
+    the assignment, so the file holds no other column (a status column would become a second
+    assignment): the machine's failures are left blank (no score, and an import leaves Canvas's
+    cell as it was), a notebook never changed from the stub is 0; why is in the cohort summary's
+    Status column and its "Needs attention" list. The second row gives the points possible.
     """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -109,15 +112,14 @@ def canvas_csv(grades: list[Grade], students: dict[str, dict[str, str]], assignm
     for g in grades:
         who = students.get(g.student, {})
         writer.writerow([who.get("name") or g.student, who.get("lms_id", ""), who.get("sis_id", ""),
-                         who.get("sis_login", ""), who.get("section", ""), f"{g.score:g}"])
+                         who.get("sis_login", ""), who.get("section", ""),
+                         "" if g.machine_failure else f"{g.score:g}"])
     return buf.getvalue()
 
 
 def _cause(grade: Grade) -> str:
     """One short label for why a submission lost points, for the failures-by-cause table."""
     if grade.status != "graded":
-        if grade.submission.problems and any("fetch" in p for p in grade.submission.problems):
-            return "fetch failed"
         return grade.status.replace("_", " ")
     if grade.execution.status in ("timeout", "dead_kernel"):
         return f"notebook {grade.execution.status.replace('_', ' ')}"
@@ -130,12 +132,16 @@ def _cause(grade: Grade) -> str:
     return "full marks"
 
 
-def cohort_summary(grades: list[Grade], roster_problems: list[str] = ()) -> dict:
-    """Score distribution, per-check pass rates and failures by cause."""
-    percents = [g.percent for g in grades]
+def cohort_summary(grades: list[Grade], roster_problems: list[str] = (), *, attention: dict[str, str] | None = None,
+                   banner: str = "", record: str = "", students: dict[str, dict[str, str]] | None = None) -> dict:
+    """Score distribution, per-check pass rates and failures by cause; the machine's failures have no
+    score, so they count in none of the statistics and are listed under "needs attention"."""
+    scored = [g for g in grades if not g.machine_failure]
+    percents = [g.percent for g in scored]
+    names = students or {}
     bins = Counter(min(int(p // 10) * 10, 90) for p in percents)
     checks: dict[str, dict[str, float]] = {}
-    for g in grades:
+    for g in scored:
         for c in g.checks:
             row = checks.setdefault(c.id, {"title": c.title or c.id, "passed": 0, "graded": 0, "points": 0.0,
                                            "max_points": c.max_points})
@@ -145,9 +151,17 @@ def cohort_summary(grades: list[Grade], roster_problems: list[str] = ()) -> dict
     for row in checks.values():
         row["pass_rate"] = round(row["passed"] / row["graded"], 3) if row["graded"] else 0.0
         row["mean_points"] = round(row.pop("points") / row["graded"], 3) if row["graded"] else 0.0
+    needs = dict(attention or {})
+    for g in grades:
+        if g.machine_failure and g.student not in needs:
+            needs[g.student] = f"{g.status.replace('_', ' ')}: {(g.message.splitlines() or [''])[0][:300]}"
     return {
         "week": grades[0].week if grades else "",
         "submissions": len(grades),
+        "scored": len(scored),
+        "banner": banner,
+        "deadline_record": record,
+        "needs_attention": {k: needs[k] for k in sorted(needs)},
         "statuses": dict(Counter(g.status for g in grades)),
         "late": sum(1 for g in grades if g.late_days),
         "scores": {
@@ -160,17 +174,33 @@ def cohort_summary(grades: list[Grade], roster_problems: list[str] = ()) -> dict
         "checks": checks,
         "causes": dict(Counter(_cause(g) for g in grades).most_common()),
         "roster_problems": list(roster_problems),
-        "students": [{"student": g.student, "score": g.score, "max_score": g.max_score, "status": g.status,
-                      "late_days": g.late_days, "commit": g.provenance.commit} for g in grades],
+        "students": [{"student": g.student, "name": names.get(g.student, {}).get("name", ""),
+                      "score": None if g.machine_failure else g.score, "max_score": g.max_score,
+                      "percent": None if g.machine_failure else round(g.percent, 1), "status": g.status,
+                      "late_days": g.late_days, "commit": g.provenance.commit, "branch": g.submission.branch,
+                      "notebook": g.submission.notebook, "report": f"reports/{g.student}-{g.week}.html"}
+                     for g in grades],
     }
 
 
 def summary_markdown(summary: dict) -> str:
     s = summary["scores"]
-    lines = [f"# Cohort summary: {summary['week']}", "",
-             (f"{summary['submissions']} submissions · mean {s['mean']}% · median {s['median']}% · "
-              f"min {s['min']}% · max {s['max']}% · late {summary['late']}"), "",
-             "## Score distribution", "", "| Percent | Students |", "|---|---|"]
+    lines = [f"# Cohort summary: {summary['week']}", ""]
+    if summary.get("banner"):
+        lines += [f"> **Warning:** {summary['banner']}", ""]
+    if summary.get("deadline_record"):
+        lines += [summary["deadline_record"], ""]
+    unscored = summary["submissions"] - summary.get("scored", summary["submissions"])
+    lines += [(f"{summary['submissions']} submissions · mean {s['mean']}% · median {s['median']}% · "
+               f"min {s['min']}% · max {s['max']}% · late {summary['late']}"
+               + (f" · {unscored} not graded (machine failures, below)" if unscored else "")), ""]
+    if summary.get("needs_attention"):
+        lines += ["## Needs attention", "",
+                  ("Not the students' doing, or not certain: no score was exported for the machine's failures "
+                   "(blank in the Canvas file); run the batch again once the cause is fixed."), ""]
+        lines += [f"- **{student}**: {_md_cell(why)}" for student, why in summary["needs_attention"].items()]
+        lines.append("")
+    lines += ["## Score distribution", "", "| Percent | Students |", "|---|---|"]
     lines += [f"| {band} | {'█' * n} {n} |" for band, n in s["histogram_percent"].items()]
     lines += ["", "## Per-check pass rates", "", "| Check | Passed | Mean points |", "|---|---|---|"]
     for row in summary["checks"].values():
@@ -178,25 +208,35 @@ def summary_markdown(summary: dict) -> str:
                      f"| {row['mean_points']:g} / {row['max_points']:g} |")
     lines += ["", "## Outcomes by cause", "", "| Cause | Students |", "|---|---|"]
     lines += [f"| {cause} | {n} |" for cause, n in summary["causes"].items()]
-    lines += ["", "## Students", "", "| Student | Score | Status | Late days |", "|---|---|---|---|"]
-    lines += [f"| {r['student']} | {r['score']:g} / {r['max_score']:g} | {r['status']} | {r['late_days']} |"
-              for r in summary["students"]]
+    lines += ["", "## Students", "", "| Student | Name | Score | Status | Late days | Branch | Notebook |",
+              "|---|---|---|---|---|---|---|"]
+    lines += [f"| [{r['student']}]({r['report']}) | {_md_cell(r.get('name') or '')} | "
+              + ("—" if r["score"] is None else f"{r['score']:g} / {r['max_score']:g}")
+              + f" | {r['status'].replace('_', ' ')} | {r['late_days']} | {_md_cell(r.get('branch') or '—')} | "
+              f"{_md_cell(r.get('notebook') or '—')} |" for r in summary["students"]]
     if summary["roster_problems"]:
         lines += ["", "## Roster lines skipped", ""] + [f"- {p}" for p in summary["roster_problems"]]
     return "\n".join(lines) + "\n"
 
 
-def write_exports(book: Gradebook, week: str, out_dir: Path, roster_problems: list[str] = ()) -> dict[str, Path]:
-    """Canvas CSV and the cohort summary (Markdown + JSON) from the latest grading of each student."""
+def _md_cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def write_exports(book: Gradebook, week: str, out_dir: Path, roster_problems: list[str] = (), *,
+                  attention: dict[str, str] | None = None, banner: str = "", record: str = "") -> dict[str, Path]:
+    """Canvas CSV and the cohort summary (Markdown, JSON, HTML) from the latest grading of each student."""
     grades = book.latest(week)
-    summary = cohort_summary(grades, roster_problems)
+    students = book.students()
+    summary = cohort_summary(grades, roster_problems, attention=attention, banner=banner, record=record,
+                             students=students)
     paths = {"canvas": out_dir / f"canvas-{week}.csv", "summary_md": out_dir / f"summary-{week}.md",
              "summary_json": out_dir / f"summary-{week}.json"}
-    atomic_write(paths["canvas"], canvas_csv(grades, book.students(), f"{grades[0].title or week}"
-                                             if grades else week))
+    atomic_write(paths["canvas"], canvas_csv(grades, students, f"{grades[0].title or week}" if grades else week))
     atomic_write(paths["summary_md"], summary_markdown(summary))
     atomic_write(paths["summary_json"], json.dumps(summary, indent=2) + "\n")
     from grader.report.html import write_cohort_html  # the HTML engineer's cohort page, when present
 
-    paths["summary_html"] = write_cohort_html(grades, out_dir / f"summary-{week}.html", f"Cohort: {week}")
+    paths["summary_html"] = write_cohort_html(grades, out_dir / f"summary-{week}.html", f"Cohort: {week}",
+                                              summary=summary)
     return paths

@@ -10,8 +10,10 @@ cannot start, each worker is a fresh `python -m grader.cohort.pool` process as b
 
 from __future__ import annotations
 
+import errno
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -46,6 +48,11 @@ class Job(BaseModel):
     late_days: int = 0
     submitted_at: datetime | None = None
     notes: list[str] = Field(default_factory=list)
+    notices: list[str] = Field(default_factory=list)  # for the Grade's banner (grader.cohort.batch)
+    # Export the commit from this fork store into submission.workdir just before grading, and delete it
+    # after (unless keep_export): a batch never holds every fork's files on disk at once.
+    export_from: str | None = None
+    keep_export: bool = False
 
 
 WORKER_PRELOAD = ("grader.pipeline", "grader.judge.answers", "nbformat", "nbformat.validator", "nbclient",
@@ -54,11 +61,38 @@ WORKER_PRELOAD = ("grader.pipeline", "grader.judge.answers", "nbformat", "nbform
 
 
 def grade_job(job: Job, gpu: int | None = None) -> Grade:
-    """Grade in this process (the worker side); its judge is forked from the batch's judge server if any."""
+    """Grade in this process (the worker side); its judge is forked from the batch's judge server if any.
+    A job with `export_from` writes its commit's files first and removes them afterwards."""
     from grader.pipeline import grade_submission
 
-    return grade_submission(job.submission, Settings.model_validate(job.settings), gpu=gpu,
-                            judge_server=os.environ.get("GRADER_JUDGE_SERVER") or None)
+    submission = job.submission
+    workdir = Path(submission.workdir)
+    try:
+        if job.export_from and submission.commit:
+            from grader.fetch.forks import ForkStore
+
+            shutil.rmtree(workdir, ignore_errors=True)
+            skipped = ForkStore(Path(job.export_from)).export(submission.commit, workdir)
+            submission = submission.model_copy(
+                update={"problems": [*submission.problems, *(f"not exported: {s}" for s in skipped)]})
+        return grade_submission(submission, Settings.model_validate(job.settings), gpu=gpu,
+                                judge_server=os.environ.get("GRADER_JUDGE_SERVER") or None)
+    finally:
+        if job.export_from and not job.keep_export:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+# The grader's own disk is full (or its quota spent): every grading after this one would fail the same way.
+OUT_OF_SPACE = "the grader ran out of disk space"
+SPACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+
+
+def describe_os_error(exc: OSError, where: Path | str | None = None) -> str:
+    """One line for an OSError on the grader's own files: what ran out (or failed) and where."""
+    where = f" ({exc.filename or where})" if exc.filename or where else ""
+    if exc.errno in SPACE_ERRNOS:
+        return f"{OUT_OF_SPACE}{where}: {exc.strerror or exc}"
+    return f"the grader could not write its files{where}: {exc.strerror or exc}"
 
 
 def error_grade(job: Job, message: str, status: str = "harness_error") -> Grade:
@@ -234,8 +268,13 @@ def _read_result(job: Job, result: Path, returncode: int) -> Grade:
         return Grade.model_validate_json(result.read_text())
     except (OSError, ValueError):
         err = result.with_name(f"{job.submission.student}.err")
-        tail = err.read_text()[-1500:] if err.is_file() else ""
-        return error_grade(job, f"grading worker exited with {returncode} and no grade: {tail}")
+        try:
+            tail = err.read_text(errors="replace").strip()[-1500:] if err.is_file() else ""
+        except OSError:
+            tail = ""
+        how = f"was killed by signal {-returncode}" if returncode < 0 else f"exited with {returncode}"
+        return error_grade(job, f"the grading worker {how} without a grade; "
+                                + (f"its last output: {tail}" if tail else "it wrote no output"))
 
 
 def run_worker(job_path: str, result_path: str, gpu: str | None = None) -> int:
@@ -246,6 +285,13 @@ def run_worker(job_path: str, result_path: str, gpu: str | None = None) -> int:
     job = Job.model_validate_json(Path(job_path).read_text())
     try:
         grade = grade_job(job, gpu=int(gpu) if gpu is not None else None)
+    except OSError as exc:
+        if exc.errno not in SPACE_ERRNOS:
+            raise_or_report = "harness error while grading:\n" + traceback.format_exc()[-1500:]
+        else:  # the machine's: a full disk is one line, no traceback
+            raise_or_report = describe_os_error(exc, job.submission.workdir if job.export_from
+                                                else job.settings.get("out_dir"))
+        grade = error_grade(job, raise_or_report)
     except Exception:  # noqa: BLE001 - a harness bug: still a report, marked as ours, never cached
         grade = error_grade(job, "harness error while grading:\n" + traceback.format_exc()[-1500:])
     tmp = Path(result_path + ".tmp")

@@ -9,12 +9,12 @@ clones). Safety, because URLs come from students:
 - never submodules; git runs in its own process group, killed at our own timeout;
 - files are exported from git objects by commit: blob sizes are checked before reading, symbolic
   links and gitlinks are skipped, so a committed link to a secret file is never followed.
-Commit dates are forgeable, so "when" comes from HeadsLog, the grader's own record of heads.
+Commit dates are forgeable, so "when" comes from grader.fetch.heads, the grader's own record.
 """
 
 from __future__ import annotations
 
-import json
+import errno
 import os
 import re
 import shutil
@@ -26,12 +26,12 @@ from pathlib import Path
 
 import git
 
-from grader.records import Submission
-
 FETCH_TIMEOUT = 120.0  # seconds per fork
 MAX_BLOB_BYTES = 50 * 2**20  # a single file; notebooks have their own smaller cap
 MAX_EXPORT_BYTES = 200 * 2**20  # the whole exported tree
 MAX_EXPORT_FILES = 5000
+MAX_NOTEBOOKS = 200  # notebooks in one commit considered for the week's (grader.fetch.graded)
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's id of the tree with no files
 SHA = re.compile(r"^[0-9a-f]{7,40}$")
 SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9][A-Za-z0-9.-]*:[A-Za-z0-9._~/-]+$")
 URL = re.compile(r"^(https|ssh|file)://([^/?#\s]*)(/[^\s]*)?$")
@@ -88,13 +88,45 @@ def git_env() -> dict[str, str]:
     return env
 
 
-def run_git(args: list[str], *, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
-    """Run git in its own process group; at the timeout the whole group (ssh included) dies."""
+def _git_argv(args: list[str]) -> list[str]:
     # maintenance.auto: no `git maintenance run --auto` process after every fetch (the store is never
     # repacked behind our back; gc.auto is off for the same reason).
-    argv = [git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git", "-c", "protocol.ext.allow=never",
+    return [git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git", "-c", "protocol.ext.allow=never",
             "-c", "submodule.recurse=false", "-c", "core.hooksPath=/dev/null", "-c", "maintenance.auto=false",
             *args]
+
+
+def _git_lines(args: list[str], *, cwd: Path, timeout: float, limit: int, sep: str = "\n") -> list[str]:
+    """git's output as records, read as it comes: git is killed at `limit` records or the timeout, so
+    a fork whose tree expands to millions of paths costs the grader neither memory nor time."""
+    import selectors
+    import time
+
+    proc = subprocess.Popen(_git_argv(args), cwd=cwd, env=git_env(), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+    records: list[str] = []
+    buf = b""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while len(records) < limit and time.monotonic() < deadline:
+            if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
+                continue
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            *done, buf = (buf + chunk).split(sep.encode())
+            records += [r.decode("utf-8", "surrogateescape") for r in done]
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    return records[:limit]
+
+
+def run_git(args: list[str], *, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+    """Run git in its own process group; at the timeout the whole group (ssh included) dies."""
+    argv = _git_argv(args)
     proc = subprocess.Popen(argv, cwd=cwd, env=git_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
@@ -107,8 +139,26 @@ def run_git(args: list[str], *, cwd: Path, timeout: float) -> subprocess.Complet
 
 
 def _last_line(text: str) -> str:
+    """git's reason in one line: its `fatal:`/`error:` line (the last line of a message is often only
+    the end of a sentence, e.g. "and the repository exists.")."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else "no message from git"
+    reasons = [ln for ln in lines if ln.startswith(("fatal:", "error:"))]
+    line = (reasons or lines or ["no message from git"])[0]
+    return line.removeprefix("fatal: ").removeprefix("error: ")[:300]
+
+
+def _missing_local(url: str) -> str | None:
+    """Why a local path cannot be a fork, before git is asked (git's own words name no path)."""
+    if "://" in url or SCP_LIKE.match(url) or not url.startswith("/"):
+        return None
+    path = Path(url)
+    if not path.exists():
+        return "no such folder"
+    if not path.is_dir():
+        return "not a folder"
+    if not ((path / ".git").exists() or (path / "HEAD").is_file()):
+        return "not a git repository (no .git in it)"
+    return None
 
 
 @dataclass
@@ -130,7 +180,11 @@ class ForkStore:
     def __init__(self, path: Path):
         self.path = Path(path)
         if not (self.path / "HEAD").is_file():
-            git.Repo.init(self.path, bare=True)
+            try:
+                git.Repo.init(self.path, bare=True)
+            except git.GitCommandError as exc:  # the grader's own disk: an OSError, said in one line
+                raise OSError(errno.ENOSPC if "No space" in str(exc.stderr) else errno.EIO,
+                              _last_line(str(exc.stderr)), str(self.path)) from None
             with git.Repo(self.path).config_writer() as cfg:
                 cfg.set_value("gc", "auto", "0")  # keep commits a later force-push orphans
         self.repo = git.Repo(self.path)
@@ -144,6 +198,8 @@ class ForkStore:
     def fetch(self, student: str, url: str, timeout: float = FETCH_TIMEOUT) -> Fetched:
         """Fetch a fork's branches, default HEAD and pull-request heads; errors become data."""
         student = self._remote(student)
+        if reason := _missing_local(url):
+            return Fetched(student, refs=self.refs(student), error=f"could not fetch {url}: {reason}")
         with self.repo.config_writer() as cfg:  # the URL goes to config, never on a command line
             cfg.set_value(f'remote "{student}"', "url", url)
         prefix = f"refs/remotes/{student}"
@@ -151,6 +207,8 @@ class ForkStore:
                  f"+refs/pull/*/head:{prefix}/pull/*"]
         done = run_git(["fetch", "--no-tags", "--no-recurse-submodules", "--prune", "--quiet",
                         "--no-write-fetch-head", student, *specs], cwd=self.path, timeout=timeout)
+        if "No space left on device" in done.stderr:  # our disk, not the student's fork
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
         fetched = Fetched(student, refs=self.refs(student))
         if done.returncode != 0:
             fetched.error = f"could not fetch {url}: {_last_line(done.stderr)}"
@@ -201,6 +259,51 @@ class ForkStore:
         done = run_git(["cat-file", "-e", f"{sha}^{{commit}}"], cwd=self.path, timeout=60)
         return SHA.match(sha) is not None and done.returncode == 0
 
+    def contains(self, tip: str, sha: str) -> bool:
+        """Whether commit `sha` is `tip` or behind it (on the branch whose tip it is)."""
+        if not (SHA.match(tip) and SHA.match(sha)):
+            return False
+        return run_git(["merge-base", "--is-ancestor", sha, tip], cwd=self.path, timeout=60).returncode == 0
+
+    def notebooks(self, sha: str, limit: int = MAX_NOTEBOOKS) -> list[tuple[str, str]]:
+        """(path, blob sha) of every regular .ipynb file in the commit, read from git objects;
+        more than `limit` of them is the submission's problem (SourceError)."""
+        if not SHA.match(sha):
+            raise SourceError(f"commit {sha!r} is not a hexadecimal sha")
+        # diff-tree against the empty tree lists the commit's files (ls-tree takes no pathspec magic)
+        lines = _git_lines(["diff-tree", "-r", "--raw", "-z", "--no-commit-id", "--no-renames", EMPTY_TREE, sha,
+                            "--", ":(glob,icase)**/*.ipynb"], cwd=self.path, timeout=120,
+                           limit=2 * limit + 2, sep="\0")
+        if len(lines) > 2 * limit:
+            raise SourceError(f"the commit holds more than {limit} notebooks")
+        found = []
+        for meta, path in zip(lines[0::2], lines[1::2]):
+            fields = meta.lstrip(":").split()
+            if len(fields) >= 4 and fields[1] in ("100644", "100755"):
+                found.append((path, fields[3]))
+        return found
+
+    def blob(self, blob: str, max_bytes: int) -> bytes | None:
+        """A blob's bytes, or None when it is larger than max_bytes (its size is read first)."""
+        size = run_git(["cat-file", "-s", blob], cwd=self.path, timeout=60)
+        if size.returncode != 0 or not size.stdout.strip().isdigit() or int(size.stdout) > max_bytes:
+            return None
+        done = subprocess.run(_git_argv(["cat-file", "blob", blob]), cwd=self.path, env=git_env(),
+                              capture_output=True, timeout=60, check=False)
+        return done.stdout if done.returncode == 0 else None
+
+    def last_change(self, tip: str, paths: list[str], before: datetime | None = None) -> tuple[str, datetime] | None:
+        """The newest commit at or behind `tip` that changed one of `paths` (committed at or before
+        `before`, when given: commit dates, trusted only where the mentor said so), with its date."""
+        if not SHA.match(tip) or not paths:
+            return None
+        args = ["log", "-1", "--format=%H %ct"] + ([f"--before={int(before.timestamp())}"] if before else [])
+        done = run_git([*args, tip, "--", *(f":(literal){p}" for p in paths)], cwd=self.path, timeout=120)
+        parts = done.stdout.split()
+        if done.returncode != 0 or len(parts) != 2 or not SHA.match(parts[0]):
+            return None
+        return parts[0], datetime.fromtimestamp(int(parts[1]), UTC)
+
     def commit_time(self, sha: str) -> datetime:
         return self.repo.commit(sha).committed_datetime.astimezone(UTC)
 
@@ -237,72 +340,3 @@ class ForkStore:
             total += size
             files += 1
         return skipped
-
-
-class HeadsLog:
-    """The grader's own append-only record of each fork's head: the trusted "when"."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-
-    def record(self, fetched: Fetched, at: datetime | None = None) -> None:
-        if not fetched.head:
-            return
-        at = at or datetime.now(UTC)
-        line = json.dumps({"student": fetched.student, "sha": fetched.head, "at": at.isoformat()})
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-
-    def entries(self, student: str) -> list[tuple[datetime, str]]:
-        if not self.path.is_file():
-            return []
-        out = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by a kill: the rest of the log still counts
-            if item.get("student") == student:
-                out.append((datetime.fromisoformat(item["at"]), item["sha"]))
-        return sorted(out)
-
-    def head_at(self, student: str, deadline: datetime) -> str | None:
-        """The last head recorded at or before the deadline."""
-        before = [sha for at, sha in self.entries(student) if at <= deadline]
-        return before[-1] if before else None
-
-    def first_seen(self, student: str, sha: str) -> datetime | None:
-        """When the grader first saw this commit as the fork's head: the submission time."""
-        seen = [at for at, s in self.entries(student) if s == sha]
-        return seen[0] if seen else None
-
-
-def fetch_submission(source: str, week: str, *, commit: str | None, student: str, dest: Path,
-                     pull: int | None = None) -> Submission:
-    """Fetch one repository (URL or local path) and export a commit into dest/work.
-
-    Problems that are the student's (unreachable fork, unknown commit) are listed in
-    Submission.problems; the pipeline then reports the submission as invalid.
-    """
-    dest = Path(dest)
-    workdir = dest / "work"
-    problems: list[str] = []
-    sha = None
-    submitted_at = None
-    try:
-        url = check_source(source)
-        store = ForkStore(dest / "store.git")
-        fetched = store.fetch("fork", url)  # one fork in this store: the remote name is ours, not the student's
-        if fetched.error:
-            problems.append(fetched.error)
-        if fetched.refs:
-            sha = store.resolve("fork", commit, pull, refs=fetched.refs)
-            submitted_at = store.commit_time(sha)
-            problems += [f"not exported: {s}" for s in store.export(sha, workdir)]
-    except SourceError as exc:
-        problems.append(str(exc))
-    return Submission(student=student, week=week, source=source, commit=sha, workdir=str(workdir),
-                      submitted_at=submitted_at, problems=problems)

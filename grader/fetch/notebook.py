@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
-from pathlib import Path
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path, PurePosixPath
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024  # reject before parsing; a week's notebook is < 1 MB
 MAX_CELLS = 2000
@@ -25,32 +28,118 @@ def _normalise(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", stem)
 
 
-def locate_notebook(workdir: Path, expected: str) -> Path:
-    """Find the notebook for `expected` (e.g. 'week1.ipynb') under workdir.
+def is_week_notebook(name: str, expected: str) -> bool:
+    """Whether a file name is the week's notebook: the stub's name or a renamed copy of it."""
+    return name == expected or _normalise(name) == _normalise(expected)
 
-    Prefers the exact name, then a renamed copy ('Copy of week1.ipynb', 'Week_1.ipynb'), then
-    the only notebook in the folder. Symlinks are never followed: a committed link could point
-    at a file outside the submission.
-    """
+
+def code_cells(raw: bytes) -> tuple[str, ...] | None:
+    """A notebook's code as the grader compares it with the stub: the non-empty code cells, each with
+    trailing spaces trimmed, the course's data URL made neutral (a release fills it in); outputs,
+    metadata and cell ids ignored. None for anything that is not a notebook."""
+    try:
+        nb = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    if not isinstance(cells, list):
+        return None
+    out = []
+    for cell in cells:
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            src = cell.get("source", "")
+            src = "".join(src) if isinstance(src, list) else str(src)
+            src = "\n".join(line.rstrip() for line in COURSE_URL.sub(COURSE_PLACEHOLDER, src).strip().splitlines())
+            if src:
+                out.append(src)
+    return tuple(out)
+
+
+COURSE_URL = re.compile(r"https://raw\.githubusercontent\.com/[^/\s\"']+/[^/\s\"']+/")
+COURSE_PLACEHOLDER = "https://raw.githubusercontent.com/COURSE_ORG/COURSE_REPO/"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A notebook that may be the week's: its path, bytes (None when too big to compare) and the
+    time of its last change, where a history says it (a commit; never a file's mtime)."""
+
+    rel: str
+    raw: bytes | None
+    changed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Pick:
+    rel: str
+    untouched: bool  # the released stub's code, unchanged: nothing to grade
+    reason: str
+
+
+def pick_notebook(candidates: list[Candidate], expected: str, stub: tuple[str, ...] | None) -> Pick:
+    """The file rule: of the week's notebooks (its name or a renamed copy such as Colab's "Copy of
+    week1.ipynb"; else the only notebook), one changed from the released stub beats an untouched one;
+    among changed ones the most recently changed (when a history says), then the exact name, then
+    the shallowest path. Raises NotebookError when there is none, or no way to tell."""
+    week = [c for c in candidates if is_week_notebook(PurePosixPath(c.rel).name, expected)]
+    if not week:
+        if len(candidates) == 1:
+            week = candidates
+        elif not candidates:
+            raise NotebookError(f"no notebook found: expected {expected} in the submission")
+        else:
+            names = ", ".join(sorted(c.rel for c in candidates)[:8])
+            raise NotebookError(f"could not tell which notebook to grade: expected {expected}, found {names}")
+
+    def untouched(c: Candidate) -> bool:
+        return stub is not None and c.raw is not None and code_cells(c.raw) == stub
+
+    def key(c: Candidate):
+        when = -c.changed_at.timestamp() if c.changed_at else 0.0
+        return (untouched(c), when, PurePosixPath(c.rel).name != expected, len(PurePosixPath(c.rel).parts), c.rel)
+
+    chosen = min(week, key=key)
+    others = len(week) - 1
+    if untouched(chosen):
+        reason = f"{chosen.rel}: the released stub, unchanged" + (
+            f" (as are the other {others} notebook(s) of the week)" if others else "")
+    else:
+        reason = f"{chosen.rel}" + (
+            f": of {len(week)} notebooks of the week, the {'most recently ' if chosen.changed_at else ''}changed one"
+            if others else "")
+    return Pick(chosen.rel, untouched(chosen), reason)
+
+
+@functools.lru_cache(maxsize=16)
+def stub_code(path: Path) -> tuple[str, ...] | None:
+    """The released stub's code (code_cells), or None when there is no stub to compare with."""
+    try:
+        return code_cells(Path(path).read_bytes())
+    except OSError:
+        return None
+
+
+def locate_notebook(workdir: Path, expected: str, stub: tuple[str, ...] | None = None) -> Path:
+    """Find the notebook for `expected` (e.g. 'week1.ipynb') under workdir by pick_notebook's rule
+    (with `stub`, a changed copy beats the untouched stub). Symlinks are never followed: a committed
+    link could point at a file outside the submission."""
     workdir = workdir.resolve()
-    candidates = [
+    paths = [
         p
         for p in sorted(workdir.rglob("*.ipynb"))
         if ".ipynb_checkpoints" not in p.parts and ".git" not in p.parts
     ]
-    exact = [p for p in candidates if p.name == expected]
-    want = _normalise(expected)
-    renamed = [p for p in candidates if _normalise(p.name) == want]
-    for group in (exact, renamed):
-        if group:
-            chosen = min(group, key=lambda p: (len(p.relative_to(workdir).parts), str(p)))
-            return _refuse_link(chosen, workdir)
-    if len(candidates) == 1:
-        return _refuse_link(candidates[0], workdir)
-    if not candidates:
-        raise NotebookError(f"no notebook found: expected {expected} in the submission")
-    names = ", ".join(p.relative_to(workdir).as_posix() for p in candidates[:8])
-    raise NotebookError(f"could not tell which notebook to grade: expected {expected}, found {names}")
+    candidates = []
+    for path in paths:
+        raw = None
+        if stub is not None and not path.is_symlink() and is_week_notebook(path.name, expected):
+            try:
+                raw = path.read_bytes() if path.stat().st_size <= MAX_NOTEBOOK_BYTES else None
+            except OSError:
+                raw = None
+        candidates.append(Candidate(path.relative_to(workdir).as_posix(), raw))
+    chosen = pick_notebook(candidates, expected, stub)
+    return _refuse_link(workdir / chosen.rel, workdir)
 
 
 def _refuse_link(path: Path, workdir: Path) -> Path:

@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from grader.fetch.forks import SourceError, check_source
+from grader.fetch.graded import check_branch
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 GITHUB_USER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
@@ -27,7 +28,7 @@ ALIASES = {
     "name": "name", "github": "github", "github_user": "github", "user": "github",
     "repo": "repo", "fork": "repo", "url": "repo", "fork_url": "repo",
     "lms_id": "lms_id", "canvas_id": "lms_id", "sis_id": "sis_id", "sis_login": "sis_login",
-    "section": "section",
+    "section": "section", "branch": "branch",
 }
 
 
@@ -42,6 +43,7 @@ class RosterEntry(BaseModel):
     sis_id: str = ""
     sis_login: str = ""
     section: str = ""
+    branch: str = ""  # grade this branch of the fork (else the rule's choice, grader.fetch.graded)
     line: int = 0
 
 
@@ -79,6 +81,8 @@ def _check_fields(raw: dict[str, str], base: Path, line: int) -> RosterEntry:
     for key in ("lms_id", "sis_id", "sis_login"):
         if fields.get(key) and not LMS_ID.match(fields[key]):
             raise ValueError(f"{key} {fields[key]!r} is not allowed")
+    if fields.get("branch"):
+        check_branch(fields["branch"])
     if not fields.get("repo"):
         raise ValueError("missing fork URL (column 'repo')")
     fields["repo"] = check_source(fields["repo"], base=base)

@@ -30,11 +30,16 @@ def results(grade: Grade, visibility: str = VISIBILITY, leaderboard: bool = Fals
             "output": "\n".join(lines)[:MAX_OUTPUT], "tags": [CATEGORY_TITLES.get(c.category.value, "")],
             "visibility": visibility,
         })
-    output = [f"{grade.week}: {grade.score:g} / {grade.max_score:g}"]
+    output = [f"{grade.week}: {grade.score:g} / {grade.max_score:g}", *grade.notices]
     if grade.status != "graded" or grade.message:
         output.append(f"{grade.status.replace('_', ' ')}: {grade.message}")
     for f in grade.execution.failures[:3]:
         output.append(f"cell {f.index + 1}: {f.ename or f.kind}: {f.evalue}"[:500])
+    if grade.machine_failure:  # no score at all rather than a zero the student did not earn
+        output[0] = f"{grade.week}: not graded ({grade.status.replace('_', ' ')}); your instructor sees this too"
+        return {"output": "\n".join(output)[:MAX_OUTPUT], "output_format": "text", "tests": [],
+                "visibility": visibility, "extra_data": {"status": grade.status, "grader_version":
+                                                          grade.provenance.grader_version}}
     out = {
         "score": grade.score, "output": "\n".join(output)[:MAX_OUTPUT], "output_format": "text",
         "execution_time": round(grade.durations.get("total", 0.0)), "visibility": visibility,

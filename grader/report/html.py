@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from html import escape
 from pathlib import Path
+from urllib.parse import quote
 
 from grader.records import Grade
 from grader.report.charts import (
@@ -107,13 +108,18 @@ def _verdict(grade: Grade) -> list[str]:
         f'<p class="muted">{_e(grade.student)} · graded {_e(grade.graded_at.strftime("%Y-%m-%d %H:%M UTC"))}</p>',
         '<section class="verdict" id="verdict">',
         f'<div class="score">{grade.score:g} / {grade.max_score:g} '
-        f'<span class="pct">({grade.percent:.0f}%)</span></div>',
+        f'<span class="pct">({grade.percent:.0f}%)</span></div>' if not grade.machine_failure else
+        '<div class="score">not graded</div>',
         f"<div>{_badge(outcome)} <span class=\"muted\">{_e(grade.status.replace('_', ' '))}</span></div>",
         "</section>",
     ]
     if grade.status != "graded" or grade.message:
         out.append(f'<div class="note"><strong>{_e(grade.status.replace("_", " "))}</strong>: '
                    f"{_e(strip_ansi(grade.message or grade.execution.message))}</div>")
+    for notice in grade.notices:
+        out.append(f'<div class="note">{_e(notice)}</div>')
+    if grade.submission.selection:
+        out.append(f'<p class="muted">Graded: {_e(grade.submission.selection)}.</p>')
     for problem in grade.submission.problems:
         out.append(f'<div class="note late">{_e(problem)}</div>')
     if grade.late_days:
@@ -217,35 +223,61 @@ def render_html(grade: Grade) -> str:
     return _page(f"{grade.student} {grade.week}: {grade.score:g}/{grade.max_score:g}", body)
 
 
-def render_cohort_html(grades: list[Grade], title: str = "") -> str:
-    """A cohort: summary, score histogram, per-check pass rates, then one row per student."""
+def render_cohort_html(grades: list[Grade], title: str = "", summary: dict | None = None) -> str:
+    """A cohort: summary, score histogram, per-check pass rates, then one row per student (name, score,
+    status, late days, a link to the student's report). With the batch's `summary`
+    (grader.cohort.gradebook.cohort_summary) the figures are the Markdown summary's own."""
+    import statistics
+
     grades = sorted(grades, key=lambda g: (g.week, g.student))
     weeks = sorted({g.week for g in grades})
     title = title or f"Cohort report: {', '.join(weeks) or 'no submissions'}"
     body = [f"<h1>{_e(title)}</h1>"]
     if not grades:
         return _page(title, body + ['<p class="muted">No grades.</p>'])
-    percents = [g.percent for g in grades]
+    summary = summary or {}
+    rows_by_student = {r["student"]: r for r in summary.get("students", [])}
+    scored = [g for g in grades if not g.machine_failure]
+    percents = [g.percent for g in scored]
+    scores = summary.get("scores") or {}
+    mean = scores.get("mean", round(statistics.fmean(percents), 1) if percents else None)
+    median = scores.get("median", round(statistics.median(percents), 1) if percents else None)
     graded = sum(g.status == "graded" for g in grades)
-    mean = sum(percents) / len(percents)
-    median = sorted(percents)[len(percents) // 2]
+    if summary.get("banner"):
+        body.append(f'<div class="note">{_e(summary["banner"])}</div>')
+    if summary.get("deadline_record"):
+        body.append(f"<p>{_e(summary['deadline_record'])}</p>")
     body += [
         '<section class="verdict" id="summary">',
         f'<div class="score">{len(grades)} <span class="pct">submissions</span></div>',
-        f"<div>mean {mean:.0f}% · median {median:.0f}% · {graded} graded, "
-        f"{len(grades) - graded} not graded</div></section>",
-        "<h2>Score distribution</h2>",
-        f"<figure>{histogram_svg(percents)}<figcaption>scores (% of maximum)</figcaption></figure>",
+        (f"<div>mean {'—' if mean is None else f'{mean:g}%'} · median {'—' if median is None else f'{median:g}%'}"
+         f" · {graded} graded, {len(grades) - graded} not graded · late {sum(1 for g in grades if g.late_days)}"
+         "</div></section>"),
     ]
-    body += _pass_rates(grades)
+    needs = summary.get("needs_attention") or {
+        g.student: f"{g.status.replace('_', ' ')}: {g.message}" for g in grades if g.machine_failure}
+    if needs:
+        body += ["<h2>Needs attention</h2>", ('<p class="muted">No score was exported for the machine\'s failures '
+                                              "(blank in the Canvas file); grade again once the cause is fixed.</p><ul>")]
+        body += [f"<li><b>{_e(student)}</b>: {_e(strip_ansi(why)[:300])}</li>" for student, why in needs.items()]
+        body.append("</ul>")
+    body += ["<h2>Score distribution</h2>",
+             f"<figure>{histogram_svg(percents)}<figcaption>scores (% of maximum)</figcaption></figure>"]
+    body += _pass_rates(scored)
     rows = []
     for g in grades:
+        info = rows_by_student.get(g.student, {})
+        link = quote(info.get("report") or f"reports/{g.student}-{g.week}.html", safe="/")  # a relative path only
         problem = g.message or (g.status.replace("_", " ") if g.status != "graded" else "")
-        rows.append(f"<tr><td>{_e(g.student)}</td><td>{_e(g.week)}</td>"
-                    f"<td class=\"num\">{g.score:g} / {g.max_score:g}</td><td class=\"num\">{g.percent:.0f}%</td>"
-                    f"<td>{_bar(g.percent / 100)}</td><td>{_e(strip_ansi(problem)[:300])}</td></tr>")
-    body += ["<h2>Students</h2>", "<table><tr><th>Student</th><th>Week</th><th>Score</th><th>%</th>"
-             "<th></th><th>Problem</th></tr>", *rows, "</table>"]
+        score = "—" if g.machine_failure else f"{g.score:g} / {g.max_score:g}"
+        pct = "—" if g.machine_failure else f"{g.percent:.0f}%"
+        rows.append(f"<tr><td><a href=\"{_e(link)}\">{_e(g.student)}</a></td><td>{_e(info.get('name') or '')}</td>"
+                    f"<td>{_e(g.week)}</td><td class=\"num\">{score}</td><td class=\"num\">{pct}</td>"
+                    f"<td>{'' if g.machine_failure else _bar(g.percent / 100)}</td>"
+                    f"<td>{_e(g.status.replace('_', ' '))}</td><td class=\"num\">{g.late_days}</td>"
+                    f"<td>{_e(strip_ansi(problem)[:300])}</td></tr>")
+    body += ["<h2>Students</h2>", ("<table><tr><th>Student</th><th>Name</th><th>Week</th><th>Score</th><th>%</th>"
+                                   "<th></th><th>Status</th><th>Late days</th><th>Problem</th></tr>"), *rows, "</table>"]
     versions = sorted({g.provenance.grader_version for g in grades})
     body.append(f"<footer>{_e('grader ' + ', '.join(versions) + f' · {len(grades)} grades')}</footer>")
     return _page(title, body)
@@ -278,7 +310,7 @@ def _pass_rates(grades: list[Grade]) -> list[str]:
             "<th>Rate</th><th></th><th>Avg. credit</th></tr>", *rows, "</table>"]
 
 
-def write_cohort_html(grades: list[Grade], path: Path, title: str = "") -> Path:
+def write_cohort_html(grades: list[Grade], path: Path, title: str = "", summary: dict | None = None) -> Path:
     """Write the cohort page (atomically) and return its path."""
-    atomic_write(Path(path), render_cohort_html(grades, title))
+    atomic_write(Path(path), render_cohort_html(grades, title, summary))
     return Path(path)

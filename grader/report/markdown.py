@@ -65,8 +65,11 @@ def _cell(text: str, limit: int = 300) -> str:
 def render_markdown(grade: Grade) -> str:
     """Verdict first, then categories, then each check with measured value and target."""
     lines = [f"## {grade.week}: {grade.score:g} / {grade.max_score:g} ({grade.percent:.0f}%)"]
+    if grade.machine_failure:  # no score: the machine failed, not the student
+        lines = [f"## {grade.week}: not graded ({grade.status.replace('_', ' ')})"]
     if grade.title:
         lines[0] += f" — {grade.title}"
+    lines += submission_lines(grade)
     if grade.status != "graded" or grade.message:
         lines.append(f"\n> **{grade.status.replace('_', ' ')}**: {grade.message}")
     if grade.late_days:
@@ -98,6 +101,19 @@ def render_markdown(grade: Grade) -> str:
     return "\n".join(lines)
 
 
+def submission_lines(grade: Grade) -> list[str]:
+    """Notices (late-day caveats, a push not graded), what was graded and why, and fetch notes."""
+    lines = [f"\n> **Notice:** {_cell(n, 500)}" for n in grade.notices]
+    sub = grade.submission
+    if sub.selection or sub.notebook:
+        graded = sub.selection or f"notebook {sub.notebook}"
+        lines.append(f"\nGraded: {_cell(graded, 600)}.")
+    notes = [p for p in sub.problems if p not in grade.message]
+    if notes:
+        lines += [""] + [f"- {_cell(p, 300)}" for p in notes[:10]]
+    return lines
+
+
 def write_report(grade: Grade, out_dir: Path, formats: tuple[str, ...] = ("json", "md"),
                  stem: str | None = None) -> dict[str, Path]:
     """Write each requested format to out_dir/<stem><suffix>; returns format -> path."""
@@ -112,6 +128,12 @@ def write_report(grade: Grade, out_dir: Path, formats: tuple[str, ...] = ("json"
         atomic_write(path, render(grade))
         written[fmt] = path
     return written
+
+
+def known_formats() -> list[str]:
+    """Every report format a writer is registered for."""
+    _load_optional_writers()
+    return sorted(WRITERS)
 
 
 def _load_optional_writers() -> None:

@@ -299,6 +299,15 @@ async def _execute(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: Pa
                     source_excerpt=_excerpt(run.notebook.cells[index].source, None) if code_cells else ""))
                 state["status"] = "dead_kernel"
                 state["message"] = str(exc)[:300]
+                killer = None if state.get("watchdog") else await _outside_signal(km, spec)
+                if killer is not None:  # the machine's failure: a signal neither we nor the notebook sent
+                    cells = len(code_cells)
+                    state["status"] = "killed"
+                    state["message"] = (f"the kernel was killed from outside the sandbox ({killer}) after "
+                                        f"{state['cells_run']} of {cells} cells; not the notebook's doing, "
+                                        "so it is not graded now and will be graded again")
+                    state["failures"][-1] = state["failures"][-1].model_copy(update={
+                        "evalue": f"the kernel was killed from outside ({killer}) while running this cell"})
                 if state.get("watchdog"):
                     state["failures"][-1] = state["failures"][-1].model_copy(update={
                         "kind": "timeout", "evalue": f"stopped: the notebook ran past its total budget "
@@ -313,6 +322,50 @@ async def _execute(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: Pa
         if not prepared.done():  # the kernel failed to start: let the locating thread finish first
             await asyncio.wait([prepared])
     return state
+
+
+# Signals that end a kernel from outside: a person's or a supervisor's kill, the host's OOM killer.
+# What the notebook itself does ends differently: os._exit and sys.exit give an exit status, a crash
+# SIGSEGV/SIGBUS/SIGABRT/SIGFPE/SIGILL, the sandbox's limits SIGXCPU/SIGXFSZ or a MemoryError, and the
+# run's memory cgroup (GPU runs) counts its OOM kills. A notebook that signals its own kernel with one
+# of these reads as killed from outside: it earns nothing by it (never a score, graded again, and a
+# mentor sees it under "needs attention").
+OUTSIDE_SIGNALS = {signal.SIGKILL: "SIGKILL", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP",
+                   signal.SIGQUIT: "SIGQUIT"}
+
+
+async def _outside_signal(km, spec: SandboxSpec) -> str | None:
+    """The name of the signal that ended a dead kernel when it came from outside, else None."""
+    proc = getattr(km.provisioner, "process", None)
+    code = None
+    for _ in range(100):  # the kernel died; its launcher may take a moment to report it
+        code = proc.poll() if proc is not None else None
+        if code is not None:
+            break
+        await asyncio.sleep(0.01)
+    if code is None:
+        return None
+    if code < 0:  # the launcher itself died of a signal (the kernel's own process at the process level)
+        number = -code
+    elif code > 128 and spec.level is not Isolation.process:  # bwrap and unshare report 128 + signal
+        number = code - 128
+    else:
+        return None
+    if number not in OUTSIDE_SIGNALS or _oom_kills(spec):
+        return None
+    return OUTSIDE_SIGNALS[number]
+
+
+def _oom_kills(spec: SandboxSpec) -> int:
+    """OOM kills the run's own memory cgroup counted (GPU runs have one): the notebook's memory."""
+    from grader.run.sandbox import _cgroup_location
+
+    where = _cgroup_location() if spec.gpu is not None else None
+    try:
+        events = (where[0] / f"grader-{spec.run_id}" / "memory.events").read_text() if where else ""
+    except OSError:
+        return 0
+    return sum(int(v) for k, v in (line.split() for line in events.splitlines()) if k == "oom_kill")
 
 
 async def _run_aside(client, source: str) -> None:

@@ -28,6 +28,7 @@ FILES = [
     ("ci/constraints.txt", "ci/constraints.txt"),
     ("ci/install.sh", "ci/install.sh"),
     ("ci/check_pr.sh", "ci/check_pr.sh"),
+    ("ci/pr_weeks.sh", "ci/pr_weeks.sh"),
     ("ci/post_comment.py", "ci/post_comment.py"),
     ("ci/workflows/student-checks.yml", ".github/workflows/checks.yml"),
     ("ci/workflows/pr-comment.yml", ".github/workflows/pr-comment.yml"),
@@ -47,10 +48,25 @@ class ReleaseError(Exception):
     """The template cannot be written, or it would leak mentor-only material."""
 
 
+COURSE_PLACEHOLDER = "COURSE_ORG/COURSE_REPO"  # the stubs' Colab data URL, until a release fills it in
+COURSE_REPO = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+
+
+def check_course_repo(value: str) -> str:
+    if not COURSE_REPO.match(value) or value.endswith((".", ".git")) or "/." in value:
+        raise ReleaseError(f"--course-repo {value!r}: expected ORG/NAME, the GitHub repository students fork "
+                           "(e.g. my-school/llm-course)")
+    return value
+
+
 def write_release(out_dir: Path, force: bool = False, weeks: list[str] | None = None,
-                  allow_handouts: bool = False, root: Path = REPO_ROOT) -> list[Path]:
-    """Copy the template into out_dir (all weeks with a stub, or `weeks`), then scan it."""
+                  allow_handouts: bool = False, root: Path = REPO_ROOT, course_repo: str | None = None) -> list[Path]:
+    """Copy the template into out_dir (all weeks with a stub, or `weeks`), then scan it.
+
+    `course_repo` (ORG/NAME) fills the stubs' Colab data URL (COURSE_ORG/COURSE_REPO)."""
     out_dir = Path(out_dir)
+    if course_repo is not None:
+        check_course_repo(course_repo)
     available = sorted((p.name for p in (root / "assignments").glob("week*") if p.is_dir()), key=_week_number)
     weeks = list(weeks or available)
     if missing := sorted(set(weeks) - set(available)):
@@ -68,11 +84,28 @@ def write_release(out_dir: Path, force: bool = False, weeks: list[str] | None = 
                 written.append(_copy(path, out_dir / dst / rel))
     (out_dir / ".gitignore").write_text("grades/\n.venv/\n__pycache__/\n*.egg-info/\n")
     written.append(out_dir / ".gitignore")
+    if course_repo:
+        for stub in out_dir.glob("assignments/week*/*.ipynb"):
+            stub.write_text(stub.read_text(encoding="utf-8").replace(COURSE_PLACEHOLDER, course_repo), encoding="utf-8")
     leaks = scan_release(out_dir, root / "solutions", allow_handouts=allow_handouts)
     if leaks:
         shutil.rmtree(out_dir)
-        raise ReleaseError("the template would leak mentor-only material:\n  " + "\n  ".join(leaks[:20]))
+        hint = ""
+        if _only_handouts(leaks):
+            hint = ("\nA later week's stub hands out an earlier week's solution. Release one week at a time "
+                    "(`grader release OUT --week week1`, then week2 when week 1 has closed), or pass "
+                    "--allow-handouts once the earlier weeks are closed.")
+        raise ReleaseError("the template would leak mentor-only material:\n  " + "\n  ".join(leaks[:20]) + hint)
     return written
+
+
+def _only_handouts(leaks: list[str]) -> bool:
+    """Whether every leak is a later released week's file holding an earlier week's solution."""
+    for leak in leaks:
+        match = re.search(r"assignments/(week\d+)/.*: contains (week\d+)'s solution", leak)
+        if not match or _week_number(match[2]) >= _week_number(match[1]):
+            return False
+    return True
 
 
 def _copy(src: Path, dst: Path) -> Path:
