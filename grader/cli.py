@@ -1,7 +1,9 @@
 """The `grader` command. Only this module turns errors into exit codes (pytest's meanings):
 
 0 every check passed, 1 some check lost points, 2 interrupted, 3 internal (harness) error,
-4 usage error. `batch` exits 0 when every submission got a report, whatever the scores.
+4 usage error (one line naming the option). `batch` exits 0 when every submission got a grade,
+whatever the scores, and 3 when the machine failed some (grader.records.MACHINE_FAILURES) or the
+disk under --out filled up.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class Group(click.Group):
             raise SystemExit(USAGE) from None
         except click.exceptions.Exit as exc:
             raise SystemExit(exc.exit_code) from None
-        except click.Abort:
+        except (click.Abort, KeyboardInterrupt):
             raise SystemExit(INTERRUPTED) from None
         raise SystemExit(result if isinstance(result, int) else OK)
 
