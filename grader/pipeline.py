@@ -176,6 +176,17 @@ def _plan_requests(suite: Path, profile: str, thresholds: dict, pristine: Path, 
     return [{k: v for k, v in r.items() if k != "checks"} for r in requests]
 
 
+def fetch_failed_grade(submission: Submission, settings: Settings) -> Grade:
+    """The fork could not be fetched: the machine's failure, reported without running anything."""
+    week = load_week(week_suite(submission.week, public=settings.public))
+    execution = Execution(status="not_run", message=submission.fetch_error)
+    provenance = provenance_for(checks_hash=suite_hash(week.suite_dir), notebook_sha256=None, submission=submission,
+                                execution=execution, profile=settings.profile or detect_profile(), torch_version=None,
+                                seeds=week.seeds, threads=settings.threads)
+    return make_grade(submission=submission, execution=execution, checks=[], provenance=provenance, title=week.title,
+                      status="fetch_failed", message=submission.fetch_error)
+
+
 def _is_stub(submission: Submission, week: WeekConfig) -> bool:
     """Whether the notebook to grade is the untouched stub: then no kernel is started for it."""
     try:
@@ -208,6 +219,8 @@ def grade_submission(
     profile = week.profile(profile_name)
     level = machine_isolation()
     require(level, Isolation.bwrap if settings.require_isolation else None)
+    if submission.fetch_error and not Path(submission.workdir).is_dir():  # nothing fetched: no judge either
+        return fetch_failed_grade(submission, settings)
 
     # Start the judge now: its imports, its collection of the checks and its references overlap the
     # notebook's run (it never sees student code); it waits at its gate for the answers.
@@ -279,13 +292,9 @@ def grade_submission(
         )
         status = {"invalid": "invalid_submission", "not_run": "failed_to_run",
                   "killed": "kernel_killed"}.get(execution.status, "graded")
-        if submission.fetch_error and execution.status == "invalid" and not Path(submission.workdir).is_dir():
-            status = "fetch_failed"  # nothing fetched, nothing earlier at hand: the network's, not the student's
         status = "not_submitted" if not_submitted else status
         message = (execution.message if execution.status in ("invalid", "timeout", "dead_kernel", "killed")
                    or not_submitted else "")
-        if status == "fetch_failed":
-            message = submission.fetch_error
         artifacts = {p.name: str(p) for p in sorted(artifacts_dir.glob("*"))} if artifacts_dir.is_dir() else {}
         durations["total"] = round(time.monotonic() - t0, 3)
         return make_grade(

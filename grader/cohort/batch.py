@@ -37,7 +37,7 @@ from grader.fetch.heads import BATCH, FETCH_ONLY, HeadsLog, record_hint
 from grader.fetch.roster import RosterEntry, load_roster
 from grader.judge.context import session_context
 from grader.judge.process import judge_preload
-from grader.pipeline import released_stub
+from grader.pipeline import fetch_failed_grade, released_stub
 from grader.records import MACHINE_FAILURES, Grade, Submission
 from grader.report.markdown import atomic_write, write_report
 from grader.score import LatePolicy
@@ -417,6 +417,10 @@ def _run_batch(week: str, roster_path: Path, out_dir: Path, t0: float, log: Head
                       timeout=budget, late_days=picked.late_days, submitted_at=picked.submitted_at,
                       notes=picked.notes, notices=picked.notices, export_from=str(store.path) if sha else None,
                       keep_export=keep_exports)
+            if picked.fetch_error:  # nothing to grade: reported here, no worker started for it
+                finish(job, fetch_failed_grade(submission, settings), "graded")
+                yield None
+                continue
             cached = out_dir / "cache" / f"{key}.json"
             if cached.is_file() and not regrade:
                 finish(job, Grade.model_validate_json(cached.read_text()), "cached")

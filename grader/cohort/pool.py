@@ -186,7 +186,6 @@ class LocalPool:
         pending: list[Job] = []
         running: dict[int, tuple[Job, subprocess.Popen | ForkedChild, Path, float]] = {}
         scratch = Path(tempfile.mkdtemp(prefix="grader-jobs-"))
-        self.start()
         workers: ForkServer | None | bool = False  # False: the fork servers are still starting
         try:
             while source is not None or pending or running:
@@ -209,6 +208,7 @@ class LocalPool:
                     del running[slot]
                     finished.append((job, grade))
                 if workers is False and pending:  # no job starts before the servers answer (or fail)
+                    self.start()  # (started by the first job: a run of cache hits starts nothing)
                     workers = self._ready_workers(wait=0.0 if source is not None else 0.05)
                 if workers and pending:
                     self._check_judges()
