@@ -161,11 +161,15 @@ class Plan:
     recorded: bool  # a fetch-only run recorded the heads at this deadline
 
 
+def _branch_tips(refs: dict[str, str]) -> set[str]:
+    """The commits the rule may grade from a set of refs (pull-request refs are not the student's to pick)."""
+    return {tip for name, tip in refs.items() if name == "HEAD" or name.startswith("heads/")}
+
+
 def _pin(store: ForkStore, fetched: Fetched) -> None:
     """Keep every recorded branch tip reachable, even after a force-push takes it away."""
-    for name, tip in sorted(set(fetched.refs.items())):
-        if name == "HEAD" or name.startswith("heads/"):
-            store.pin(fetched.student, tip)
+    for tip in sorted(_branch_tips(fetched.refs)):
+        store.pin(fetched.student, tip)
 
 
 def _select(store: ForkStore, log: HeadsLog, entry: RosterEntry, fetched: Fetched, plan: Plan) -> Selected:
@@ -179,7 +183,7 @@ def _select(store: ForkStore, log: HeadsLog, entry: RosterEntry, fetched: Fetche
                 why = f"the fetch then failed: {at_deadline.error}" if at_deadline else "the fork was not fetched then"
                 out.fetch_error = f"no head of this fork was recorded at the deadline ({why})"
                 return out
-            if not all(store.has_commit(tip) for tip in at_deadline.refs.values()):
+            if not all(store.has_commit(tip) for tip in _branch_tips(at_deadline.refs)):
                 out.fetch_error = "the branches recorded at the deadline are no longer in the batch's fork store"
                 return out
             out.choice = choose(store, at_deadline.refs, plan.week, plan.expected, plan.stub, branch=branch)
@@ -187,7 +191,8 @@ def _select(store: ForkStore, log: HeadsLog, entry: RosterEntry, fetched: Fetche
             return out
         refs = fetched.refs
         if not refs:  # unreachable now: grade what the grader fetched before, if anything, and say so
-            earlier = [s for s in log.sightings(entry.student) if s.refs and all(map(store.has_commit, s.refs.values()))]
+            earlier = [s for s in log.sightings(entry.student)
+                       if _branch_tips(s.refs) and all(map(store.has_commit, _branch_tips(s.refs)))]
             if not earlier:
                 out.fetch_error = fetched.error or "the fork could not be fetched"
                 return out
@@ -209,7 +214,7 @@ def _select(store: ForkStore, log: HeadsLog, entry: RosterEntry, fetched: Fetche
     if not plan.recorded:  # --trust-commit-dates
         out.submitted_at = store.commit_time(work)
         out.notices.append(TRUST_BANNER)
-    elif at_deadline is not None and any(store.contains(tip, work) for tip in at_deadline.refs.values()):
+    elif at_deadline is not None and any(store.contains(tip, work) for tip in _branch_tips(at_deadline.refs)):
         out.submitted_at = min(out.submitted_at, plan.deadline)  # on time: it was there at the deadline
     elif at_deadline is None or not at_deadline.refs:
         why = f"the fetch then failed: {at_deadline.error}" if at_deadline else "the fork was not fetched then"
