@@ -178,7 +178,7 @@ def _grade(week, source, commit, student, out_dir, formats, profile, require_iso
     from grader.config import Settings, detect_profile, gpu_ids
     from grader.pipeline import grade_submission
     from grader.run.sandbox import IsolationError
-    from grader.run.scratch import claim
+    from grader.run.tempdirs import claim
 
     settings = Settings().resolve(profile=profile, out_dir=out_dir, require_isolation=require_isolation,
                                   keep_run_dir=keep_run_dir, public=public)
@@ -301,7 +301,7 @@ def batch(week, roster_path, jobs, out_dir, deadline, late_policy, executor, add
 
     from grader.cohort.batch import BATCH_FORMATS, check_options, run_batch
     from grader.cohort.pool import describe_os_error
-    from grader.run.scratch import claim
+    from grader.run.tempdirs import claim
 
     formats = _check_formats(tuple(formats)) or BATCH_FORMATS
     if executor == "ray" and not address:
@@ -370,7 +370,7 @@ def _settings(profile):
 def demo(out_dir, work_dir, jobs, executor):
     """Build a demo cohort from the fixture notebooks and grade it end to end."""
     from grader.cohort.demo import run_demo
-    from grader.run.scratch import claim
+    from grader.run.tempdirs import claim
 
     claim()
     result = run_demo(out_dir, work_dir=work_dir, jobs=jobs, executor=executor, echo=lambda s: click.echo(s, err=True))

@@ -1,4 +1,4 @@
-"""Scratch folders that do not outlive the grader, even a killed one.
+"""Temporary folders that do not outlive the grader, even a killed one.
 
 Every temporary folder a grading makes (the sandbox's run folder, the judge's pristine copy, a batch's
 job files, a fetched repository) lies under one root per grader process, `$TMPDIR/grader-<pid>-<random>/`,
