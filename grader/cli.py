@@ -55,14 +55,19 @@ def _source_submission(week: str, source: str, commit: str | None, student: str,
     return fetch_submission(source, week, commit=commit, student=student, dest=scratch)
 
 
-def _finish(grade, settings, formats) -> int:
-    from grader.report.markdown import write_report
+def _finish(grade, settings, formats, show_report: bool = False) -> int:
+    from grader.report.github import commands_stopped
+    from grader.report.markdown import render_markdown, write_report
 
-    written = write_report(grade, settings.out_dir, formats)
-    for fmt, path in written.items():
-        click.echo(f"{fmt}: {path}", err=True)
-    click.echo(f"{grade.student} {grade.week}: {grade.score:g} / {grade.max_score:g}"
-               + (f" ({grade.status}: {grade.message})" if grade.status != "graded" else ""))
+    written = write_report(grade, settings.out_dir, formats)  # `github` prints its annotations here
+    with commands_stopped():  # in Actions, nothing of the report below can be read as a command
+        for fmt, path in written.items():
+            click.echo(f"{fmt}: {path}", err=True)
+        click.echo(f"{grade.student} {grade.week}: {grade.score:g} / {grade.max_score:g}"
+                   + (f" ({grade.status}: {grade.message})" if grade.status != "graded" else ""))
+        if show_report:
+            click.echo(render_markdown(grade))
+            click.echo(_next_step(grade))
     if grade.status == "harness_error":
         return INTERNAL
     return OK if grade.score >= grade.max_score and grade.max_score > 0 else CHECKS_FAILED
@@ -113,13 +118,7 @@ def _grade(week, source, commit, student, out_dir, formats, profile, require_iso
             # the cuda profile needs the GPU visible inside the sandbox (hidden by default)
             gpus = gpu_ids() if (settings.profile or detect_profile()) == "cuda" else []
             grade = grade_submission(submission, settings, gpu=gpus[0] if gpus else None)
-            code = _finish(grade, settings, formats)
-            if public:
-                from grader.report.markdown import render_markdown
-
-                click.echo(render_markdown(grade))
-                click.echo(_next_step(grade))
-            return code
+            return _finish(grade, settings, formats, show_report=public)
     except IsolationError as exc:
         click.echo(f"error: {exc}", err=True)
         return USAGE
@@ -161,14 +160,17 @@ def batch(week, roster_path, jobs, out_dir, deadline, late_policy, executor, add
           regrade, fetch_only, at_deadline):
     """Grade a cohort: fetch every fork, grade (cached, resumable), write gradebook and summary."""
     from grader.cohort.batch import BATCH_FORMATS, run_batch
+    from grader.report.github import commands_stopped
 
     try:
         when, policy = _deadline_policy(deadline, late_policy)
         if executor == "ray" and not address:
             raise click.UsageError("--executor ray needs --address (local or ray://...)")
-        result = run_batch(week, roster_path, out_dir, settings=_settings(profile), jobs=jobs, deadline=when,
-                           policy=policy, executor=executor, address=address, regrade=regrade,
-                           fetch_only=fetch_only, at_deadline=at_deadline, formats=tuple(formats) or BATCH_FORMATS)
+        with commands_stopped(stream=sys.stderr):  # progress lines quote students' messages
+            result = run_batch(week, roster_path, out_dir, settings=_settings(profile), jobs=jobs, deadline=when,
+                               policy=policy, executor=executor, address=address, regrade=regrade,
+                               fetch_only=fetch_only, at_deadline=at_deadline,
+                               formats=tuple(formats) or BATCH_FORMATS)
     except (ValueError, FileNotFoundError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(USAGE)

@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from grader.records import Grade
+from grader.report.escape import csv_cell, md_text
 from grader.report.markdown import atomic_write
 
 SCHEMA = """
@@ -99,17 +100,22 @@ def canvas_csv(grades: list[Grade], students: dict[str, dict[str, str]], assignm
     """Canvas gradebook import: Student, ID, SIS User ID, SIS Login ID, Section, then the assignment.
 
     Canvas matches rows by ID (the Canvas user id) or SIS ids; a header it does not know creates
-    the assignment. The second row gives the points possible.
+    the assignment. The second row gives the points possible. Every cell that a spreadsheet would
+    read as a formula (a roster name such as `=HYPERLINK(...)`) is written as text (csv_cell).
     """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", assignment])
+
+    def row(cells: list[object]) -> None:
+        writer.writerow([csv_cell(c) for c in cells])
+
+    row(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", assignment])
     top = max((g.max_score for g in grades), default=0)
-    writer.writerow(["Points Possible", "", "", "", "", f"{top:g}"])
+    row(["Points Possible", "", "", "", "", f"{top:g}"])
     for g in grades:
         who = students.get(g.student, {})
-        writer.writerow([who.get("name") or g.student, who.get("lms_id", ""), who.get("sis_id", ""),
-                         who.get("sis_login", ""), who.get("section", ""), f"{g.score:g}"])
+        row([who.get("name") or g.student, who.get("lms_id") or "", who.get("sis_id") or "",
+             who.get("sis_login") or "", who.get("section") or "", f"{g.score:g}"])
     return buf.getvalue()
 
 
@@ -166,23 +172,25 @@ def cohort_summary(grades: list[Grade], roster_problems: list[str] = ()) -> dict
 
 
 def summary_markdown(summary: dict) -> str:
+    """The cohort summary as Markdown; every name, title and cause is escaped (md_text): a cause quotes a
+    student's exception name, and a roster problem quotes the roster line."""
     s = summary["scores"]
-    lines = [f"# Cohort summary: {summary['week']}", "",
+    lines = [f"# Cohort summary: {md_text(summary['week'])}", "",
              (f"{summary['submissions']} submissions · mean {s['mean']}% · median {s['median']}% · "
               f"min {s['min']}% · max {s['max']}% · late {summary['late']}"), "",
              "## Score distribution", "", "| Percent | Students |", "|---|---|"]
     lines += [f"| {band} | {'█' * n} {n} |" for band, n in s["histogram_percent"].items()]
     lines += ["", "## Per-check pass rates", "", "| Check | Passed | Mean points |", "|---|---|---|"]
     for row in summary["checks"].values():
-        lines.append(f"| {row['title']} | {row['passed']}/{row['graded']} ({row['pass_rate']:.0%}) "
+        lines.append(f"| {md_text(row['title'], 120)} | {row['passed']}/{row['graded']} ({row['pass_rate']:.0%}) "
                      f"| {row['mean_points']:g} / {row['max_points']:g} |")
     lines += ["", "## Outcomes by cause", "", "| Cause | Students |", "|---|---|"]
-    lines += [f"| {cause} | {n} |" for cause, n in summary["causes"].items()]
+    lines += [f"| {md_text(cause, 120)} | {n} |" for cause, n in summary["causes"].items()]
     lines += ["", "## Students", "", "| Student | Score | Status | Late days |", "|---|---|---|---|"]
-    lines += [f"| {r['student']} | {r['score']:g} / {r['max_score']:g} | {r['status']} | {r['late_days']} |"
-              for r in summary["students"]]
+    lines += [f"| {md_text(r['student'])} | {r['score']:g} / {r['max_score']:g} | {md_text(r['status'])} "
+              f"| {r['late_days']} |" for r in summary["students"]]
     if summary["roster_problems"]:
-        lines += ["", "## Roster lines skipped", ""] + [f"- {p}" for p in summary["roster_problems"]]
+        lines += ["", "## Roster lines skipped", ""] + [f"- {md_text(p, 300)}" for p in summary["roster_problems"]]
     return "\n".join(lines) + "\n"
 
 
