@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from grader.fetch.notebook import JSONShapeError, check_json_shape
 from grader.records import CellFailure, Execution, ProbeStatus
 from grader.run.answers_file import load_answer_file
 from grader.run.sandbox import (
@@ -42,6 +43,26 @@ MAX_OUTPUT_BYTES = 2 * 2**20  # kept per notebook; the rest is counted and dropp
 MAX_TRACEBACK = 4000
 MAX_MESSAGE_BYTES = 16 * 2**20  # ZMQ cap per message: a bigger one drops the link, not our memory
 RUNTIME = Path(__file__).with_name("probe_runtime.py")
+# The kernel holds its session key, so a cell can send the grader any message it likes; each one is
+# decoded with json.loads here (200 KB of nested brackets raised RecursionError: no report at all).
+MAX_MESSAGE_DEPTH = 100
+MAX_MESSAGE_CONTAINERS = 200_000
+
+
+class MessageRefused(ValueError):
+    """A message from the kernel nested or branching beyond what the grader decodes (the student's doing)."""
+
+
+def bounded_unpack(raw: Any) -> Any:
+    """jupyter_client's JSON unpacker, after a shape check that needs no parse (grader.fetch.notebook)."""
+    from jupyter_client.session import json_unpacker
+
+    data = raw.encode() if isinstance(raw, str) else bytes(raw)
+    try:
+        check_json_shape(data, MAX_MESSAGE_DEPTH, MAX_MESSAGE_CONTAINERS)
+    except JSONShapeError as exc:
+        raise MessageRefused(f"a message from the kernel {exc}") from None
+    return json_unpacker(data)
 
 
 @dataclass(frozen=True)
@@ -127,6 +148,7 @@ def _make_client(plan: KernelPlan, run_dir: Path, spec: SandboxSpec):
 
             kc = super().client(**kwargs)
             kc.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # before any socket exists
+            kc.session.unpack = bounded_unpack
             return kc
 
         async def _async_wait(self, pollinterval: float = 0.1) -> None:
@@ -267,6 +289,12 @@ async def _execute(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: Pa
                         if (failure and failure.ename == "KeyboardInterrupt"
                                 and time.monotonic() - started >= plan.cell_timeout):
                             raise CellTimeoutError("interrupted")
+                    except (MessageRefused, RecursionError, MemoryError) as exc:
+                        # what the kernel sent could not be read safely: the cell's output stops here, the
+                        # run goes on (later messages of this cell carry its id and are ignored)
+                        state["failures"].append(_refused(cell, index, exc))
+                        state["status"] = "errors" if state["status"] == "ok" else state["status"]
+                        continue
                     except CellTimeoutError:
                         state["failures"].append(CellFailure(
                             index=index, kind="timeout",
@@ -313,6 +341,13 @@ async def _execute(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: Pa
         if not prepared.done():  # the kernel failed to start: let the locating thread finish first
             await asyncio.wait([prepared])
     return state
+
+
+def _refused(cell, index: int, exc: BaseException) -> CellFailure:
+    reason = str(exc) if isinstance(exc, MessageRefused) else f"a message from the kernel raised {type(exc).__name__}"
+    return CellFailure(index=index, kind="output_limit", ename="OutputRefused",
+                       evalue=f"{reason}; the grader read no more of this cell's output",
+                       source_excerpt=_excerpt(cell.source, None))
 
 
 async def _run_aside(client, source: str) -> None:
