@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grader.caps import CapExceeded
 from grader.config import (
     DATA_DIR,
     Settings,
@@ -154,6 +155,14 @@ def _plan_requests(suite: Path, profile: str, thresholds: dict, pristine: Path, 
     return [{k: v for k, v in r.items() if k != "checks"} for r in requests]
 
 
+def _judge(judge: JudgeProcess, ctx: JudgeContext) -> tuple[list, CapExceeded | None]:
+    """The checks' results, or none and the cap the judge went over (the submission's doing)."""
+    try:
+        return to_check_results(judge.run(ctx)), None
+    except CapExceeded as exc:
+        return [], exc
+
+
 def grade_submission(
     submission: Submission,
     settings: Settings = Settings(),
@@ -231,7 +240,7 @@ def grade_submission(
         t1 = time.monotonic()
         ctx = ctx.model_copy(update={"answers_dir": execution.answers_dir,
                                      "execution": json.loads(execution.model_dump_json())})
-        checks = to_check_results(judge.run(ctx))
+        checks, capped = _judge(judge, ctx)
         durations["judge"] = round(time.monotonic() - t1, 3)
 
         meta = load_answer_file(execution.answers_dir).get("__meta__", {}).get("value") or {}
@@ -243,6 +252,8 @@ def grade_submission(
         )
         status = {"invalid": "invalid_submission", "not_run": "failed_to_run"}.get(execution.status, "graded")
         message = execution.message if execution.status in ("invalid", "timeout", "dead_kernel") else ""
+        if capped is not None:
+            status, message = "resource_limit", str(capped)
         artifacts = {p.name: str(p) for p in sorted(artifacts_dir.glob("*"))} if artifacts_dir.is_dir() else {}
         durations["total"] = round(time.monotonic() - t0, 3)
         return make_grade(

@@ -118,7 +118,9 @@ class Grade(Record):
     raw_score: float  # before the late policy
     late_days: int = 0
     late_penalty: float = 0.0  # fraction removed, 0..1
-    status: Literal["graded", "failed_to_run", "invalid_submission", "harness_error"]
+    # resource_limit: the submission drove a trusted process (the judge, a grading worker) over one of its
+    # caps (grader.caps); the message names the cap and its value.
+    status: Literal["graded", "failed_to_run", "invalid_submission", "harness_error", "resource_limit"]
     message: str = ""
     categories: dict[str, tuple[float, float]] = Field(default_factory=dict)
     checks: list[CheckResult] = Field(default_factory=list)
