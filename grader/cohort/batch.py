@@ -124,6 +124,15 @@ def _select(store: ForkStore, log: HeadsLog, entry: RosterEntry, deadline: datet
     return sha, submitted, notes
 
 
+def _export(store: ForkStore, sha: str, workdir: Path) -> list[str]:
+    """Export the commit into workdir; the problems for the report. A refused export (a tree bomb, git over
+    a cap) leaves no workdir: the submission is then reported invalid with the reason."""
+    try:
+        return [f"not exported: {s}" for s in store.export(sha, workdir)]
+    except SourceError as exc:
+        return [str(exc)]
+
+
 def run_batch(week: str, roster_path: Path, out_dir: Path, *, settings: Settings | None = None,
               jobs: int | None = None, deadline: datetime | None = None, policy: LatePolicy | None = None,
               executor: str = "local", address: str | None = None, ray_init: dict | None = None,
@@ -228,9 +237,7 @@ def _run_batch(week: str, roster_path: Path, out_dir: Path, t0: float, *, settin
                 continue
             shutil.rmtree(workdir, ignore_errors=True)
             if sha:
-                skipped = store.export(sha, workdir)
-                submission = submission.model_copy(
-                    update={"problems": notes + [f"not exported: {s}" for s in skipped]})
+                submission = submission.model_copy(update={"problems": notes + _export(store, sha, workdir)})
                 job = job.model_copy(update={"submission": submission})
             yield job
 
