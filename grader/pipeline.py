@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader.caps import CapExceeded
+from grader.caps import JUDGE_CAPS, CapExceeded, mechanisms
 from grader.config import (
     DATA_DIR,
     Settings,
@@ -37,6 +37,7 @@ from grader.records import Execution, Grade, Submission
 from grader.run.answers_file import load_answer_file
 from grader.run.execute import KernelPlan, RunPlan, execute_notebook
 from grader.run.sandbox import Isolation, Limits, detect_isolation, require
+from grader.run.scratch import release as release_scratch
 from grader.score import LatePolicy, make_grade, provenance_for, to_check_results
 
 MAX_SUBMISSION_BYTES = 200 * 2**20  # copied into scratch; larger files are skipped
@@ -249,6 +250,7 @@ def grade_submission(
             execution=execution, profile=profile_name,
             torch_version=meta.get("torch") if isinstance(meta.get("torch"), str) else None,
             seeds=week.seeds, threads=settings.threads,
+            caps={"judge": " · ".join(f"{k} {v}" for k, v in mechanisms(JUDGE_CAPS).items())},
         )
         status = {"invalid": "invalid_submission", "not_run": "failed_to_run"}.get(execution.status, "graded")
         message = execution.message if execution.status in ("invalid", "timeout", "dead_kernel") else ""
@@ -264,5 +266,6 @@ def grade_submission(
     finally:
         judge.close()
         shutil.rmtree(pristine, ignore_errors=True)
+        release_scratch(run_dir, keep=settings.keep_run_dir)  # the run's tmpfs, once its answers are judged
         if not settings.keep_run_dir:
             shutil.rmtree(run_dir, ignore_errors=True)

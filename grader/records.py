@@ -74,6 +74,7 @@ class Execution(Record):
     isolation: str = "none"  # bwrap | unshare | process | none
     answers_dir: str | None = None  # where the probe answers lie, for the judge
     output_bytes: int = 0
+    disk_cap: str = ""  # the cap on everything the run could write, and how it held (grader.run.scratch)
 
 
 class CheckResult(Record):
@@ -104,6 +105,9 @@ class Provenance(Record):
     python_version: str
     seeds: dict[str, int]
     threads: int
+    # The caps this grading ran under: "disk" (the run's writable space), "judge" (grader.caps), each as
+    # "value (mechanism)"; empty in grades made before they existed.
+    caps: dict[str, str] = Field(default_factory=dict)
 
 
 class Grade(Record):

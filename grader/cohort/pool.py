@@ -31,6 +31,7 @@ from grader.judge.context import JudgeContext
 from grader.records import Execution, Grade, Provenance, Submission
 from grader.run.forkserver import ForkedChild, ForkServer, ForkServerError, die_with_parent, spawn
 from grader.run.sandbox import WAIT_POLICY_VAR
+from grader.run.scratch import sweep_stale
 from grader.score import make_grade
 
 Done = Callable[["Job", "Grade"], None]
@@ -185,6 +186,8 @@ class LocalPool:
                     # have had a part in it); any other end without a grade is ours.
                     grade = error_grade(job, str(hit), status="resource_limit") if hit is not None \
                         else _read_result(job, result, proc.returncode)
+                    if grade.execution.status == "not_run":  # killed mid-run: free its run's tmpfs
+                        sweep_stale()
                     del running[slot]
                     finished.append((job, grade))
                 if workers is False and pending:  # no job starts before the servers answer (or fail)
@@ -202,6 +205,8 @@ class LocalPool:
             for job, proc, _, guard in running.values():
                 _kill_session(proc)
                 guard.close()
+            if running:
+                sweep_stale()
             self.close()
             for path in scratch.glob("*"):
                 path.unlink()

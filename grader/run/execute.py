@@ -37,6 +37,7 @@ from grader.run.sandbox import (
     release_cgroup,
     sandbox_prefix,
 )
+from grader.run.scratch import SPACE_ERRORS, Scratch
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 MAX_OUTPUT_BYTES = 2 * 2**20  # kept per notebook; the rest is counted and dropped
@@ -252,7 +253,7 @@ def _cell_failure(cell, index: int) -> CellFailure | None:
 
 
 async def _execute(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: Path,
-                   spec: SandboxSpec) -> dict[str, Any]:
+                   spec: SandboxSpec, scratch: Scratch) -> dict[str, Any]:
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     client, km = _make_client(plan, run_dir, spec)
@@ -310,11 +311,13 @@ async def _execute(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: Pa
                         continue
                     state["cells_run"] += 1
                     failure = _cell_failure(cell, index)
+                    if failure and any(e in failure.evalue for e in SPACE_ERRORS):  # ENOSPC in the box
+                        failure = failure.model_copy(update={"evalue": f"{failure.evalue} ({scratch.full_message()})"})
                     if failure:
                         state["failures"].append(failure)
                         if state["status"] == "ok":
                             state["status"] = "errors"
-                state["answers"] = await _run_probes(client, plan, run, run_dir, spec)
+                state["answers"] = await _run_probes(client, plan, run, scratch.probes_dir, spec)
             except DeadKernelError as exc:
                 if run is None:  # died in our preamble: the notebook is still to be told apart
                     run = await prepared
@@ -327,7 +330,11 @@ async def _execute(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: Pa
                     source_excerpt=_excerpt(run.notebook.cells[index].source, None) if code_cells else ""))
                 state["status"] = "dead_kernel"
                 state["message"] = str(exc)[:300]
-                if state.get("watchdog"):
+                if scratch.hit:  # the watcher stopped a run that wrote past the disk cap
+                    state["failures"][-1] = state["failures"][-1].model_copy(update={
+                        "kind": "output_limit", "ename": "DiskCap", "evalue": scratch.full_message()})
+                    state["message"] = scratch.full_message()
+                elif state.get("watchdog"):
                     state["failures"][-1] = state["failures"][-1].model_copy(update={
                         "kind": "timeout", "evalue": f"stopped: the notebook ran past its total budget "
                                                      f"of {plan.total_timeout:.0f} s"})
@@ -373,10 +380,10 @@ def _kill_run(km, spec: SandboxSpec, state: dict[str, Any]) -> None:
     reap(spec.run_id)
 
 
-async def _run_probes(client, plan: KernelPlan, run: RunPlan, run_dir: Path, spec: SandboxSpec) -> Path:
+async def _run_probes(client, plan: KernelPlan, run: RunPlan, probes_dir: Path, spec: SandboxSpec) -> Path:
     """Write the requests now (after the student's cells ran) and run the probe runtime."""
     token = secrets.token_hex(8)
-    probe_dir = run_dir / f"probe-{token}"
+    probe_dir = probes_dir / f"probe-{token}"
     answers_dir = probe_dir / "answers"
     answers_dir.mkdir(parents=True)
     give_to_sandbox(answers_dir, spec)  # the only folder of the probe dir the sandbox may write
@@ -408,13 +415,18 @@ def execute_notebook(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: 
     start = time.monotonic()
     spec = SandboxSpec(run_dir=run_dir, level=plan.level, gpu=plan.gpu, limits=plan.limits,
                        writable=(plan.workdir,))
+    # The run's writable space, size-capped (the pipeline releases it once the answers are judged).
+    scratch = Scratch(run_dir, level_is_bwrap=plan.level is Isolation.bwrap)
     prepare_run_dir(spec)
+    scratch.watch(stop=lambda: reap(spec.run_id))
     try:  # the watchdog fires at total_timeout; this outer bound only catches a stuck start or shutdown
-        state = asyncio.run(asyncio.wait_for(_execute(plan, prepare, run_dir, spec), plan.total_timeout + 120))
+        state = asyncio.run(asyncio.wait_for(_execute(plan, prepare, run_dir, spec, scratch),
+                                             plan.total_timeout + 120))
     except (asyncio.TimeoutError, TimeoutError):
         state = {"status": "timeout", "cells_total": 0, "cells_run": 0, "failures": [],
                  "message": f"the notebook ran past its total budget of {plan.total_timeout:.0f} s"}
     finally:
+        scratch.stop_watching()
         reap(spec.run_id)  # nothing of the submission outlives its run (daemons, double forks)
         release_cgroup(spec)
     if plan.gpu is not None and gpu_holders(spec.run_id):  # reaped, yet still on the GPU: a harness bug
@@ -434,6 +446,7 @@ def execute_notebook(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: 
         isolation=plan.level.value,
         answers_dir=str(answers_dir) if answers_dir else None,
         output_bytes=state.get("output_bytes", 0),
+        disk_cap=scratch.cap,
     )
 
 
