@@ -173,7 +173,7 @@ def cgroup_memory() -> str | None:
     return f"cgroup {group.version}"
 
 
-def mechanisms(caps: Caps, own_cgroup: bool = True) -> dict[str, str]:
+def mechanisms(caps: Caps, own_cgroup: bool = True, wall: str = "watchdog") -> dict[str, str]:
     """How each of these caps is enforced on this machine: cap -> 'value (mechanism)'."""
     memory = (cgroup_memory() if own_cgroup else None) or f"RSS watchdog every {POLL_SECONDS:g} s"
     out = {}
@@ -182,7 +182,7 @@ def mechanisms(caps: Caps, own_cgroup: bool = True) -> dict[str, str]:
     if caps.cpu_seconds is not None:
         out["cpu"] = f"{caps.cpu_seconds} s (RLIMIT_CPU, soft)"
     if caps.wall_seconds is not None:
-        out["wall"] = f"{caps.wall_seconds:g} s (watchdog)"
+        out["wall"] = f"{caps.wall_seconds:g} s ({wall})"
     return out
 
 
@@ -208,6 +208,24 @@ def set_cpu_limit(pid: int, seconds: int) -> bool:
         return True
     except (OSError, ValueError):
         return False
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_limit_works() -> bool:
+    """Whether RLIMIT_CPU can be set on a child from outside (probed once on a short-lived one)."""
+    import subprocess
+
+    try:
+        child = subprocess.Popen(["sleep", "5"])
+    except OSError:
+        return False
+    try:
+        return set_cpu_limit(child.pid, 77) and resource.prlimit(child.pid, resource.RLIMIT_CPU)[0] == 77
+    except OSError:
+        return False
+    finally:
+        child.kill()
+        child.wait()
 
 
 class Guard:

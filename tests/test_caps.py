@@ -140,3 +140,21 @@ def test_a_grading_worker_over_its_memory_cap_is_reported_not_a_crash(tmp_path, 
     LocalPool(1).run([sleepy_job(tmp_path, timeout=60)], lambda job, grade: got.append(grade))
     assert got[0].status == "resource_limit"
     assert got[0].message == "the grading worker went over its memory cap of 30 MiB on this submission and was stopped"
+
+
+def test_doctor_lists_every_cap_and_whether_this_machine_enforces_it():
+    from grader.run.sandbox import detect_isolation
+    from grader.staff.doctor import Diagnosis, cap_rows, render
+
+    rows = cap_rows(detect_isolation())
+    assert [what for what, _, _ in rows] == ["judge", "judge server", "worker server", "grading worker",
+                                             "git export", "sandboxed kernel", "run's writable space",
+                                             "inputs, before parsing"]
+    for what, enforced, how in rows[:5]:  # the grader's own processes: every cap says its mechanism
+        assert enforced, what
+        assert "memory 2 GiB (" in how or "memory 1 GiB (" in how, how
+        assert "(RLIMIT_CPU, soft)" in how and "wall" in how or what.endswith("server"), how
+    assert "256 KiB" in rows[-1][2] and "depth 64" in rows[-1][2]
+    text = render(Diagnosis(caps=rows))
+    assert "caps on what a submission can make the grader do" in text
+    assert all(f"  {what:<22} yes  " in text for what, ok, _ in rows if ok)
