@@ -158,3 +158,24 @@ def test_doctor_lists_every_cap_and_whether_this_machine_enforces_it():
     text = render(Diagnosis(caps=rows))
     assert "caps on what a submission can make the grader do" in text
     assert all(f"  {what:<22} yes  " in text for what, ok, _ in rows if ok)
+
+
+def test_a_judge_forked_from_the_batchs_judge_server_is_capped_too(tmp_path, monkeypatch, mechanism):
+    """Each judge of a batch is a fork of one pytest session; its guard is set before it is sent anything."""
+    from grader.judge.context import session_context
+    from grader.judge.process import JudgeProcess, judge_env
+    from grader.run.forkserver import ForkServer
+
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_hungry.py").write_text(HUNGRY_CHECK.replace('answers.number("answer", "value") == 42', "True"))
+    monkeypatch.setattr(caps, "JUDGE_CAPS", Caps(memory_bytes=400 * 2**20, cpu_seconds=600, wall_seconds=600))
+    shared = session_context(suite, "cpu", {}, [], tmp_path)
+    ctx = shared.model_copy(update={"execution": {"status": "ok"}, "artifacts_dir": str(tmp_path / "a"),
+                                    "results_path": str(tmp_path / "results.json"), "wait_for_answers": False})
+    env = {**judge_env(), "GRADER_JUDGE_SESSION": shared.model_dump_json()}
+    with ForkServer("grader.judge.process:serve_session", preload=("pytest", "grader.judge.answers"), env=env) as srv:
+        srv.wait_ready()
+        with JudgeProcess(server=srv.address) as judge, pytest.raises(CapExceeded, match="memory cap of 400 MiB"):
+            judge.run(ctx)
+        assert srv.alive()  # the server itself is untouched: the next judge forks from it as before
