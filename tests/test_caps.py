@@ -10,7 +10,7 @@ import time
 import pytest
 
 from grader import caps
-from grader.caps import Caps, CapExceeded, Guard
+from grader.caps import CapExceeded, Caps, Guard
 
 HOG = "import time\nx = bytearray({n})\nfor i in range(0, len(x), 4096): x[i] = 1\ntime.sleep(30)\n"
 

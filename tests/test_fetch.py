@@ -140,8 +140,9 @@ def test_tree_bomb_is_refused_within_its_caps(tmp_path):
     sub = fetch_submission(str(bomb), "week1", commit=None, student="eve", dest=tmp_path / "dest")
     assert time.monotonic() - t0 < 30
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0 < 100 * 1024  # KiB: under 100 MiB more
-    assert sub.commit and sub.problems == [f"the commit's tree lists more than {fetch.MAX_TREE_ENTRIES:,} paths "
-                                           "(the limit); a week's submission holds a notebook and a few files"]
+    reason = (f"the commit's tree lists more than {fetch.MAX_TREE_ENTRIES:,} paths (the limit); a week's "
+              "submission holds a notebook and a few files")
+    assert sub.commit and sub.problems == [reason]
     assert not (tmp_path / "dest" / "work").exists()
 
 
