@@ -34,7 +34,7 @@ from grader.fetch.notebook import NotebookError, locate_notebook, read_notebook
 from grader.judge.context import JudgeContext, session_context
 from grader.judge.process import JudgeProcess, judge_preload
 from grader.records import Execution, Grade, Submission
-from grader.run.answers_file import load_answer_file
+from grader.run.answers_file import answer_meta
 from grader.run.execute import KernelPlan, RunPlan, execute_notebook
 from grader.run.sandbox import Isolation, Limits, detect_isolation, require
 from grader.run.scratch import release as release_scratch
@@ -244,7 +244,7 @@ def grade_submission(
         checks, capped = _judge(judge, ctx)
         durations["judge"] = round(time.monotonic() - t1, 3)
 
-        meta = load_answer_file(execution.answers_dir).get("__meta__", {}).get("value") or {}
+        meta = answer_meta(execution.answers_dir)
         provenance = provenance_for(
             checks_hash=suite_hash(suite), notebook_sha256=found.sha256, submission=submission,
             execution=execution, profile=profile_name,

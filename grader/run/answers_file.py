@@ -71,3 +71,11 @@ def load_answer_file(answers_dir: Path | str | None) -> dict[str, Any]:
         return read_answer_file(answers_dir)
     except AnswerFileError:
         return {}
+
+
+def answer_meta(answers_dir: Path | str | None) -> dict[str, Any]:
+    """What the probe runtime said about the kernel (`__meta__`: python, torch, device), {} when it is
+    missing or not an object (the sandbox wrote it: every field is checked where it is used)."""
+    meta = load_answer_file(answers_dir).get("__meta__")
+    value = meta.get("value") if isinstance(meta, dict) else None
+    return value if isinstance(value, dict) else {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import re
 import secrets
@@ -25,7 +26,7 @@ from typing import Any, Callable
 
 from grader.fetch.notebook import JSONShapeError, check_json_shape
 from grader.records import CellFailure, Execution, ProbeStatus
-from grader.run.answers_file import load_answer_file
+from grader.run.answers_file import answer_meta, load_answer_file
 from grader.run.sandbox import (
     Isolation,
     Limits,
@@ -239,13 +240,16 @@ def _preamble(plan: KernelPlan) -> str:
 def _cell_failure(cell, index: int) -> CellFailure | None:
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
-            tb = strip_ansi("\n".join(out.get("traceback", [])))[-MAX_TRACEBACK:]
+            lines = out.get("traceback", [])  # the kernel's words: strings, unless it lies
+            tb = strip_ansi("\n".join(str(x) for x in lines if isinstance(x, str)) if isinstance(lines, list)
+                            else "")[-MAX_TRACEBACK:]
+            count = cell.get("execution_count")
             return CellFailure(
                 index=index,
-                execution_count=cell.get("execution_count"),
+                execution_count=count if isinstance(count, int) and not isinstance(count, bool) else None,
                 kind="error",
-                ename=out.get("ename", ""),
-                evalue=strip_ansi(out.get("evalue", ""))[:500],
+                ename=str(out.get("ename", ""))[:200],
+                evalue=strip_ansi(str(out.get("evalue", "")))[:500],
                 source_excerpt=_excerpt(cell.source, _error_line(tb)),
                 traceback=tb,
             )
@@ -290,12 +294,8 @@ async def _execute(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: Pa
                         if (failure and failure.ename == "KeyboardInterrupt"
                                 and time.monotonic() - started >= plan.cell_timeout):
                             raise CellTimeoutError("interrupted")
-                    except (MessageRefused, RecursionError, MemoryError) as exc:
-                        # what the kernel sent could not be read safely: the cell's output stops here, the
-                        # run goes on (later messages of this cell carry its id and are ignored)
-                        state["failures"].append(_refused(cell, index, exc))
-                        state["status"] = "errors" if state["status"] == "ok" else state["status"]
-                        continue
+                    except DeadKernelError:
+                        raise
                     except CellTimeoutError:
                         state["failures"].append(CellFailure(
                             index=index, kind="timeout",
@@ -308,6 +308,12 @@ async def _execute(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: Pa
                             "the cells after it still ran")
                         if not await km.is_alive():
                             raise DeadKernelError("kernel died after a timeout") from None
+                        continue
+                    except Exception as exc:  # noqa: BLE001 - the kernel can send anything, signed
+                        # A message that cannot be read (nested too deep, malformed, of the wrong types): the
+                        # cell's output stops there and the run goes on; its later messages are ignored.
+                        state["failures"].append(_refused(cell, index, exc))
+                        state["status"] = "errors" if state["status"] == "ok" else state["status"]
                         continue
                     state["cells_run"] += 1
                     failure = _cell_failure(cell, index)
@@ -351,7 +357,9 @@ async def _execute(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: Pa
 
 
 def _refused(cell, index: int, exc: BaseException) -> CellFailure:
-    reason = str(exc) if isinstance(exc, MessageRefused) else f"a message from the kernel raised {type(exc).__name__}"
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    reason = str(exc) if isinstance(exc, MessageRefused) else \
+        f"a message from the kernel could not be read ({type(exc).__name__}: {first})"
     return CellFailure(index=index, kind="output_limit", ename="OutputRefused",
                        evalue=f"{reason}; the grader read no more of this cell's output",
                        source_excerpt=_excerpt(cell.source, None))
@@ -451,15 +459,18 @@ def execute_notebook(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: 
 
 
 def _read_meta(answers_dir: Path) -> dict:
-    return load_answer_file(answers_dir).get("__meta__", {}).get("value") or {}
+    return answer_meta(answers_dir)
 
 
 def _probe_statuses(answers_dir: Path) -> list[ProbeStatus]:
+    """Each probe's bookkeeping as the sandbox wrote it, typed here (a string for seconds reads as 0)."""
     statuses = []
     for pid, entry in load_answer_file(answers_dir).items():
         if pid.startswith("__") or not isinstance(entry, dict):
             continue
-        statuses.append(ProbeStatus(id=pid, ok=bool(entry.get("ok")),
-                                    seconds=float(entry.get("seconds") or 0.0),
+        seconds = entry.get("seconds")
+        ok_seconds = isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and math.isfinite(seconds)
+        statuses.append(ProbeStatus(id=pid[:200], ok=bool(entry.get("ok")),
+                                    seconds=float(seconds) if ok_seconds else 0.0,
                                     error=str(entry.get("error", ""))[:2000]))
     return statuses
