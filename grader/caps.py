@@ -161,6 +161,22 @@ class MemoryCgroup:
                 time.sleep(0.01)
 
 
+def sweep_cgroups() -> int:
+    """Remove the empty cgroups of graders killed before they removed them (grader-cap-<pid>-*, that pid
+    gone); returns how many were removed."""
+    where = _own_cgroup()
+    removed = 0
+    for group in where[0].glob("grader-*-*-*") if where else ():
+        owner = group.name.split("-")[2]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            try:
+                group.rmdir()
+                removed += 1
+            except OSError:  # still holds a process: not stale yet
+                pass
+    return removed
+
+
 @functools.lru_cache(maxsize=1)
 def cgroup_memory() -> str | None:
     """'cgroup v1' or 'cgroup v2' when this machine lets the grader make a memory cgroup of its own and

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -179,3 +180,18 @@ def test_a_judge_forked_from_the_batchs_judge_server_is_capped_too(tmp_path, mon
         with JudgeProcess(server=srv.address) as judge, pytest.raises(CapExceeded, match="memory cap of 400 MiB"):
             judge.run(ctx)
         assert srv.alive()  # the server itself is untouched: the next judge forks from it as before
+
+
+def test_a_killed_graders_cgroups_are_swept():
+    if not caps.cgroup_memory():
+        pytest.skip("this machine gives the grader no cgroup of its own")
+    code = ("from grader.caps import MemoryCgroup\nimport time\ng = MemoryCgroup(2**30, 'cap')\n"
+            "print(g.path, flush=True)\ntime.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    group = Path(proc.stdout.readline().strip())
+    assert group.is_dir()
+    caps.sweep_cgroups()
+    assert group.is_dir()  # its owner is alive
+    proc.kill()
+    proc.wait()
+    assert caps.sweep_cgroups() >= 1 and not group.exists()

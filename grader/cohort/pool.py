@@ -186,8 +186,9 @@ class LocalPool:
                     # have had a part in it); any other end without a grade is ours.
                     grade = error_grade(job, str(hit), status="resource_limit") if hit is not None \
                         else _read_result(job, result, proc.returncode)
-                    if grade.execution.status == "not_run":  # killed mid-run: free its run's tmpfs
+                    if grade.execution.status == "not_run":  # killed mid-run: free its tmpfs and cgroups
                         sweep_stale()
+                        caps.sweep_cgroups()
                     del running[slot]
                     finished.append((job, grade))
                 if workers is False and pending:  # no job starts before the servers answer (or fail)
@@ -207,6 +208,7 @@ class LocalPool:
                 guard.close()
             if running:
                 sweep_stale()
+                caps.sweep_cgroups()
             self.close()
             for path in scratch.glob("*"):
                 path.unlink()
