@@ -194,6 +194,11 @@ class JudgeProcess:
             raise JudgeError(f"the judge exited {self._proc.returncode} without results:\n{output}")
         return [RawCheck(**item) for item in json.loads(results.read_text())]
 
+    def memory_peak(self) -> int:
+        """The most memory its guard saw it use (bytes; its cgroup's count, or the watchdog's RSS samples)."""
+        self._started()
+        return self._guard.peak() if self._guard is not None else 0
+
     def _close_input(self) -> None:
         if isinstance(self._proc, ForkedChild):
             self._proc.close_input()
