@@ -75,15 +75,20 @@ def _source_submission(week: str, source: str, commit: str | None, student: str,
                             expected=config.notebook, stub=released_stub(config))
 
 
-def _finish(grade, settings, formats, stem: str | None = None) -> int:
-    from grader.report.markdown import write_report
+def _finish(grade, settings, formats, stem: str | None = None, show_report: bool = False) -> int:
+    from grader.report.github import commands_stopped
+    from grader.report.markdown import render_markdown, write_report
 
-    written = write_report(grade, settings.out_dir, formats, stem=stem)
-    for fmt, path in written.items():
-        click.echo(f"{fmt}: {path}", err=True)
-    score = "not graded" if grade.machine_failure else f"{grade.score:g} / {grade.max_score:g}"
-    click.echo(f"{grade.student} {grade.week}: {score}"
-               + (f" ({grade.status}: {grade.message})" if grade.status != "graded" else ""))
+    written = write_report(grade, settings.out_dir, formats, stem=stem)  # `github` prints its annotations here
+    with commands_stopped():  # in Actions, nothing of the report below can be read as a command
+        for fmt, path in written.items():
+            click.echo(f"{fmt}: {path}", err=True)
+        score = "not graded" if grade.machine_failure else f"{grade.score:g} / {grade.max_score:g}"
+        click.echo(f"{grade.student} {grade.week}: {score}"
+                   + (f" ({grade.status}: {grade.message})" if grade.status != "graded" else ""))
+        if show_report:
+            click.echo(render_markdown(grade))
+            click.echo(_next_step(grade))
     if grade.machine_failure:
         return INTERNAL
     return OK if grade.score >= grade.max_score and grade.max_score > 0 else CHECKS_FAILED
@@ -191,13 +196,7 @@ def _grade(week, source, commit, student, out_dir, formats, profile, require_iso
             gpus = gpu_ids() if (settings.profile or detect_profile()) == "cuda" else []
             grade = grade_submission(submission, settings, gpu=gpus[0] if gpus else None)
             stem = report_stem(grade.submission.notebook or source, week) if public else None
-            code = _finish(grade, settings, formats, stem)
-            if public:
-                from grader.report.markdown import render_markdown
-
-                click.echo(render_markdown(grade))
-                click.echo(_next_step(grade))
-            return code
+            return _finish(grade, settings, formats, stem, show_report=public)
     except IsolationError as exc:
         click.echo(f"error: {exc}", err=True)
         return USAGE
@@ -301,6 +300,7 @@ def batch(week, roster_path, jobs, out_dir, deadline, late_policy, executor, add
 
     from grader.cohort.batch import BATCH_FORMATS, check_options, run_batch
     from grader.cohort.pool import describe_os_error
+    from grader.report.github import commands_stopped
     from grader.run.tempdirs import claim
 
     formats = _check_formats(tuple(formats)) or BATCH_FORMATS
@@ -312,10 +312,11 @@ def batch(week, roster_path, jobs, out_dir, deadline, late_policy, executor, add
         check_options(deadline=deadline, at_deadline=at_deadline, fetch_only=fetch_only, regrade=regrade,
                       policy=late_policy, trust_commit_dates=trust_commit_dates)
         claim()
-        result = run_batch(week, roster_path, out_dir, settings=_settings(profile), jobs=jobs, deadline=deadline,
-                           policy=late_policy, executor=executor, address=address, regrade=regrade,
-                           fetch_only=fetch_only, at_deadline=at_deadline, formats=formats, branch=branch,
-                           trust_commit_dates=trust_commit_dates, keep_exports=keep_exports)
+        with commands_stopped(stream=sys.stderr):  # progress lines quote students' messages
+            result = run_batch(week, roster_path, out_dir, settings=_settings(profile), jobs=jobs, deadline=deadline,
+                               policy=late_policy, executor=executor, address=address, regrade=regrade,
+                               fetch_only=fetch_only, at_deadline=at_deadline, formats=formats, branch=branch,
+                               trust_commit_dates=trust_commit_dates, keep_exports=keep_exports)
     except (ValueError, FileNotFoundError) as exc:
         raise click.UsageError(str(exc)) from None
     except OSError as exc:  # the machine's (its disk): one line, no traceback

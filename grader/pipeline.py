@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grader.caps import JUDGE_CAPS, CapExceeded, mechanisms
 from grader.config import (
     ASSIGNMENTS,
     DATA_DIR,
@@ -34,9 +35,10 @@ from grader.fetch.notebook import NotebookError, code_cells, locate_notebook, re
 from grader.judge.context import JudgeContext, session_context
 from grader.judge.process import JudgeProcess, judge_preload
 from grader.records import Execution, Grade, Submission
-from grader.run.answers_file import load_answer_file
+from grader.run.answers_file import answer_meta
 from grader.run.execute import KernelPlan, RunPlan, execute_notebook
 from grader.run.sandbox import Isolation, Limits, detect_isolation, require
+from grader.run.scratch import release as release_scratch
 from grader.score import LatePolicy, make_grade, provenance_for, to_check_results
 
 MAX_SUBMISSION_BYTES = 200 * 2**20  # copied into scratch; larger files are skipped
@@ -198,6 +200,14 @@ def _is_stub(submission: Submission, week: WeekConfig) -> bool:
     return False
 
 
+def _judge(judge: JudgeProcess, ctx: JudgeContext) -> tuple[list, CapExceeded | None]:
+    """The checks' results, or none and the cap the judge went over (the submission's doing)."""
+    try:
+        return to_check_results(judge.run(ctx)), None
+    except CapExceeded as exc:
+        return [], exc
+
+
 def grade_submission(
     submission: Submission,
     settings: Settings = Settings(),
@@ -280,21 +290,24 @@ def grade_submission(
         t1 = time.monotonic()
         ctx = ctx.model_copy(update={"answers_dir": execution.answers_dir,
                                      "execution": json.loads(execution.model_dump_json())})
-        checks = to_check_results(judge.run(ctx))
+        checks, capped = _judge(judge, ctx)
         durations["judge"] = round(time.monotonic() - t1, 3)
 
-        meta = load_answer_file(execution.answers_dir).get("__meta__", {}).get("value") or {}
+        meta = answer_meta(execution.answers_dir)
         provenance = provenance_for(
             checks_hash=suite_hash(suite), notebook_sha256=found.sha256, submission=submission,
             execution=execution, profile=profile_name,
             torch_version=meta.get("torch") if isinstance(meta.get("torch"), str) else None,
             seeds=week.seeds, threads=settings.threads,
+            caps={"judge": " · ".join(f"{k} {v}" for k, v in mechanisms(JUDGE_CAPS).items())},
         )
         status = {"invalid": "invalid_submission", "not_run": "failed_to_run",
                   "killed": "kernel_killed"}.get(execution.status, "graded")
         status = "not_submitted" if not_submitted else status
         message = (execution.message if execution.status in ("invalid", "timeout", "dead_kernel", "killed")
                    or not_submitted else "")
+        if capped is not None:
+            status, message = "resource_limit", str(capped)
         artifacts = {p.name: str(p) for p in sorted(artifacts_dir.glob("*"))} if artifacts_dir.is_dir() else {}
         durations["total"] = round(time.monotonic() - t0, 3)
         return make_grade(
@@ -305,5 +318,6 @@ def grade_submission(
     finally:
         judge.close()
         shutil.rmtree(pristine, ignore_errors=True)
+        release_scratch(run_dir, keep=settings.keep_run_dir)  # the run's tmpfs, once its answers are judged
         if not settings.keep_run_dir:
             shutil.rmtree(run_dir, ignore_errors=True)

@@ -82,6 +82,7 @@ class Execution(Record):
     isolation: str = "none"  # bwrap | unshare | process | none
     answers_dir: str | None = None  # where the probe answers lie, for the judge
     output_bytes: int = 0
+    disk_cap: str = ""  # the cap on everything the run could write, and how it held (grader.run.scratch)
 
 
 class CheckResult(Record):
@@ -112,6 +113,9 @@ class Provenance(Record):
     python_version: str
     seeds: dict[str, int]
     threads: int
+    # The caps this grading ran under: "disk" (the run's writable space), "judge" (grader.caps), each as
+    # "value (mechanism)"; empty in grades made before they existed.
+    caps: dict[str, str] = Field(default_factory=dict)
 
 
 class Grade(Record):
@@ -126,7 +130,9 @@ class Grade(Record):
     raw_score: float  # before the late policy
     late_days: int = 0
     late_penalty: float = 0.0  # fraction removed, 0..1
-    status: Literal["graded", "failed_to_run", "invalid_submission", "harness_error",
+    # resource_limit: the submission drove a trusted process (the judge, a grading worker) over one of its
+    # caps (grader.caps); the message names the cap and its value.
+    status: Literal["graded", "failed_to_run", "invalid_submission", "harness_error", "resource_limit",
                     "not_submitted", "fetch_failed", "kernel_killed"]
     message: str = ""
     notices: list[str] = Field(default_factory=list)  # shown above every report: late-day caveats, pushes not graded

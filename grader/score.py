@@ -79,10 +79,11 @@ def make_grade(
 
 def provenance_for(*, checks_hash: str, notebook_sha256: str | None, submission: Submission,
                    execution: Execution, profile: str, torch_version: str | None,
-                   seeds: dict[str, int], threads: int) -> Provenance:
+                   seeds: dict[str, int], threads: int, caps: dict[str, str] | None = None) -> Provenance:
     return Provenance(
         grader_version=__version__, checks_hash=checks_hash, notebook_sha256=notebook_sha256,
         commit=submission.commit, profile=profile, device=execution.device,
         isolation=execution.isolation, torch_version=torch_version,
         python_version=platform.python_version(), seeds=seeds, threads=threads,
+        caps={**({"disk": execution.disk_cap} if execution.disk_cap else {}), **(caps or {})},
     )

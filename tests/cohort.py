@@ -109,3 +109,25 @@ def sleepy_job(tmp_path: Path, timeout: float):
     sub = Submission(student="sleepy", week="week1", source=str(work), workdir=str(work))
     settings = Settings(profile="cpu", out_dir=tmp_path / "reports")
     return Job(key="sleepy", submission=sub, settings=settings.model_dump(mode="json"), timeout=timeout)
+
+
+def make_tree_bomb(path: Path, depth: int = 8, fanout: int = 10) -> Path:
+    """A small repository whose one commit lists fanout**(depth + 1) files: each tree names the one below it
+    `fanout` times (a few KB of objects; git expands it only when asked to walk it). Beside the bomb, a
+    notebook that would answer 42."""
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+
+    def run(args: list[str], data: str) -> str:
+        return subprocess.run(["git", "-C", str(path), *args], input=data, check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    blob = run(["hash-object", "-w", "--stdin"], "x\n")
+    tree = run(["mktree"], "".join(f"100644 blob {blob}\tf{i}\n" for i in range(fanout)))
+    for _ in range(depth):
+        tree = run(["mktree"], "".join(f"040000 tree {tree}\td{i}\n" for i in range(fanout)))
+    nb = run(["hash-object", "-w", "--stdin"], notebook("def answer():\n    return 42\n"))
+    top = run(["mktree"], f"040000 tree {tree}\tbomb\n100644 blob {nb}\tweek1.ipynb\n")
+    commit = git(path, "commit-tree", top, "-m", "bomb")
+    git(path, "update-ref", "refs/heads/main", commit)
+    return path

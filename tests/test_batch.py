@@ -229,7 +229,7 @@ def test_local_pool_stops_a_submission_at_the_harness_timeout(suite, tmp_path, f
     t0 = time.monotonic()
     pool.run([sleepy_job(tmp_path, timeout=3)], lambda job, grade: got.append(grade))
     assert time.monotonic() - t0 < 15
-    assert got[0].status == "failed_to_run" and "longer than 3 s and was stopped" in got[0].message
+    assert got[0].status == "resource_limit" and "wall-time cap of 3 s" in got[0].message
     deadline = time.monotonic() + 10  # the kernel dies with its worker (bwrap --die-with-parent, the reaper)
     while set(_sandboxed_pids()) - before and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -275,3 +275,20 @@ def test_wait_policy_changes_no_result():
                                       env={**os.environ, "OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": policy}).stdout
                for policy in ("ACTIVE", "PASSIVE")}
     assert len(outputs["ACTIVE"]) > 512 * 256 * 4 and outputs["ACTIVE"] == outputs["PASSIVE"]
+
+
+def test_a_tree_bomb_is_one_students_invalid_submission_and_the_batch_goes_on(suite, tmp_path):
+    from cohort import make_tree_bomb
+
+    forks = tmp_path / "forks"
+    make_tree_bomb(forks / "bomb")
+    make_fork(forks / "ann", [42])
+    roster = write_roster(tmp_path / "roster.csv", [("bomb", str(forks / "bomb")), ("ann", str(forks / "ann"))])
+    t0 = time.monotonic()
+    result = run_batch("week1", roster, tmp_path / "out", jobs=2, formats=("json",), echo=lambda s: None)
+    assert time.monotonic() - t0 < 120
+    got = scores(result)
+    assert got["ann"] == (2.0, "graded", 0)
+    assert got["bomb"][1] == "invalid_submission"
+    report = result.reports["bomb"].read_text()
+    assert "lists more than 100,000 paths (the limit)" in report

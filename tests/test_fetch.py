@@ -158,3 +158,60 @@ def test_heads_log_records_every_branch_and_the_deadline_run(tmp_path):
     # an older commit behind a recorded tip counts as seen then (the rule may grade one)
     assert log.first_seen("alice", first, store.contains) == deadline + timedelta(minutes=5)
     assert log.first_seen("alice", first) is None
+
+
+def test_tree_bomb_is_refused_within_its_caps(tmp_path):
+    """10^9 paths in a few KB of objects: GitPython's traverse grew ~28 MB/s on it until the batch was
+    OOM-killed. The streamed listing stops at MAX_TREE_ENTRIES and nothing is left of the export."""
+    import resource
+
+    from cohort import make_tree_bomb
+
+    bomb = make_tree_bomb(tmp_path / "bomb")
+    assert sum(f.stat().st_size for f in (bomb / ".git" / "objects").rglob("*") if f.is_file()) < 20_000
+    t0, rss0 = time.monotonic(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    sub = fetch_submission(str(bomb), "week1", commit=None, student="eve", dest=tmp_path / "dest")
+    assert time.monotonic() - t0 < 30
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0 < 100 * 1024  # KiB: under 100 MiB more
+    reason = (f"the commit's tree lists more than {fetch.MAX_TREE_ENTRIES:,} paths (the limit); a week's "
+              "submission holds a notebook and a few files")
+    assert sub.commit and sub.problems == [reason]
+    assert not (tmp_path / "dest" / "work").exists()
+
+
+def test_export_is_streamed_and_byte_exact(tmp_path, monkeypatch):
+    a = make_fork(tmp_path / "a", [42])
+    payload = bytes(range(256)) * 5000 + b"\n\n"  # binary, newlines at the end: cat-file's framing holds
+    (a / "data").mkdir()
+    (a / "data" / "blob.bin").write_bytes(payload)
+    (a / "über.txt").write_text("ü\n")
+    git(a, "add", "-A")
+    git(a, "commit", "-q", "-m", "data")
+    store = ForkStore(tmp_path / "store.git")
+    head = store.fetch("alice", str(a)).head
+    assert store.export(head, tmp_path / "out") == []
+    assert (tmp_path / "out" / "data" / "blob.bin").read_bytes() == payload
+    assert (tmp_path / "out" / "über.txt").read_text() == "ü\n"
+    monkeypatch.setattr(fetch, "MAX_EXPORT_FILES", 1)
+    skipped = store.export(head, tmp_path / "out2")
+    assert len(skipped) == 2 and all("files)" in s for s in skipped)
+
+
+def test_git_over_its_cap_is_an_export_error(tmp_path, monkeypatch):
+    from grader import caps
+
+    a = make_fork(tmp_path / "a", [42])
+    store = ForkStore(tmp_path / "store.git")
+    head = store.fetch("alice", str(a)).head
+    monkeypatch.setattr(caps, "GIT_CAPS", caps.Caps(wall_seconds=0.5))
+    real = fetch.ForkStore._git
+
+    def slow_git(self, *args):  # a git that hangs before it answers (its alias runs a child: killed too)
+        return real(self, "-c", "alias.slow=!sleep 30", "slow") if args[0] == "ls-tree" else real(self, *args)
+
+    monkeypatch.setattr(fetch.ForkStore, "_git", slow_git)
+    t0 = time.monotonic()
+    with pytest.raises(fetch.ExportError, match="wall-time cap of 0.5 s"):
+        store.export(head, tmp_path / "out")
+    assert time.monotonic() - t0 < 10
+    assert not (tmp_path / "out").exists()

@@ -265,3 +265,41 @@ def test_failing_prepare_is_reported_by_the_check_that_needs_it(tmp_path):
     assert checks["needs_the_reference"].outcome == "error"
     assert "names.txt is missing" in checks["needs_the_reference"].message
     assert checks["judge_runs_below_the_kernel_priority"].outcome == "passed"
+
+
+@pytest.mark.slow
+def test_judge_memory_is_bounded_on_a_notebook_of_tiny_statements(tmp_path, monkeypatch):
+    """Week 1's integrity check parses every code cell with ast (~900 bytes of tree per byte of `a;a;...`).
+    Measured on main: 2 MiB of such code took the judge from 247 MiB to 2,071 MiB. At the code limit the
+    parse stays under 600 MiB; past it the judge's reader refuses the notebook before anything parses it.
+    The judge's RSS is read by its own guard (the watchdog samples it every 0.1 s; the parse holds its
+    trees for seconds)."""
+    from pathlib import Path
+
+    from grader import caps
+    from grader.fetch.notebook import MAX_CODE_BYTES
+    from grader.judge.process import JudgeProcess
+
+    monkeypatch.setattr(caps, "cgroup_memory", lambda: None)  # a cgroup counts pages, not RSS
+
+    suite = Path(__file__).resolve().parents[1] / "solutions" / "week1"
+    cells = [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "outputs": [], "execution_count": None,
+              "source": ("class Value:\n    pass\n" if i == 0 else "a;" * (MAX_CODE_BYTES // 8 - 16))} for i in range(5)]
+    answers = tmp_path / "answers"
+    answers.mkdir()
+    (answers / "answers.json").write_text(json.dumps({"ops": {"ok": True, "value": [{"value": 1.0}]}}))
+    for name, repeat in (("at_limit", 1), ("over_limit", 8)):
+        notebook = tmp_path / f"{name}.ipynb"
+        doc = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells[:1] + cells[1:] * repeat}
+        notebook.write_text(json.dumps(doc))
+        ctx = context(tmp_path, suite, answers_dir=str(answers), notebook_path=str(notebook),
+                      select=["no_torch_in_value"], results_path=str(tmp_path / f"{name}.json"))
+        with JudgeProcess(preload=()) as judge:
+            check = judge.run(ctx)[0]
+            peak = judge.memory_peak()
+        assert peak < 600 * 2**20, f"{name}: the judge peaked at {peak / 2**20:.0f} MiB"
+        if name == "at_limit":  # parsed: the check judged the code (no torch in it)
+            assert check.outcome == "passed", check.message
+            assert peak > 300 * 2**20, "the sample missed the parse"  # the bound is not vacuous
+        else:
+            assert check.outcome == "error" and "256 KiB" in check.message, check.message

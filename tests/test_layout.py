@@ -11,10 +11,11 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "grader"
 
-BASE = {"grader", "grader.records", "grader.config"}
+# grader.caps: the caps on the grader's own processes, used from git export (fetch) up to the batch.
+BASE = {"grader", "grader.records", "grader.config", "grader.caps"}
 # A unit (a stage's subpackage or a top-level module) -> the units it may import besides itself.
 ALLOWED = {
-    "grader": set(), "grader.records": set(), "grader.config": set(),
+    "grader": set(), "grader.records": set(), "grader.config": set(), "grader.caps": set(),
     "grader.fetch": BASE,
     "grader.run": BASE | {"grader.fetch"},
     "grader.judge": BASE | {"grader.fetch", "grader.run"},

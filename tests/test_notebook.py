@@ -9,7 +9,16 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader.fetch.notebook import MAX_NOTEBOOK_BYTES, NotebookError, locate_notebook, read_notebook
+from grader.fetch.notebook import (
+    MAX_CODE_CELL_BYTES,
+    MAX_JSON_CONTAINERS,
+    MAX_NOTEBOOK_BYTES,
+    NotebookError,
+    NotebookLimitError,
+    code_cell_sources,
+    locate_notebook,
+    read_notebook,
+)
 
 
 def write_nb(path, source="x = 1"):
@@ -159,3 +168,73 @@ def test_colab_widget_metadata_without_state_is_accepted(tmp_path):
     parsed = read_notebook(path)
     assert parsed.cells[0].source == "z = 3"
     assert "widgets" not in parsed.metadata
+
+
+# ---- limits checked before parsing (issue 17) ----------------------------------------------------
+
+def _code_notebook(path, cells):
+    """A notebook of code cells written as plain JSON (nbformat's writer would take seconds on these)."""
+    doc = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+           "cells": [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "outputs": [], "execution_count": None,
+                      "source": src} for i, src in enumerate(cells)]}
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_deep_nesting_is_refused_before_json_loads(tmp_path):
+    path = tmp_path / "week1.ipynb"
+    path.write_text('{"cells": [], "metadata": {"x": ' + "[" * 100_000 + "]" * 100_000 + "}}")
+    with pytest.raises(NotebookLimitError, match="nested more than 100 levels"):
+        read_notebook(path)
+    with pytest.raises(NotebookLimitError):
+        code_cell_sources(path)
+
+
+def test_brackets_inside_strings_do_not_count(tmp_path):
+    path = _code_notebook(tmp_path / "week1.ipynb", ["s = '" + "[{" * 5000 + "'\n", 'q = "\\"[["'])
+    assert len(read_notebook(path).cells) == 2
+
+
+def test_too_many_containers_are_refused(tmp_path):
+    path = tmp_path / "week1.ipynb"
+    path.write_text('{"cells": [], "metadata": {"x": [' + ",".join(["{}"] * (MAX_JSON_CONTAINERS + 1)) + "]}}")
+    with pytest.raises(NotebookLimitError, match="arrays and objects, over the limit"):
+        read_notebook(path)
+
+
+def test_code_cell_and_total_code_limits_name_the_cell_and_the_limit(tmp_path):
+    big = _code_notebook(tmp_path / "big.ipynb", ["x = 1\n", "a;" * (MAX_CODE_CELL_BYTES // 2 + 1)])
+    with pytest.raises(NotebookLimitError, match=r"code cell 2 holds 128 KiB of code, over the 128 KiB limit"):
+        read_notebook(big)
+    many = _code_notebook(tmp_path / "many.ipynb", ["a;" * (60 * 2**10 // 2)] * 6)
+    with pytest.raises(NotebookLimitError, match=r"more than 256 KiB of code .*reached at cell 5"):
+        read_notebook(many)
+    markdown = tmp_path / "md.ipynb"
+    markdown.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "markdown", "id": "m", "metadata": {}, "source": "![img](data:image/png;base64," + "A" * 500_000 + ")"},
+        {"cell_type": "code", "id": "c", "metadata": {}, "outputs": [], "execution_count": None, "source": "x = 1"}]}))
+    assert len(read_notebook(markdown).cells) == 2  # a pasted image is not code
+
+
+def test_a_notebook_of_tiny_statements_costs_the_judges_reader_little(tmp_path):
+    """2 MiB of `a;a;a;...` took the judge from 247 MiB to 2 GiB when week 1 parsed the cells with ast:
+    the judge's reader refuses it before anything parses it."""
+    import tracemalloc
+
+    path = _code_notebook(tmp_path / "week1.ipynb", ["a;" * (32 * 2**10)] * 32)  # 2 MiB of code
+    tracemalloc.start()
+    with pytest.raises(NotebookLimitError, match="256 KiB"):
+        code_cell_sources(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 40 * 2**20, f"{peak / 2**20:.0f} MiB"
+    at_limit = _code_notebook(tmp_path / "ok.ipynb", ["a;" * (32 * 2**10)] * 4)  # 256 KiB: accepted
+    assert len(code_cell_sources(at_limit)) == 4
+
+
+def test_saved_outputs_are_not_parsed_or_kept(tmp_path):
+    doc = json.loads(nbformat.writes(new_notebook(cells=[new_code_cell("x = 1")])))
+    doc["cells"][0]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "hi\n"}] * 3
+    path = tmp_path / "week1.ipynb"
+    path.write_text(json.dumps(doc))
+    assert read_notebook(path).cells[0].outputs == []

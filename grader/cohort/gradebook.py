@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from grader.records import Grade
+from grader.report.escape import csv_cell, md_text
 from grader.report.markdown import atomic_write
 
 SCHEMA = """
@@ -102,18 +103,22 @@ def canvas_csv(grades: list[Grade], students: dict[str, dict[str, str]], assignm
     the assignment, so the file holds no other column (a status column would become a second
     assignment): the machine's failures are left blank (no score, and an import leaves Canvas's
     cell as it was), a notebook never changed from the stub is 0; why is in the cohort summary's
-    Status column and its "Needs attention" list. The second row gives the points possible.
+    Status column and its "Needs attention" list. The second row gives the points possible. Every cell that a spreadsheet would
+    read as a formula (a roster name such as `=HYPERLINK(...)`) is written as text (csv_cell).
     """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", assignment])
+
+    def row(cells: list[object]) -> None:
+        writer.writerow([csv_cell(c) for c in cells])
+
+    row(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", assignment])
     top = max((g.max_score for g in grades), default=0)
-    writer.writerow(["Points Possible", "", "", "", "", f"{top:g}"])
+    row(["Points Possible", "", "", "", "", f"{top:g}"])
     for g in grades:
         who = students.get(g.student, {})
-        writer.writerow([who.get("name") or g.student, who.get("lms_id", ""), who.get("sis_id", ""),
-                         who.get("sis_login", ""), who.get("section", ""),
-                         "" if g.machine_failure else f"{g.score:g}"])
+        row([who.get("name") or g.student, who.get("lms_id") or "", who.get("sis_id") or "",
+             who.get("sis_login") or "", who.get("section") or "", "" if g.machine_failure else f"{g.score:g}"])
     return buf.getvalue()
 
 
@@ -184,12 +189,14 @@ def cohort_summary(grades: list[Grade], roster_problems: list[str] = (), *, atte
 
 
 def summary_markdown(summary: dict) -> str:
+    """The cohort summary as Markdown; every name, title and cause is escaped (md_text): a cause quotes a
+    student's exception name, and a roster problem quotes the roster line."""
     s = summary["scores"]
-    lines = [f"# Cohort summary: {summary['week']}", ""]
+    lines = [f"# Cohort summary: {md_text(summary['week'])}", ""]
     if summary.get("banner"):
-        lines += [f"> **Warning:** {summary['banner']}", ""]
+        lines += [f"> **Warning:** {md_text(summary['banner'])}", ""]
     if summary.get("deadline_record"):
-        lines += [summary["deadline_record"], ""]
+        lines += [md_text(summary["deadline_record"]), ""]
     unscored = summary["submissions"] - summary.get("scored", summary["submissions"])
     lines += [(f"{summary['submissions']} submissions · mean {s['mean']}% · median {s['median']}% · "
                f"min {s['min']}% · max {s['max']}% · late {summary['late']}"
@@ -198,29 +205,25 @@ def summary_markdown(summary: dict) -> str:
         lines += ["## Needs attention", "",
                   ("Not the students' doing, or not certain: no score was exported for the machine's failures "
                    "(blank in the Canvas file); run the batch again once the cause is fixed."), ""]
-        lines += [f"- **{student}**: {_md_cell(why)}" for student, why in summary["needs_attention"].items()]
+        lines += [f"- **{md_text(student)}**: {md_text(why, 300)}" for student, why in summary["needs_attention"].items()]
         lines.append("")
     lines += ["## Score distribution", "", "| Percent | Students |", "|---|---|"]
     lines += [f"| {band} | {'█' * n} {n} |" for band, n in s["histogram_percent"].items()]
     lines += ["", "## Per-check pass rates", "", "| Check | Passed | Mean points |", "|---|---|---|"]
     for row in summary["checks"].values():
-        lines.append(f"| {row['title']} | {row['passed']}/{row['graded']} ({row['pass_rate']:.0%}) "
+        lines.append(f"| {md_text(row['title'], 120)} | {row['passed']}/{row['graded']} ({row['pass_rate']:.0%}) "
                      f"| {row['mean_points']:g} / {row['max_points']:g} |")
     lines += ["", "## Outcomes by cause", "", "| Cause | Students |", "|---|---|"]
-    lines += [f"| {cause} | {n} |" for cause, n in summary["causes"].items()]
+    lines += [f"| {md_text(cause, 120)} | {n} |" for cause, n in summary["causes"].items()]
     lines += ["", "## Students", "", "| Student | Name | Score | Status | Late days | Branch | Notebook |",
               "|---|---|---|---|---|---|---|"]
-    lines += [f"| [{r['student']}]({r['report']}) | {_md_cell(r.get('name') or '')} | "
+    lines += [f"| [{md_text(r['student'])}]({r['report']}) | {md_text(r.get('name') or '')} | "
               + ("—" if r["score"] is None else f"{r['score']:g} / {r['max_score']:g}")
-              + f" | {r['status'].replace('_', ' ')} | {r['late_days']} | {_md_cell(r.get('branch') or '—')} | "
-              f"{_md_cell(r.get('notebook') or '—')} |" for r in summary["students"]]
+              + f" | {md_text(r['status'].replace('_', ' '))} | {r['late_days']} | {md_text(r.get('branch') or '—')} | "
+              f"{md_text(r.get('notebook') or '—')} |" for r in summary["students"]]
     if summary["roster_problems"]:
-        lines += ["", "## Roster lines skipped", ""] + [f"- {p}" for p in summary["roster_problems"]]
+        lines += ["", "## Roster lines skipped", ""] + [f"- {md_text(p, 300)}" for p in summary["roster_problems"]]
     return "\n".join(lines) + "\n"
-
-
-def _md_cell(text: str) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 def write_exports(book: Gradebook, week: str, out_dir: Path, roster_problems: list[str] = (), *,

@@ -21,16 +21,19 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from grader import caps
 from grader.config import Settings
 from grader.judge.context import JudgeContext
 from grader.records import Execution, Grade, Provenance, Submission
 from grader.run.forkserver import ForkedChild, ForkServer, ForkServerError, die_with_parent, spawn
 from grader.run.sandbox import WAIT_POLICY_VAR
+from grader.run.scratch import sweep_stale
 from grader.score import make_grade
 
 Done = Callable[["Job", "Grade"], None]
@@ -69,12 +72,15 @@ def grade_job(job: Job, gpu: int | None = None) -> Grade:
     workdir = Path(submission.workdir)
     try:
         if job.export_from and submission.commit:
-            from grader.fetch.forks import ForkStore
+            from grader.fetch.forks import ForkStore, SourceError
 
             shutil.rmtree(workdir, ignore_errors=True)
-            skipped = ForkStore(Path(job.export_from)).export(submission.commit, workdir)
-            submission = submission.model_copy(
-                update={"problems": [*submission.problems, *(f"not exported: {s}" for s in skipped)]})
+            try:
+                problems = [f"not exported: {s}" for s in
+                            ForkStore(Path(job.export_from)).export(submission.commit, workdir)]
+            except SourceError as exc:  # a tree bomb, git over a cap: nothing exported, reported invalid
+                problems = [str(exc)]
+            submission = submission.model_copy(update={"problems": [*submission.problems, *problems]})
         return grade_submission(submission, Settings.model_validate(job.settings), gpu=gpu,
                                 judge_server=os.environ.get("GRADER_JUDGE_SERVER") or None)
     finally:
@@ -125,6 +131,7 @@ class LocalPool:
         self.judge_preload = judge_preload
         self.judge_session = judge_session
         self._servers: list[ForkServer] = []
+        self._server_guards: list[caps.Guard] = []
         self._spawn_env: dict[str, str] = {}
         self._env = {**os.environ, "GRADER_BATCH_PID": str(os.getpid())}
         threads = int(os.environ.get("GRADER_THREADS", "2"))
@@ -148,7 +155,14 @@ class LocalPool:
             self._servers.append(ForkServer("grader.cohort.pool:run_worker", WORKER_PRELOAD, env=self._env))
         except (OSError, ForkServerError):
             self.close()
+        self._guard_servers()
         return self
+
+    def _guard_servers(self) -> None:
+        """Memory and CPU caps on the fork servers (their own RSS and CPU: each child gets its own caps).
+        One over its cap is killed; the jobs that need it then start fresh processes."""
+        for server, who in zip(self._servers, ("the judge server", "the worker server")):
+            self._server_guards.append(caps.Guard(server.pid, caps.SERVER_CAPS, who, own_cgroup=False))
 
     def _ready_workers(self, wait: float) -> ForkServer | None | bool:
         """The worker fork server once it listens; False while it still starts (up to `wait` seconds);
@@ -178,13 +192,16 @@ class LocalPool:
         for server in self._servers:
             server.close()
         self._servers = []
+        for guard in self._server_guards:
+            guard.close()
+        self._server_guards = []
 
     def run(self, jobs: Iterable[Job | None], on_done: Done) -> None:
         """Grade every job. `jobs` is pulled one item per turn of the loop, not as slots free up, so a
         batch goes on fetching forks at its own pace while the first ones are graded (None: skip)."""
         source = iter(jobs)
         pending: list[Job] = []
-        running: dict[int, tuple[Job, subprocess.Popen | ForkedChild, Path, float]] = {}
+        running: dict[int, tuple[Job, subprocess.Popen | ForkedChild, Path, caps.Guard]] = {}
         scratch = Path(tempfile.mkdtemp(prefix="grader-jobs-"))
         workers: ForkServer | None | bool = False  # False: the fork servers are still starting
         try:
@@ -196,15 +213,18 @@ class LocalPool:
                     elif item is not None:
                         pending.append(item)
                 finished = []
-                for slot, (job, proc, result, started) in list(running.items()):
-                    if proc.poll() is None and time.monotonic() - started < job.timeout:
-                        continue
+                for slot, (job, proc, result, guard) in list(running.items()):
                     if proc.poll() is None:
-                        _kill_session(proc)
-                        grade = error_grade(job, f"grading took longer than {job.timeout:g} s and was stopped",
-                                            status="failed_to_run")
-                    else:
-                        grade = _read_result(job, result, proc.returncode)
+                        continue  # its guard ends it at its caps (job.timeout is its wall-time cap)
+                    hit = guard.verdict(proc.returncode)
+                    guard.close()
+                    # A cap hit is the submission's doing (reported, not cached: the machine's load may
+                    # have had a part in it); any other end without a grade is ours.
+                    grade = error_grade(job, str(hit), status="resource_limit") if hit is not None \
+                        else _read_result(job, result, proc.returncode)
+                    if grade.execution.status == "not_run":  # killed mid-run: free its tmpfs and cgroups
+                        sweep_stale()
+                        caps.sweep_cgroups()
                     del running[slot]
                     finished.append((job, grade))
                 if workers is False and pending:  # no job starts before the servers answer (or fail)
@@ -220,8 +240,12 @@ class LocalPool:
                 if running and not finished and source is None and workers is not False:
                     _wait_any([proc for _, proc, _, _ in running.values()], 0.02)
         finally:
-            for job, proc, _, _ in running.values():
+            for job, proc, _, guard in running.values():
                 _kill_session(proc)
+                guard.close()
+            if running:
+                sweep_stale()
+                caps.sweep_cgroups()
             self.close()
             for path in scratch.glob("*"):
                 path.unlink()
@@ -233,16 +257,22 @@ class LocalPool:
         err = scratch / f"{job.submission.student}.err"
         job_path.write_text(job.model_dump_json())
         args = [str(job_path), str(result)] + ([str(self.gpus[slot % len(self.gpus)])] if self.gpus else [])
+        proc = None
         if workers is not None and workers.alive():
             try:  # GRADER_BATCH_PID: the child checks that its parent is the server (which dies with us)
                 proc = spawn(workers.address, args, log=err, env=self._spawn_env)
-                return job, proc, result, time.monotonic()
             except ForkServerError:
                 pass  # a fresh process for this one
-        with open(err, "w") as err_file:
-            proc = subprocess.Popen([sys.executable, "-m", "grader.cohort.pool", *args], start_new_session=True,
-                                    stdout=subprocess.DEVNULL, stderr=err_file, env=self._env)
-        return job, proc, result, time.monotonic()
+        if proc is None:
+            with open(err, "w") as err_file:
+                proc = subprocess.Popen([sys.executable, "-m", "grader.cohort.pool", *args], start_new_session=True,
+                                        stdout=subprocess.DEVNULL, stderr=err_file, env=self._env)
+        # The worker starts the kernel and the judge: its memory is watched (its own RSS), never a cgroup
+        # they would inherit. Its wall-time cap is the job's harness timeout.
+        limits = replace(caps.WORKER_CAPS, wall_seconds=job.timeout)
+        guard = caps.Guard(proc.pid, limits, "the grading worker", kill=lambda: _signal_session(proc),
+                           own_cgroup=False)
+        return job, proc, result, guard
 
 
 def _wait_any(procs: list[subprocess.Popen | ForkedChild], timeout: float) -> None:
@@ -252,6 +282,15 @@ def _wait_any(procs: list[subprocess.Popen | ForkedChild], timeout: float) -> No
         select.select(procs, [], [], timeout)
     else:
         time.sleep(timeout)
+
+
+def _signal_session(proc: subprocess.Popen | ForkedChild) -> None:
+    """SIGKILL a worker's session without waiting for it (from a guard's thread: the pool's loop reaps it)."""
+    if proc.returncode is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _kill_session(proc: subprocess.Popen | ForkedChild) -> None:

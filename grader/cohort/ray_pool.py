@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import time
 
+from grader.caps import CapExceeded
 from grader.cohort.pool import Done, Job, LocalPool, error_grade
 from grader.records import Grade
 
@@ -98,6 +99,6 @@ class RayPool:
                 if now - started > job.timeout:
                     ray.cancel(ref, force=True)
                     running.pop(ref)
-                    on_done(job, error_grade(job, f"grading took longer than {job.timeout:g} s and was stopped",
-                                             status="failed_to_run"))
+                    hit = CapExceeded("the grading task", "wall-time", job.timeout)
+                    on_done(job, error_grade(job, str(hit), status="resource_limit"))
 

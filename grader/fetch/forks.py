@@ -26,12 +26,18 @@ from pathlib import Path
 
 import git
 
+from grader import caps
+
 FETCH_TIMEOUT = 120.0  # seconds per fork
 MAX_BLOB_BYTES = 50 * 2**20  # a single file; notebooks have their own smaller cap
 MAX_EXPORT_BYTES = 200 * 2**20  # the whole exported tree
 MAX_EXPORT_FILES = 5000
 MAX_NOTEBOOKS = 200  # notebooks in one commit considered for the week's (grader.fetch.graded)
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's id of the tree with no files
+# Listing the commit's tree stops here: the export is refused (a 208 KB repository of trees that name the
+# same subtree ten times, nine levels deep, lists 10^9 paths; GitPython's traverse grew ~28 MB/s on it).
+MAX_TREE_ENTRIES = 100_000
+MAX_LISTING_BYTES = 16 * 2**20
 SHA = re.compile(r"^[0-9a-f]{7,40}$")
 SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9][A-Za-z0-9.-]*:[A-Za-z0-9._~/-]+$")
 URL = re.compile(r"^(https|ssh|file)://([^/?#\s]*)(/[^\s]*)?$")
@@ -40,6 +46,11 @@ REMOTE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # a student id, as th
 
 class SourceError(ValueError):
     """A fork URL or commit the grader refuses (the message names why)."""
+
+
+class ExportError(SourceError):
+    """The commit's files cannot be exported within the limits (a tree bomb, a git failure); nothing of
+    it is left in the destination."""
 
 
 def check_source(value: str, base: Path | None = None) -> str:
@@ -312,35 +323,167 @@ class ForkStore:
         return self.repo.commit(sha).committed_datetime.astimezone(UTC)
 
     def export(self, sha: str, dest: Path) -> list[str]:
-        """Write the commit's files to dest from git objects; returns what was skipped and why."""
-        dest.mkdir(parents=True, exist_ok=True)
-        skipped: list[str] = []
-        total = files = 0
-        for item in self.repo.commit(sha).tree.traverse():
-            rel = item.path
-            parts = rel.split("/")
-            if any(p in ("", ".", "..") or p.lower() == ".git" or "\\" in p for p in parts):
-                skipped.append(f"{rel!r} (unsafe path)")
-                continue
-            if item.type == "tree":
-                continue
-            if item.type != "blob":
-                skipped.append(f"{rel} (submodule, not fetched)")
-                continue
-            if item.mode & 0o170000 == 0o120000:
-                skipped.append(f"{rel} (symbolic link)")
-                continue
-            size = item.size  # from the object header: the blob is not read yet
-            if size > MAX_BLOB_BYTES:
-                skipped.append(f"{rel} (over {MAX_BLOB_BYTES // 2**20} MiB)")
-                continue
-            if total + size > MAX_EXPORT_BYTES or files >= MAX_EXPORT_FILES:
-                skipped.append(f"{rel} (submission over {MAX_EXPORT_BYTES // 2**20} MiB "
-                               f"or {MAX_EXPORT_FILES} files)")
-                continue
-            target = dest.joinpath(*parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(item.data_stream.read())
-            total += size
-            files += 1
+        """Write the commit's files to dest from git objects; returns what was skipped and why.
+
+        The tree is listed by `git ls-tree -r -z -l` and the blobs read by `git cat-file --batch`, each a
+        child under caps.GIT_CAPS (memory, CPU, wall time), both streamed through bounded readers: a tree
+        over MAX_TREE_ENTRIES paths or MAX_LISTING_BYTES of listing is refused with ExportError, and so
+        is a git that fails or goes over a cap; dest is then removed."""
+        try:
+            wanted, skipped = self._list_tree(sha)
+            dest.mkdir(parents=True, exist_ok=True)
+            self._write_blobs(wanted, dest)
+        except ExportError:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise
         return skipped
+
+    def _git(self, *args: str) -> tuple[subprocess.Popen, caps.Guard]:
+        argv = [git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git", "-c", "core.hooksPath=/dev/null", *args]
+        proc = subprocess.Popen(argv, cwd=self.path, env=git_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True)
+        return proc, caps.Guard(proc.pid, caps.GIT_CAPS, f"git {args[0]}", kill=lambda: _kill_group(proc))
+
+    @staticmethod
+    def _end(proc: subprocess.Popen, guard: caps.Guard, what: str) -> None:
+        """Stop git if it still runs; ExportError if a cap or an error ended it."""
+        if proc.poll() is None:
+            _kill_group(proc)
+        code = proc.wait()
+        hit = guard.verdict(code)
+        err = proc.stderr.read(4096).decode("utf-8", "replace") if proc.stderr else ""
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream:
+                stream.close()
+        guard.close()
+        if hit is not None:
+            raise ExportError(f"{what}: {hit}")
+        if code not in (0, -signal.SIGKILL):
+            raise ExportError(f"{what}: git failed ({_last_line(err)})")
+
+    def _list_tree(self, sha: str) -> tuple[list[tuple[str, str, list[str], int]], list[str]]:
+        """(blobs to write: oid, path, parts, size) and what is skipped, read from a streamed listing."""
+        if not SHA.match(sha):
+            raise ExportError(f"commit {sha!r} is not a hexadecimal sha")
+        proc, guard = self._git("ls-tree", "-r", "-z", "-l", "--full-tree", sha)
+        proc.stdin.close()
+        wanted, skipped, total, entries, read = [], [], 0, 0, 0
+        buffer = b""
+        refused = None
+        try:
+            while refused is None:
+                chunk = _read_some(proc)
+                if not chunk:
+                    break
+                read += len(chunk)
+                *records, buffer = (buffer + chunk).split(b"\0")
+                for record in records:
+                    entries += 1
+                    if entries > MAX_TREE_ENTRIES:
+                        refused = (f"the commit's tree lists more than {MAX_TREE_ENTRIES:,} paths (the limit); "
+                                   "a week's submission holds a notebook and a few files")
+                        break
+                    total += _take(record, wanted, skipped, total)
+                if refused is None and read > MAX_LISTING_BYTES:
+                    refused = f"the commit's file list is over {MAX_LISTING_BYTES // 2**20} MiB (the limit)"
+        finally:
+            self._end_listing(proc, guard, refused)
+        return wanted, skipped
+
+    def _end_listing(self, proc: subprocess.Popen, guard: caps.Guard, refused: str | None) -> None:
+        try:
+            self._end(proc, guard, "listing the commit's files")
+        except ExportError:
+            if refused is None:
+                raise
+        if refused is not None:
+            raise ExportError(refused)
+
+    def _write_blobs(self, wanted: list[tuple[str, str, list[str], int]], dest: Path) -> None:
+        """Each blob from one `git cat-file --batch`, streamed to its file (sizes known from the listing)."""
+        if not wanted:
+            return
+        proc, guard = self._git("cat-file", "--batch")
+        ok = False
+        try:
+            for oid, rel, parts, size in wanted:
+                proc.stdin.write(oid.encode() + b"\n")
+                proc.stdin.flush()
+                header = _read_line(proc, guard).split()
+                if len(header) != 3 or header[1] != b"blob" or int(header[2]) != size:
+                    raise ExportError(f"reading {rel}: git answered {b' '.join(header)[:80]!r}")
+                target = dest.joinpath(*parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with open(target, "wb") as fh:
+                    left = size + 1  # the blob, then the newline that ends it
+                    while left:
+                        chunk = _read_some(proc, min(left, 1 << 20))
+                        if not chunk:
+                            raise ExportError(f"reading {rel}: git stopped after {size + 1 - left} bytes")
+                        fh.write(chunk[: max(0, left - 1)] if len(chunk) >= left else chunk)
+                        left -= len(chunk)
+            ok = True
+        except BrokenPipeError:
+            pass  # git ended early: _end says why
+        finally:
+            if proc.stdin and not proc.stdin.closed:
+                try:
+                    proc.stdin.close()
+                except BrokenPipeError:
+                    pass
+            self._end(proc, guard, "reading the commit's files")
+        if not ok:
+            raise ExportError("reading the commit's files: git ended early")
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """git and whatever it started (its own session): nothing is left holding its output open."""
+    if proc.returncode is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _read_some(proc: subprocess.Popen, limit: int = 1 << 16) -> bytes:
+    """Up to `limit` bytes of git's output as soon as there are any; b"" at its end (or once its guard
+    killed it: a git that hangs is ended at its wall-time cap)."""
+    return os.read(proc.stdout.fileno(), limit)
+
+
+def _read_line(proc: subprocess.Popen, guard: caps.Guard) -> bytes:
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        byte = os.read(proc.stdout.fileno(), 1)
+        if not byte or len(line) > 4096:
+            raise ExportError(f"reading the commit's files: git stopped ({guard.hit or 'no answer'})")
+        line += byte
+    return bytes(line[:-1])
+
+
+def _take(record: bytes, wanted: list, skipped: list[str], total: int) -> int:
+    """Sort one `<mode> <type> <oid> <size>\\t<path>` record into wanted or skipped; the bytes it adds."""
+    meta, _, raw_path = record.partition(b"\t")
+    fields = meta.split()
+    if len(fields) != 4:
+        skipped.append(f"{raw_path[:200]!r} (unreadable tree entry)")
+        return 0
+    mode, kind, oid, size_field = (f.decode("ascii", "replace") for f in fields)
+    rel = os.fsdecode(raw_path)
+    parts = rel.split("/")
+    if any(p in ("", ".", "..") or p.lower() == ".git" or "\\" in p for p in parts):
+        skipped.append(f"{rel!r} (unsafe path)")
+    elif kind != "blob":
+        skipped.append(f"{rel} (submodule, not fetched)")
+    elif mode == "120000":
+        skipped.append(f"{rel} (symbolic link)")
+    elif not size_field.isdigit():
+        skipped.append(f"{rel} (unreadable size)")
+    elif int(size_field) > MAX_BLOB_BYTES:  # from the object header: the blob is never read
+        skipped.append(f"{rel} (over {MAX_BLOB_BYTES // 2**20} MiB)")
+    elif total + int(size_field) > MAX_EXPORT_BYTES or len(wanted) >= MAX_EXPORT_FILES:
+        skipped.append(f"{rel} (submission over {MAX_EXPORT_BYTES // 2**20} MiB or {MAX_EXPORT_FILES} files)")
+    else:
+        wanted.append((oid, rel, parts, int(size_field)))
+        return int(size_field)
+    return 0

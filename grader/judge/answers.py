@@ -14,7 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from grader.run.answers_file import OversizeError, load_answer_file, read_capped
+from grader.run.answers_file import (
+    AnswerFileError,
+    OversizeError,
+    load_answer_file,  # noqa: F401 - the lenient reader, re-exported
+    read_answer_file,
+    read_capped,
+)
 
 MAX_ARRAY_BYTES = 512 * 2**20
 
@@ -35,10 +41,16 @@ class Answers:
 
     def __init__(self, answers_dir: Path | str | None):
         self.dir = Path(answers_dir) if answers_dir else None
-        self.raw = load_answer_file(self.dir)
+        self.refused = ""  # why answers.json was not read, when it was there
+        try:
+            self.raw = read_answer_file(self.dir)
+        except AnswerFileError as exc:
+            self.raw, self.refused = {}, str(exc)
 
     def get(self, probe_id: str) -> Any:
         """The value a probe returned, with arrays loaded; AnswerError when it failed."""
+        if self.refused:
+            raise AnswerError(f"the probes' answers were refused: {self.refused}")
         entry = self.raw.get(probe_id)
         if not isinstance(entry, dict):
             raise AnswerError(f"no answer from probe '{probe_id}': the notebook did not get that far")
@@ -67,7 +79,7 @@ class Answers:
 
         try:
             arr = np.load(io.BytesIO(raw), allow_pickle=False)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure to read the sandbox's bytes is this check's
             raise AnswerError(f"array {name} is not a plain .npy array: {exc}") from None
         if arr.dtype == object or arr.dtype.kind not in "biuf":
             raise AnswerError(f"array {name} has dtype {arr.dtype}; expected numbers")

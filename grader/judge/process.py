@@ -22,11 +22,11 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
+from grader import caps
 from grader.judge.context import JudgeContext, RawCheck, read_line
 from grader.run.forkserver import ForkedChild, ForkServerError, spawn
 from grader.run.sandbox import QUIET_BLAS, WAIT_POLICY_VAR
 
-JUDGE_TIMEOUT = 1800
 SERVER_WAIT = 60.0  # seconds a judge waits for a batch's judge server to finish starting
 
 
@@ -109,6 +109,7 @@ class JudgeProcess:
         self._proc = None
         self._lock = threading.Lock()
         self._unsent: list[str] = []
+        self._guard: caps.Guard | None = None  # memory and CPU caps, from the moment it exists
         self._starting = None
         if server:  # a batch's judge server may still be importing torch: connect in the background
             self._starting = threading.Thread(target=self._start, args=(server,), daemon=True)
@@ -130,8 +131,10 @@ class JudgeProcess:
                     cwd=self._tmp, env=judge_env(), stdin=subprocess.PIPE, stdout=log,
                     stderr=subprocess.STDOUT, text=True,
                 )
+        # Before it is sent anything: a fork of the judge server only waits at its gate until then.
+        guard = caps.Guard(proc.pid, caps.JUDGE_CAPS, "the judge", kill=proc.kill)
         with self._lock:
-            self._proc = proc
+            self._proc, self._guard = proc, guard
             for line in self._unsent:
                 self._write(line)
             self._unsent.clear()
@@ -176,13 +179,25 @@ class JudgeProcess:
         Path(ctx.results_path).unlink(missing_ok=True)
         self._send(str(final))
         self._close_input()
-        if self._wait(JUDGE_TIMEOUT) is None:
+        # The wall-time cap counts from the gate: before it the judge only waited for the notebook.
+        wall = caps.JUDGE_CAPS.wall_seconds
+        timed_out = self._wait(wall) is None
+        if timed_out:
             self._kill()
         results = Path(ctx.results_path)
         if not results.is_file():
+            hit = caps.CapExceeded("the judge", "wall-time", wall) if timed_out else \
+                self._guard.verdict(self._proc.returncode)
+            if hit is not None:  # the student's submission drove the judge there: that student's report
+                raise hit
             output = self._log.read_text(errors="replace")[-3000:] if self._log.is_file() else ""
             raise JudgeError(f"the judge exited {self._proc.returncode} without results:\n{output}")
         return [RawCheck(**item) for item in json.loads(results.read_text())]
+
+    def memory_peak(self) -> int:
+        """The most memory its guard saw it use (bytes; its cgroup's count, or the watchdog's RSS samples)."""
+        self._started()
+        return self._guard.peak() if self._guard is not None else 0
 
     def _close_input(self) -> None:
         if isinstance(self._proc, ForkedChild):
@@ -193,7 +208,7 @@ class JudgeProcess:
             except OSError:
                 pass
 
-    def _wait(self, timeout: float) -> int | None:
+    def _wait(self, timeout: float | None) -> int | None:
         try:
             return self._proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -208,6 +223,8 @@ class JudgeProcess:
         if self._proc.poll() is None:
             self._kill()
         self._close_input()
+        if self._guard is not None:
+            self._guard.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     def __enter__(self) -> JudgeProcess:

@@ -61,6 +61,8 @@ def read_curve(path: str | Path) -> dict[str, Any]:
         data = json.loads(raw)
     except ValueError as exc:
         raise ArtifactError(f"not JSON: {exc}") from None
+    except (RecursionError, MemoryError) as exc:  # 2 MiB of `[` is deeper than json.loads can go
+        raise ArtifactError(f"not a readable curve ({type(exc).__name__})") from None
     if not isinstance(data, dict) or data.get("kind", "loss_curve") != "loss_curve":
         raise ArtifactError('not a loss curve (expected an object with "kind": "loss_curve")')
     x_key = "steps" if "steps" in data else "step" if "step" in data else None

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
 from grader.records import Grade
+from grader.report.escape import md_text
 from grader.report.markdown import register, render_markdown
 
 MARKER = "<!-- grader:pr-comment -->"
@@ -23,6 +26,23 @@ MAX_SUMMARY_BYTES = 1024 * 1024 - 4096  # GitHub refuses a step summary over 1 M
 MAX_COMMENT_CHARS = 65000  # GitHub's comment limit is 65,536 characters
 MAX_ANNOTATIONS = 10  # GitHub shows at most 10 error annotations per step
 _CELL_LINE = re.compile(r"Cell In\[(\d+)\], line (\d+)")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+
+
+def _open_fence(text: str) -> str | None:
+    """The fence still open at the end of `text` (CommonMark: closed by a run of the same character at
+    least as long, with nothing after it), or None."""
+    open_fence = None
+    for line in text.splitlines():
+        match = _FENCE.match(line)
+        if match is None:
+            continue
+        run, rest = match[1], match[2]
+        if open_fence is None:
+            open_fence = run
+        elif run[0] == open_fence[0] and len(run) >= len(open_fence) and not rest.strip():
+            open_fence = None
+    return open_fence
 
 
 def truncate_markdown(text: str, max_bytes: int, note: str = "\n\n… (truncated)\n") -> str:
@@ -30,11 +50,13 @@ def truncate_markdown(text: str, max_bytes: int, note: str = "\n\n… (truncated
     raw = text.encode("utf-8")
     if len(raw) <= max_bytes:
         return text
-    room = max_bytes - len(note.encode()) - 8
+    fence_room = 1 + max((len(m) for m in re.findall(r"`{3,}|~{3,}", text)), default=3)
+    room = max_bytes - len(note.encode()) - fence_room
     cut = raw[:room].decode("utf-8", errors="ignore")
     cut = cut[: cut.rfind("\n")] if "\n" in cut else cut
-    if cut.count("```") % 2:
-        cut += "\n```"
+    fence = _open_fence(cut)
+    if fence:
+        cut += "\n" + fence
     return cut + note
 
 
@@ -44,6 +66,33 @@ def _escape_data(text: str) -> str:
 
 def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def _unescape_data(text: str) -> str:
+    return text.replace("%0A", "\n").replace("%0D", "\r").replace("%25", "%")
+
+
+@contextmanager
+def commands_stopped(environ: Mapping[str, str] | None = None, stream: TextIO | None = None) -> Iterator[None]:
+    """Inside GitHub Actions, no line printed meanwhile is a workflow command.
+
+    The runner reads every line a step prints (stdout and stderr) for `::command::` (and the older
+    `##[command]`, anywhere in a line); a cell's text such as `::add-mask::39` would otherwise become one.
+    `::stop-commands::TOKEN` pauses that until `::TOKEN::`, and the token is random, so text printed in
+    between cannot resume it. Outside Actions this prints nothing."""
+    environ = os.environ if environ is None else environ
+    if environ.get("GITHUB_ACTIONS") != "true":
+        yield
+        return
+    stream = sys.stdout if stream is None else stream
+    token = secrets.token_hex(16)
+    print(f"::stop-commands::{token}", file=stream, flush=True)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        print(f"::{token}::", file=stream, flush=True)
 
 
 def notebook_file(grade: Grade, workspace: str | None) -> str | None:
@@ -109,7 +158,7 @@ def job_summary(grade: Grade, extra: list[str] = ()) -> str:
     text = render_markdown(grade)
     if extra:
         text += f"\n### {len(extra)} more problem(s) not shown as annotations\n\n"
-        text += "\n".join(f"- {line.split('::', 2)[-1].replace('%0A', ' ')[:300]}" for line in extra) + "\n"
+        text += "\n".join(f"- {md_text(_unescape_data(line.split('::', 2)[-1]), 300)}" for line in extra) + "\n"
     return truncate_markdown(text, MAX_SUMMARY_BYTES)
 
 

@@ -41,7 +41,9 @@ def results(grade: Grade, visibility: str = VISIBILITY, leaderboard: bool = Fals
                 "visibility": visibility, "extra_data": {"status": grade.status, "grader_version":
                                                           grade.provenance.grader_version}}
     out = {
+        # Plain text everywhere: a student's message is shown as written, never rendered as HTML or Markdown.
         "score": grade.score, "output": "\n".join(output)[:MAX_OUTPUT], "output_format": "text",
+        "test_output_format": "text", "test_name_format": "text",
         "execution_time": round(grade.durations.get("total", 0.0)), "visibility": visibility,
         "tests": tests,
         "extra_data": {"checks_hash": grade.provenance.checks_hash, "profile": grade.provenance.profile,

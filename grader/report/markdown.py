@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from grader.records import Grade
+from grader.report.escape import md_fence, md_text
 
 WRITERS: dict[str, tuple[str, Callable[[Grade], str]]] = {}  # format -> (file suffix, render)
 
@@ -56,9 +57,17 @@ def _fmt(value: float | None) -> str:
 
 
 def _cell(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return text.replace("|", "\\|")
+    """A table cell: one line of inert Markdown (`|` escaped with the rest)."""
+    return md_text(text, limit)
+
+
+def _verdict(status: str, message: str) -> list[str]:
+    """The status line; a message of several lines (a harness traceback) follows in a code block."""
+    first, _, rest = message.strip().partition("\n")
+    lines = [f"\n> **{status.replace('_', ' ')}**: {md_text(first, 500)}"]
+    if rest.strip():
+        lines += ["", *md_fence(rest[-3000:])]
+    return lines
 
 
 @register("md", ".md")
@@ -71,7 +80,7 @@ def render_markdown(grade: Grade) -> str:
         lines[0] += f" — {grade.title}"
     lines += submission_lines(grade)
     if grade.status != "graded" or grade.message:
-        lines.append(f"\n> **{grade.status.replace('_', ' ')}**: {grade.message}")
+        lines += _verdict(grade.status, grade.message)
     if grade.late_days:
         lines.append(f"\nLate by {grade.late_days} day(s): −{grade.late_penalty:.0%} "
                      f"(before penalty {grade.raw_score:g}).")
@@ -91,13 +100,15 @@ def render_markdown(grade: Grade) -> str:
         lines += ["", f"### Notebook problems ({len(failures)})"]
         for f in failures[:5]:
             head = f"Cell {f.index + 1}" + (f" [{f.execution_count}]" if f.execution_count else "")
-            lines.append(f"\n**{head}: {f.ename or f.kind}** {_cell(f.evalue, 200)}")
-            if f.source_excerpt:
-                lines += ["```python", f.source_excerpt[:800], "```"]
+            lines.append(f"\n**{head}: {md_text(f.ename or f.kind, 80)}** {_cell(f.evalue, 200)}")
+            if f.source_excerpt:  # the fence outgrows any backtick run in the excerpt: it cannot close early
+                lines += md_fence(f.source_excerpt[:800], "python")
     p = grade.provenance
-    lines += ["", f"<sub>grader {p.grader_version} · checks {p.checks_hash[:12]} · profile {p.profile} · "
-              f"device {p.device} · isolation {p.isolation} · torch {p.torch_version or '—'}"
-              + (f" · commit {p.commit[:12]}" if p.commit else "") + "</sub>", ""]
+    # device and torch version are what the kernel reported: the sandbox's words, escaped like the rest
+    lines += ["", f"<sub>grader {md_text(p.grader_version)} · checks {md_text(p.checks_hash[:12])} · "
+              f"profile {md_text(p.profile)} · device {md_text(p.device, 80)} · isolation {md_text(p.isolation)} · "
+              f"torch {md_text(p.torch_version or '—', 40)}"
+              + (f" · commit {md_text(p.commit[:12])}" if p.commit else "") + "</sub>", ""]
     return "\n".join(lines)
 
 

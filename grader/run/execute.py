@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import re
 import secrets
@@ -23,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from grader.fetch.notebook import JSONShapeError, check_json_shape
 from grader.records import CellFailure, Execution, ProbeStatus
-from grader.run.answers_file import load_answer_file
+from grader.run.answers_file import answer_meta, load_answer_file
 from grader.run.sandbox import (
     Isolation,
     Limits,
@@ -36,12 +38,33 @@ from grader.run.sandbox import (
     release_cgroup,
     sandbox_prefix,
 )
+from grader.run.scratch import SPACE_ERRORS, Scratch
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 MAX_OUTPUT_BYTES = 2 * 2**20  # kept per notebook; the rest is counted and dropped
 MAX_TRACEBACK = 4000
 MAX_MESSAGE_BYTES = 16 * 2**20  # ZMQ cap per message: a bigger one drops the link, not our memory
 RUNTIME = Path(__file__).with_name("probe_runtime.py")
+# The kernel holds its session key, so a cell can send the grader any message it likes; each one is
+# decoded with json.loads here (200 KB of nested brackets raised RecursionError: no report at all).
+MAX_MESSAGE_DEPTH = 100
+MAX_MESSAGE_CONTAINERS = 200_000
+
+
+class MessageRefused(ValueError):
+    """A message from the kernel nested or branching beyond what the grader decodes (the student's doing)."""
+
+
+def bounded_unpack(raw: Any) -> Any:
+    """jupyter_client's JSON unpacker, after a shape check that needs no parse (grader.fetch.notebook)."""
+    from jupyter_client.session import json_unpacker
+
+    data = raw.encode() if isinstance(raw, str) else bytes(raw)
+    try:
+        check_json_shape(data, MAX_MESSAGE_DEPTH, MAX_MESSAGE_CONTAINERS)
+    except JSONShapeError as exc:
+        raise MessageRefused(f"a message from the kernel {exc}") from None
+    return json_unpacker(data)
 
 
 @dataclass(frozen=True)
@@ -127,6 +150,7 @@ def _make_client(plan: KernelPlan, run_dir: Path, spec: SandboxSpec):
 
             kc = super().client(**kwargs)
             kc.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # before any socket exists
+            kc.session.unpack = bounded_unpack
             return kc
 
         async def _async_wait(self, pollinterval: float = 0.1) -> None:
@@ -216,13 +240,16 @@ def _preamble(plan: KernelPlan) -> str:
 def _cell_failure(cell, index: int) -> CellFailure | None:
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
-            tb = strip_ansi("\n".join(out.get("traceback", [])))[-MAX_TRACEBACK:]
+            lines = out.get("traceback", [])  # the kernel's words: strings, unless it lies
+            tb = strip_ansi("\n".join(str(x) for x in lines if isinstance(x, str)) if isinstance(lines, list)
+                            else "")[-MAX_TRACEBACK:]
+            count = cell.get("execution_count")
             return CellFailure(
                 index=index,
-                execution_count=cell.get("execution_count"),
+                execution_count=count if isinstance(count, int) and not isinstance(count, bool) else None,
                 kind="error",
-                ename=out.get("ename", ""),
-                evalue=strip_ansi(out.get("evalue", ""))[:500],
+                ename=str(out.get("ename", ""))[:200],
+                evalue=strip_ansi(str(out.get("evalue", "")))[:500],
                 source_excerpt=_excerpt(cell.source, _error_line(tb)),
                 traceback=tb,
             )
@@ -230,7 +257,7 @@ def _cell_failure(cell, index: int) -> CellFailure | None:
 
 
 async def _execute(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: Path,
-                   spec: SandboxSpec) -> dict[str, Any]:
+                   spec: SandboxSpec, scratch: Scratch) -> dict[str, Any]:
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     client, km = _make_client(plan, run_dir, spec)
@@ -267,6 +294,8 @@ async def _execute(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: Pa
                         if (failure and failure.ename == "KeyboardInterrupt"
                                 and time.monotonic() - started >= plan.cell_timeout):
                             raise CellTimeoutError("interrupted")
+                    except DeadKernelError:
+                        raise
                     except CellTimeoutError:
                         state["failures"].append(CellFailure(
                             index=index, kind="timeout",
@@ -280,13 +309,21 @@ async def _execute(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: Pa
                         if not await km.is_alive():
                             raise DeadKernelError("kernel died after a timeout") from None
                         continue
+                    except Exception as exc:  # noqa: BLE001 - the kernel can send anything, signed
+                        # A message that cannot be read (nested too deep, malformed, of the wrong types): the
+                        # cell's output stops there and the run goes on; its later messages are ignored.
+                        state["failures"].append(_refused(cell, index, exc))
+                        state["status"] = "errors" if state["status"] == "ok" else state["status"]
+                        continue
                     state["cells_run"] += 1
                     failure = _cell_failure(cell, index)
+                    if failure and any(e in failure.evalue for e in SPACE_ERRORS):  # ENOSPC in the box
+                        failure = failure.model_copy(update={"evalue": f"{failure.evalue} ({scratch.full_message()})"})
                     if failure:
                         state["failures"].append(failure)
                         if state["status"] == "ok":
                             state["status"] = "errors"
-                state["answers"] = await _run_probes(client, plan, run, run_dir, spec)
+                state["answers"] = await _run_probes(client, plan, run, scratch.probes_dir, spec)
             except DeadKernelError as exc:
                 if run is None:  # died in our preamble: the notebook is still to be told apart
                     run = await prepared
@@ -299,7 +336,8 @@ async def _execute(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: Pa
                     source_excerpt=_excerpt(run.notebook.cells[index].source, None) if code_cells else ""))
                 state["status"] = "dead_kernel"
                 state["message"] = str(exc)[:300]
-                killer = None if state.get("watchdog") else await _outside_signal(km, spec)
+                outside = not scratch.hit and not state.get("watchdog")
+                killer = await _outside_signal(km, spec) if outside else None
                 if killer is not None:  # the machine's failure: a signal neither we nor the notebook sent
                     cells = len(code_cells)
                     state["status"] = "killed"
@@ -308,7 +346,11 @@ async def _execute(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: Pa
                                         "so it is not graded now and will be graded again")
                     state["failures"][-1] = state["failures"][-1].model_copy(update={
                         "evalue": f"the kernel was killed from outside ({killer}) while running this cell"})
-                if state.get("watchdog"):
+                if scratch.hit:  # the watcher stopped a run that wrote past the disk cap
+                    state["failures"][-1] = state["failures"][-1].model_copy(update={
+                        "kind": "output_limit", "ename": "DiskCap", "evalue": scratch.full_message()})
+                    state["message"] = scratch.full_message()
+                elif state.get("watchdog"):
                     state["failures"][-1] = state["failures"][-1].model_copy(update={
                         "kind": "timeout", "evalue": f"stopped: the notebook ran past its total budget "
                                                      f"of {plan.total_timeout:.0f} s"})
@@ -368,6 +410,15 @@ def _oom_kills(spec: SandboxSpec) -> int:
     return sum(int(v) for k, v in (line.split() for line in events.splitlines()) if k == "oom_kill")
 
 
+def _refused(cell, index: int, exc: BaseException) -> CellFailure:
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    reason = str(exc) if isinstance(exc, MessageRefused) else \
+        f"a message from the kernel could not be read ({type(exc).__name__}: {first})"
+    return CellFailure(index=index, kind="output_limit", ename="OutputRefused",
+                       evalue=f"{reason}; the grader read no more of this cell's output",
+                       source_excerpt=_excerpt(cell.source, None))
+
+
 async def _run_aside(client, source: str) -> None:
     """Run the grader's own code (preamble, chdir, probes) in the kernel, outside the notebook."""
     from nbformat.v4 import new_code_cell, new_notebook
@@ -391,10 +442,10 @@ def _kill_run(km, spec: SandboxSpec, state: dict[str, Any]) -> None:
     reap(spec.run_id)
 
 
-async def _run_probes(client, plan: KernelPlan, run: RunPlan, run_dir: Path, spec: SandboxSpec) -> Path:
+async def _run_probes(client, plan: KernelPlan, run: RunPlan, probes_dir: Path, spec: SandboxSpec) -> Path:
     """Write the requests now (after the student's cells ran) and run the probe runtime."""
     token = secrets.token_hex(8)
-    probe_dir = run_dir / f"probe-{token}"
+    probe_dir = probes_dir / f"probe-{token}"
     answers_dir = probe_dir / "answers"
     answers_dir.mkdir(parents=True)
     give_to_sandbox(answers_dir, spec)  # the only folder of the probe dir the sandbox may write
@@ -426,13 +477,18 @@ def execute_notebook(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: 
     start = time.monotonic()
     spec = SandboxSpec(run_dir=run_dir, level=plan.level, gpu=plan.gpu, limits=plan.limits,
                        writable=(plan.workdir,))
+    # The run's writable space, size-capped (the pipeline releases it once the answers are judged).
+    scratch = Scratch(run_dir, level_is_bwrap=plan.level is Isolation.bwrap)
     prepare_run_dir(spec)
+    scratch.watch(stop=lambda: reap(spec.run_id))
     try:  # the watchdog fires at total_timeout; this outer bound only catches a stuck start or shutdown
-        state = asyncio.run(asyncio.wait_for(_execute(plan, prepare, run_dir, spec), plan.total_timeout + 120))
+        state = asyncio.run(asyncio.wait_for(_execute(plan, prepare, run_dir, spec, scratch),
+                                             plan.total_timeout + 120))
     except (asyncio.TimeoutError, TimeoutError):
         state = {"status": "timeout", "cells_total": 0, "cells_run": 0, "failures": [],
                  "message": f"the notebook ran past its total budget of {plan.total_timeout:.0f} s"}
     finally:
+        scratch.stop_watching()
         reap(spec.run_id)  # nothing of the submission outlives its run (daemons, double forks)
         release_cgroup(spec)
     if plan.gpu is not None and gpu_holders(spec.run_id):  # reaped, yet still on the GPU: a harness bug
@@ -452,19 +508,23 @@ def execute_notebook(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: 
         isolation=plan.level.value,
         answers_dir=str(answers_dir) if answers_dir else None,
         output_bytes=state.get("output_bytes", 0),
+        disk_cap=scratch.cap,
     )
 
 
 def _read_meta(answers_dir: Path) -> dict:
-    return load_answer_file(answers_dir).get("__meta__", {}).get("value") or {}
+    return answer_meta(answers_dir)
 
 
 def _probe_statuses(answers_dir: Path) -> list[ProbeStatus]:
+    """Each probe's bookkeeping as the sandbox wrote it, typed here (a string for seconds reads as 0)."""
     statuses = []
     for pid, entry in load_answer_file(answers_dir).items():
         if pid.startswith("__") or not isinstance(entry, dict):
             continue
-        statuses.append(ProbeStatus(id=pid, ok=bool(entry.get("ok")),
-                                    seconds=float(entry.get("seconds") or 0.0),
+        seconds = entry.get("seconds")
+        ok_seconds = isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and math.isfinite(seconds)
+        statuses.append(ProbeStatus(id=pid[:200], ok=bool(entry.get("ok")),
+                                    seconds=float(seconds) if ok_seconds else 0.0,
                                     error=str(entry.get("error", ""))[:2000]))
     return statuses

@@ -178,7 +178,10 @@ class ForkedChild:
             pass
 
     def kill(self) -> None:
-        """SIGKILL the child's whole session (it is its own process-group leader)."""
+        """SIGKILL the child's whole session (it is its own process-group leader); nothing once it is known
+        to have ended (its pid may belong to another process by then)."""
+        if self.returncode is not None:
+            return
         for kill in (os.killpg, os.kill):
             try:
                 kill(self.pid, signal.SIGKILL)

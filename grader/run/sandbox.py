@@ -160,9 +160,7 @@ def _bwrap_prefix(spec: SandboxSpec) -> list[str]:
         elif link.is_dir():
             argv += ["--ro-bind", str(link), str(link)]
     # /tmp first: the run folder may lie under the host's /tmp and is bound on top of it.
-    argv += ["--dev", "/dev", "--proc", "/proc",
-             "--size", str(spec.limits.tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp",
-             "--size", str(spec.limits.tmp_bytes), "--perms", "1777", "--tmpfs", "/dev/shm"]
+    argv += ["--dev", "/dev", "--proc", "/proc", *_tmp_mounts(spec)]
     made: set[Path] = set()
     mounts = [*grading_env_paths(), spec.run_dir]
     for mount in mounts:  # parents are created 0755 (bwrap's default 0700 locks out the sandbox uid)
@@ -191,6 +189,16 @@ def _bwrap_prefix(spec: SandboxSpec) -> list[str]:
         argv += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                  "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
     return argv
+
+
+def _tmp_mounts(spec: SandboxSpec) -> list[str]:
+    """/tmp and /dev/shm: the run's own folders where its writable space is a size-capped tmpfs of the
+    grader's (grader.run.scratch: one cap over everything the run writes), else a tmpfs each."""
+    tmp, shm = spec.run_dir / "tmp", spec.run_dir / "shm"
+    if os.path.ismount(tmp) and os.path.ismount(shm):
+        return ["--bind", str(tmp), "/tmp", "--bind", str(shm), "/dev/shm"]
+    return ["--size", str(spec.limits.tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp",
+            "--size", str(spec.limits.tmp_bytes), "--perms", "1777", "--tmpfs", "/dev/shm"]
 
 
 def _namespace_prefix(spec: SandboxSpec) -> list[str]:
