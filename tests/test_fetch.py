@@ -175,7 +175,7 @@ def test_tree_bomb_is_refused_within_its_caps(tmp_path):
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0 < 100 * 1024  # KiB: under 100 MiB more
     reason = (f"the commit's tree lists more than {fetch.MAX_TREE_ENTRIES:,} paths (the limit); a week's "
               "submission holds a notebook and a few files")
-    assert sub.commit and sub.problems == [reason]
+    assert sub.problems == [reason]  # refused while choosing the notebook, before any export
     assert not (tmp_path / "dest" / "work").exists()
 
 

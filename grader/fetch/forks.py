@@ -38,6 +38,8 @@ EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's id of the tree 
 # same subtree ten times, nine levels deep, lists 10^9 paths; GitPython's traverse grew ~28 MB/s on it).
 MAX_TREE_ENTRIES = 100_000
 MAX_LISTING_BYTES = 16 * 2**20
+TOO_MANY_PATHS = (f"the commit's tree lists more than {MAX_TREE_ENTRIES:,} paths (the limit); a week's "
+                  "submission holds a notebook and a few files")
 SHA = re.compile(r"^[0-9a-f]{7,40}$")
 SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9][A-Za-z0-9.-]*:[A-Za-z0-9._~/-]+$")
 URL = re.compile(r"^(https|ssh|file)://([^/?#\s]*)(/[^\s]*)?$")
@@ -107,9 +109,11 @@ def _git_argv(args: list[str]) -> list[str]:
             *args]
 
 
-def _git_lines(args: list[str], *, cwd: Path, timeout: float, limit: int, sep: str = "\n") -> list[str]:
-    """git's output as records, read as it comes: git is killed at `limit` records or the timeout, so
-    a fork whose tree expands to millions of paths costs the grader neither memory nor time."""
+def _git_lines(args: list[str], *, cwd: Path, timeout: float, limit: int, sep: str = "\n",
+               max_bytes: int = MAX_LISTING_BYTES) -> list[str]:
+    """git's output as records, read as it comes: git is killed at `limit` records, `max_bytes` of output
+    or the timeout, so a fork whose tree expands to millions of paths costs the grader neither memory
+    nor time."""
     import selectors
     import time
 
@@ -120,12 +124,14 @@ def _git_lines(args: list[str], *, cwd: Path, timeout: float, limit: int, sep: s
     deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as sel:
         sel.register(proc.stdout, selectors.EVENT_READ)
-        while len(records) < limit and time.monotonic() < deadline:
+        read = 0
+        while len(records) < limit and read < max_bytes and time.monotonic() < deadline:
             if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
                 continue
             chunk = os.read(proc.stdout.fileno(), 65536)
             if not chunk:
                 break
+            read += len(chunk)
             *done, buf = (buf + chunk).split(sep.encode())
             records += [r.decode("utf-8", "surrogateescape") for r in done]
     if proc.poll() is None:
@@ -284,17 +290,20 @@ class ForkStore:
             raise SourceError(f"commit {sha!r} is not a hexadecimal sha")
         if (sha, limit) in self._notebooks:  # a commit's files never change: the rule asks twice
             return self._notebooks[sha, limit]
-        # diff-tree against the empty tree lists the commit's files (ls-tree takes no pathspec magic)
-        lines = _git_lines(["diff-tree", "-r", "--raw", "-z", "--no-commit-id", "--no-renames", EMPTY_TREE, sha,
-                            "--", ":(glob,icase)**/*.ipynb"], cwd=self.path, timeout=120,
-                           limit=2 * limit + 2, sep="\0")
-        if len(lines) > 2 * limit:
-            raise SourceError(f"the commit holds more than {limit} notebooks")
+        # Every path is listed and counted, not only the notebooks: a tree bomb (10^9 paths in a few KB)
+        # is refused at MAX_TREE_ENTRIES here, as the export refuses it, instead of walked to a timeout.
+        lines = _git_lines(["ls-tree", "-r", "-z", "--full-tree", sha], cwd=self.path, timeout=60,
+                           limit=MAX_TREE_ENTRIES + 1, sep="\0")
+        if len(lines) > MAX_TREE_ENTRIES:
+            raise ExportError(TOO_MANY_PATHS)
         found = []
-        for meta, path in zip(lines[0::2], lines[1::2]):
-            fields = meta.lstrip(":").split()
-            if len(fields) >= 4 and fields[1] in ("100644", "100755"):
-                found.append((path, fields[3]))
+        for line in lines:  # "<mode> <type> <oid>\t<path>"
+            meta, _, path = line.partition("\t")
+            fields = meta.split()
+            if len(fields) == 3 and fields[0] in ("100644", "100755") and path.lower().endswith(".ipynb"):
+                found.append((path, fields[2]))
+        if len(found) > limit:
+            raise SourceError(f"the commit holds more than {limit} notebooks")
         self._notebooks[sha, limit] = found
         return found
 
@@ -380,8 +389,7 @@ class ForkStore:
                 for record in records:
                     entries += 1
                     if entries > MAX_TREE_ENTRIES:
-                        refused = (f"the commit's tree lists more than {MAX_TREE_ENTRIES:,} paths (the limit); "
-                                   "a week's submission holds a notebook and a few files")
+                        refused = TOO_MANY_PATHS
                         break
                     total += _take(record, wanted, skipped, total)
                 if refused is None and read > MAX_LISTING_BYTES:
