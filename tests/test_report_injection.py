@@ -124,7 +124,10 @@ def test_cohort_summary_escapes_causes_titles_and_roster_lines():
     md = summary_markdown(summary)
     assert HOSTILE[:10] in summary["causes"].__iter__().__next__()  # the JSON keeps the raw text
     tokens = _tokens(md)
-    assert not {t.type for t in tokens} & {"html_block", "html_inline", "image", "link_open", "em_open", "s_open"}
+    assert not {t.type for t in tokens} & {"html_block", "html_inline", "image", "em_open", "s_open"}
+    # The only links are the summary's own, each to a student's report (the link text is escaped)
+    links = [t.attrGet("href") for t in tokens if t.type == "link_open"]
+    assert links == [row["report"] for row in summary["students"]]
     assert sum(t.type == "heading_open" for t in tokens) == 6  # the summary's own headings only
     assert "@course" not in md
 

@@ -143,7 +143,7 @@ def _normalised(grade_json: dict) -> dict:
         probe.pop("seconds", None)
     for check in g["checks"]:
         check.pop("seconds", None)
-    for key in ("workdir", "source"):
+    for key in ("workdir", "source", "selection"):  # selection: how the entry point found the notebook
         g["submission"].pop(key, None)
     return g
 
