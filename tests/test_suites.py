@@ -1,5 +1,9 @@
 """One copy of each week's suite code: the public suite holds what both suites share, the hidden
 suite imports it (grader.config: base_suite, probes_file, public_module, suite_hash).
+
+The copy check compares 6-line windows of normalised code lines (whitespace folded; blank,
+comment and import lines skipped) between assignments/week*/public/ and solutions/, so that CI
+needs no clone detector; a planted copy proves it bites.
 """
 
 from __future__ import annotations
@@ -9,9 +13,65 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from grader import config
 from grader.config import base_suite, probes_file, public_module, suite_hash
+
+WINDOW = 6
+SUFFIXES = {".py", ".toml"}
+
+
+def code_lines(path: Path) -> list[tuple[int, str]]:
+    """(line number, line with whitespace folded) for the lines that carry code."""
+    out = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        folded = " ".join(line.split())
+        if folded and not folded.startswith(("#", "import ", "from ")):
+            out.append((number, folded))
+    return out
+
+
+def windows(files: list[Path]) -> dict[tuple[str, ...], str]:
+    """Every run of WINDOW code lines -> where it first stands (file:line)."""
+    found: dict[tuple[str, ...], str] = {}
+    for path in files:
+        lines = code_lines(path)
+        for i in range(len(lines) - WINDOW + 1):
+            found.setdefault(tuple(text for _, text in lines[i:i + WINDOW]), f"{path}:{lines[i][0]}")
+    return found
+
+
+def suite_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix in SUFFIXES and "__pycache__" not in p.parts)
+
+
+def copies(public: list[Path], hidden: list[Path]) -> list[str]:
+    """Each hidden place that repeats WINDOW code lines of a public file, beside the public place."""
+    shared = windows(public)
+    return [f"{where} repeats {shared[key]}" for key, where in windows(hidden).items() if key in shared]
+
+
+def test_no_suite_code_is_repeated_between_public_and_hidden_suites():
+    public = [p for week in sorted((ROOT / "assignments").glob("week*/public")) for p in suite_files(week)]
+    hidden = suite_files(ROOT / "solutions")
+    assert public and hidden
+    assert copies(public, hidden) == [], "import shared code from the public suite (grader.config.public_module)"
+
+
+def test_a_planted_copy_is_caught(tmp_path):
+    body = [f"    total = total + weights[{i}] * inputs[{i}]  # step {i}" for i in range(WINDOW)]
+    public = tmp_path / "public.py"
+    public.write_text("import math\n\ndef score(inputs, weights):\n    total = 0\n" + "\n".join(body) + "\n")
+    # the same lines re-indented, with spaces changed and a comment, a blank line and an import between
+    copied = [" ".join(line.split()) for line in body]
+    copied[2:2] = ["# copied from the public suite", "", "import numpy as np"]
+    hidden = tmp_path / "hidden.py"
+    hidden.write_text("def other():\n    pass\n\n\nclass Check:\n" + "\n".join("  " + line for line in copied) + "\n")
+    found = copies([public], [hidden])
+    assert len(found) == 1 and found[0].startswith(f"{hidden}:6 repeats {public}:5")
+    hidden.write_text("\n".join(copied[:WINDOW - 1 + 3]) + "\n")  # five code lines are not a copy
+    assert copies([public], [hidden]) == []
 
 
 @pytest.fixture
@@ -80,6 +140,16 @@ def test_hidden_hash_covers_the_public_files_it_builds_on(course):
     (hidden / "plan.py").write_text((hidden / "plan.py").read_text().replace("SEED = 7", "SEED = 8"))
     assert suite_hash(hidden) != changed
     assert suite_hash(public) == public_now  # a public suite hashes only itself
+
+
+def test_every_weeks_suites_follow_the_rule():
+    """Hidden suites use their week's public probes or their own; every public suite has probes."""
+    for hidden in sorted((ROOT / "solutions").glob("week*")):
+        public = ROOT / "assignments" / hidden.name / "public"
+        assert base_suite(hidden) == public and (public / "probes.py").is_file()
+        assert probes_file(hidden).is_file()
+        shared = {p.name for p in public.glob("*.py")} & {p.name for p in hidden.glob("*.py")} - {"plan.py", "probes.py"}
+        assert not shared, f"{hidden.name}: {sorted(shared)} in both suites (one copy, in the public suite)"
 
 
 RUN_HIDDEN = """
