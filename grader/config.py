@@ -1,11 +1,17 @@
-"""Week configuration (week.toml) and grading settings, resolved flags > file > defaults."""
+"""Week configuration (week.toml), where a week's suites live and what they share, and grading settings
+(resolved flags > file > defaults)."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.machinery
+import importlib.util
 import os
+import sys
+import threading
 import tomllib
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -69,26 +75,63 @@ def week_suite(week: str, public: bool = False) -> Path:
     return path
 
 
+def base_suite(suite_dir: Path) -> Path:
+    """The public suite that `suite_dir` builds on: a hidden suite's is its week's
+    assignments/weekN/public, a public suite is its own.
+
+    A week's shared suite code (probes, case builders, request planning, references that hold no
+    answers, public checks the hidden suite keeps unchanged) lives once, in the public suite: it
+    holds no answers and is published anyway. A hidden suite adds only its own checks, its secret
+    inputs and its thresholds, and reaches the rest through probes_file() and public_module()."""
+    suite_dir = Path(suite_dir)
+    return suite_dir if suite_dir.name == "public" else ASSIGNMENTS / suite_dir.name / "public"
+
+
 def probes_file(suite_dir: Path) -> Path:
-    """The suite's probes.py; a hidden suite without one uses its week's public probes, so the two
-    suites share one copy of the sandbox-side procedures (they hold no answers)."""
-    own = suite_dir / "probes.py"
-    if own.is_file() or suite_dir.parent != SOLUTIONS:
-        return own
-    return ASSIGNMENTS / suite_dir.name / "public" / "probes.py"
+    """The suite's own probes.py, else its base suite's (the sandbox gets exactly one file)."""
+    own = Path(suite_dir) / "probes.py"
+    return own if own.is_file() else base_suite(suite_dir) / "probes.py"
+
+
+_PUBLIC_LOCK = threading.Lock()  # plans load in threads beside the kernel: one package per week
+
+
+def public_module(near: str | Path, name: str) -> ModuleType:
+    """`name`.py of the base suite of the suite that holds the file `near` (pass `__file__`),
+    imported as `<week>_public.<name>`.
+
+    One rule for a suite's plan.py (in the grader) and its test modules (in the judge): the module
+    name cannot collide with the suite's own plan.py or probes.py, and it is found in the base
+    suite's folder only, whatever sys.path holds, so the judge (`python -I`, in an empty folder)
+    never reaches a student's files. Imported once per process, through the import system, so that
+    pytest rewrites the assertions of shared checks (test_*.py) as it does the suite's own."""
+    base = base_suite(Path(near).resolve().parent).resolve()
+    if not (base / f"{name}.py").is_file():
+        raise FileNotFoundError(f"{Path(near).name} imports {name}.py from the public suite, but {base} has none")
+    package = f"{base.parent.name}_public"
+    with _PUBLIC_LOCK:
+        held = sys.modules.get(package)
+        if held is None or list(getattr(held, "__path__", ())) != [str(base)]:
+            for key in [k for k in sys.modules if k == package or k.startswith(f"{package}.")]:
+                del sys.modules[key]  # another checkout's public suite (a release under test)
+            spec = importlib.machinery.ModuleSpec(package, None, is_package=True)
+            spec.submodule_search_locations = [str(base)]
+            sys.modules[package] = importlib.util.module_from_spec(spec)
+    # Outside the lock: a shared module may import another one (the import system locks each module).
+    return importlib.import_module(f"{package}.{name}")
 
 
 def suite_hash(suite_dir: Path) -> str:
-    """sha256 over every file that decides a grade: checks, probes, plan and config."""
+    """sha256 over every file that decides a grade: checks, probes, plan and config, the base
+    suite's included (a change to a shared file changes the hidden suite's hash)."""
     digest = hashlib.sha256()
-    shared = probes_file(suite_dir)
-    if shared.parent != suite_dir and shared.is_file():
-        digest.update(b"probes.py")
-        digest.update(shared.read_bytes())
-    for path in sorted(suite_dir.rglob("*")):
-        if path.is_file() and path.suffix in {".py", ".toml", ".json"} and "__pycache__" not in path.parts:
-            digest.update(path.relative_to(suite_dir).as_posix().encode())
-            digest.update(path.read_bytes())
+    base = base_suite(suite_dir)
+    folders = [("", Path(suite_dir))] + ([("public/", base)] if base != Path(suite_dir) and base.is_dir() else [])
+    for prefix, folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and path.suffix in {".py", ".toml", ".json"} and "__pycache__" not in path.parts:
+                digest.update((prefix + path.relative_to(folder).as_posix()).encode())
+                digest.update(path.read_bytes())
     return digest.hexdigest()
 
 

@@ -13,8 +13,8 @@ from grader.cli import main
 from grader.staff.release import NOT_SECRET, ReleaseError, scan_release, solution_blocks, write_release
 
 SOLUTIONS = ROOT / "solutions"
-# NOT_SECRET files (probes, input builders) may be shared with public suites; everything else in
-# solutions/ is mentor-only.
+# Everything in solutions/ but NOT_SECRET (prose) is mentor-only: shared suite code lives once, in
+# the public suites, and the hidden suites import it.
 
 HIDDEN = sorted(p for p in SOLUTIONS.rglob("*") if p.is_file() and p.name not in NOT_SECRET
                 and "__pycache__" not in p.parts)
@@ -81,11 +81,15 @@ def test_scan_finds_every_kind_of_leak(tmp_path):
     shutil.copyfile(solutions / "week1" / "test_week1.py", tree / "assignments" / "week1" / "innocent.txt")
     (tree / "solutions").mkdir()
     (tree / "solutions" / "x.md").write_text("hello")
+    (solutions / "week1" / "probes.py").write_text("def hidden_probe(ns, seed):\n    return ns['f'](seed)\n")
+    (tree / "assignments" / "week1" / "public").mkdir()  # a hidden suite's own probes are mentor-only too
+    shutil.copyfile(solutions / "week1" / "probes.py", tree / "assignments" / "week1" / "public" / "probes.py")
     leaks = "\n".join(scan_release(tree, solutions, allow_handouts=True))
     assert "notes.py: contains '### BEGIN SOLUTION'" in leaks
     assert "pasted.py: contains week1's solution" in leaks  # re-wrapped whitespace does not hide it
     assert "innocent.txt: identical to solutions/week1/test_week1.py" in leaks
     assert "solutions/x.md: a solutions/ path" in leaks
+    assert "public/probes.py: identical to solutions/week1/probes.py" in leaks
 
 
 def test_a_later_week_handing_out_an_earlier_solution_needs_permission(tmp_path):

@@ -11,8 +11,9 @@ import nbformat
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT
+
+from grader.config import public_module
 
 SUITE = ROOT / "solutions" / "week5"
 
@@ -26,7 +27,8 @@ def _load(name: str, path: Path):
 
 
 checks = _load("week5_reference_under_test", SUITE / "week5_reference.py")
-plan = _load("week5_plan_under_test", SUITE / "plan.py")
+plan = public_module(SUITE / "plan.py", "plan")  # the public plan builds the inputs of both suites
+ref = public_module(SUITE / "plan.py", "reference")
 fixtures = _load("week5_make_fixtures", ROOT / "fixtures" / "submissions" / "week5" / "make_fixtures.py")
 
 
@@ -55,11 +57,11 @@ def test_attention_reference_separates_bugs(bug, kwargs):
     g = torch.Generator().manual_seed(0)
     x = torch.as_tensor(plan.head_input(), dtype=torch.float64)
     wq, wk, wv = (torch.randn(8, 32, generator=g, dtype=torch.float64) * 32 ** -0.5 for _ in range(3))
-    want = checks.reference_head(x.numpy(), wq.numpy(), wk.numpy(), wv.numpy())
+    want = ref.reference_head(x.numpy(), wq.numpy(), wk.numpy(), wv.numpy())
     correct = _head(x, wq, wk, wv, scale=8 ** -0.5)
-    assert checks.max_diff(correct.float().numpy(), want) < checks.ATTN_TOL / 10
+    assert ref.max_diff(correct.float().numpy(), want) < ref.ATTN_TOL / 10
     args = {"scale": 8 ** -0.5, **kwargs}
-    assert checks.max_diff(_head(x, wq, wk, wv, **args).float().numpy(), want) > 10 * checks.ATTN_TOL, bug
+    assert ref.max_diff(_head(x, wq, wk, wv, **args).float().numpy(), want) > 10 * ref.ATTN_TOL, bug
 
 
 def test_val_windows_are_shifted_by_one():

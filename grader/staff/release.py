@@ -37,9 +37,9 @@ TREES = [("grader", "grader"), ("fixtures/data", "fixtures/data")]
 SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
 MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### SOLUTION CELL", "<!-- BEGIN SOLUTION -->")
 MARKER_FILES = {"grader/staff/assign.py", "grader/staff/release.py"}  # they name the markers in order to strip them
-# Files a public suite may share verbatim with the hidden one: probes run inside the student's
-# sandbox at grading anyway, and cases.py builds inputs only (week 4), never expected answers.
-NOT_SECRET = {"README.md", "probes.py", "cases.py"}
+# A hidden suite holds no copy of public code (it imports its week's public suite: grader.config.
+# public_module), so any other hidden file found in the template, probes included, is a leak.
+NOT_SECRET = {"README.md"}
 MIN_BLOCK_CHARS = 40  # shorter solution blocks ("return out") are too generic to call a leak
 WEEK = re.compile(r"^week(\d+)$")
 

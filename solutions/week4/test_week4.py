@@ -1,7 +1,8 @@
 """Week 4 hidden checks (TRUSTED): manual gradients vs autograd, WaveNet structure, training, samples.
 
-Every reference is computed here, in float64, from the same seeded inputs plan.py sent
-(cases.py rebuilds them); the sandbox only ever ran the student's functions on them.
+Every reference is computed here, in float64, from the same seeded inputs plan.py sent (the
+public suite's cases.py rebuilds them from this suite's seeds, its reference.py differentiates
+them); the sandbox only ever ran the student's functions on them.
 """
 
 from __future__ import annotations
@@ -9,61 +10,32 @@ from __future__ import annotations
 import ast
 import math
 
-import cases
 import numpy as np
+import plan
 import pytest
 import torch
 import torch.nn.functional as F
 
+from grader.config import public_module
 from grader.judge.answers import AnswerError, to_array, to_number
 from grader.report.charts import write_curve
+
+cases = public_module(__file__, "cases")
+reference = public_module(__file__, "reference")
 
 MANUAL = ("cross_entropy_backward", "linear_backward", "tanh_backward", "batchnorm_backward",
           "embedding_backward", "manual_backward")
 PARAM_NAMES = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
 
 
-def _t(a):
-    return torch.tensor(np.asarray(a), dtype=torch.float64, requires_grad=True)
-
-
-# ---- references ---------------------------------------------------------------------------
-
 def unit_references() -> dict[str, dict[str, torch.Tensor]]:
     """Autograd gradients for each layer on the inputs plan.py sent."""
-    u = cases.unit_inputs()
-    out = {}
-    logits = _t(u["ce_logits"])
-    F.cross_entropy(logits, torch.from_numpy(u["ce_Y"])).backward()
-    out["cross_entropy"] = {"dlogits": logits.grad}
-    x, W, b = _t(u["lin_x"]), _t(u["lin_W"]), _t(np.zeros(u["lin_W"].shape[1]))
-    ((x @ W + b) * torch.from_numpy(u["lin_dout"])).sum().backward()
-    out["linear"] = {"dx": x.grad, "dW": W.grad, "db": b.grad}
-    pre = _t(u["tanh_pre"])
-    (torch.tanh(pre) * torch.from_numpy(u["tanh_dout"])).sum().backward()
-    out["tanh"] = {"dpre": pre.grad}
-    bx, gamma, beta = _t(u["bn_x"]), _t(u["bn_gamma"]), _t(np.zeros_like(u["bn_gamma"]))
-    xhat = (bx - bx.mean(0, keepdim=True)) * (bx.var(0, keepdim=True, unbiased=True) + 1e-5) ** -0.5
-    ((gamma * xhat + beta) * torch.from_numpy(u["bn_dout"])).sum().backward()
-    out["batchnorm"] = {"dx": bx.grad, "dgamma": gamma.grad, "dbeta": beta.grad}
-    C = _t(np.zeros((cases.VOCAB, u["emb_demb"].shape[-1])))
-    (C[torch.from_numpy(u["emb_X"])] * torch.from_numpy(u["emb_demb"])).sum().backward()
-    out["embedding"] = {"dC": C.grad}
-    return out
+    return reference.unit_references(cases.unit_inputs(plan.UNIT_SEED), cases.VOCAB)
 
 
 def network_reference() -> tuple[float, dict[str, torch.Tensor]]:
     """Loss and autograd gradients of the notebook's fixed forward pass, float64."""
-    raw, Xb, Yb = cases.net_inputs()
-    p = {k: _t(v) for k, v in raw.items()}
-    Xb, Yb = torch.from_numpy(Xb), torch.from_numpy(Yb)
-    embcat = p["C"][Xb].view(Xb.shape[0], -1)
-    hprebn = embcat @ p["W1"] + p["b1"]
-    xhat = (hprebn - hprebn.mean(0, keepdim=True)) * (hprebn.var(0, keepdim=True, unbiased=True) + 1e-5) ** -0.5
-    h = torch.tanh(p["bngain"] * xhat + p["bnbias"])
-    loss = F.cross_entropy(h @ p["W2"] + p["b2"], Yb)
-    loss.backward()
-    return loss.item(), {k: v.grad for k, v in p.items()}
+    return reference.network_reference(*cases.net_inputs(plan.NET_SEED))
 
 
 # ---- comparing ----------------------------------------------------------------------------
@@ -166,7 +138,7 @@ def test_grad_network(answers, thresholds, measure):
 @pytest.mark.check(points=2, category="correctness")
 def test_grad_shapes(answers, measure):
     """Every returned gradient has exactly the shape of what it differentiates."""
-    raw, _, _ = cases.net_inputs()
+    raw, _, _ = cases.net_inputs(plan.NET_SEED)
     grads = answers.get("grad_network").get("grads") or {}
     wrong = []
     for name in PARAM_NAMES:
@@ -279,7 +251,7 @@ def test_flatten_consecutive(answers, measure):
 @pytest.mark.check(points=3, category="correctness")
 def test_batchnorm_3d(answers, measure):
     """BatchNorm1d on (B, T, C) averages over dims (0, 1); running stats have shape (1, 1, C)."""
-    x = torch.from_numpy(cases.bn3d_input()).double()
+    x = torch.from_numpy(cases.bn3d_input(plan.BN3D_SEED)).double()
     got = answers.get("batchnorm_3d")
     mean = to_array(got.get("running_mean"), "running_mean")
     var = to_array(got.get("running_var"), "running_var")

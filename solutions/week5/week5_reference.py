@@ -1,27 +1,9 @@
-"""TRUSTED references for week 5's judge: float64 attention via torch's SDPA, the parameter formula."""
+"""TRUSTED reference for week 5's hidden judge: the lecture GPT's parameter count, from its architecture.
+
+The attention references the public checks share live in the public suite's reference.py.
+"""
 
 from __future__ import annotations
-
-import numpy as np
-import torch
-from torch.nn import functional as F
-
-ATTN_TOL = 1e-4  # float32 student vs float64 reference; bugs measure 0.17 (C**-0.5) .. 1.7 (mask)
-
-
-def f64(a) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(a, dtype=np.float64))
-
-
-def max_diff(a, b) -> float:
-    return float((f64(a) - f64(b)).abs().max())
-
-
-def reference_head(x, wq, wk, wv) -> torch.Tensor:
-    """Causal single-head attention, scaled by head_size ** -0.5, via torch's own SDPA."""
-    x = f64(x)
-    q, k, v = x @ f64(wq).T, x @ f64(wk).T, x @ f64(wv).T
-    return F.scaled_dot_product_attention(q, k, v, is_causal=True)
 
 
 def gpt_param_count(vocab: int, n_embd: int, n_head: int, n_layer: int, block_size: int, **_) -> int:

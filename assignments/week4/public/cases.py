@@ -1,7 +1,8 @@
-"""Week 4 inputs shared by plan.py (which sends them) and the checks (which rebuild them).
+"""Week 4 input builders, shared by the public and hidden plans (which send the inputs) and their
+checks (which rebuild them from the same seeds to compute the references).
 
-Pure numpy and the standard library: plan.py runs in the grader process on every grade,
-and the judge regenerates the same inputs from the same seeds to compute its references.
+Inputs only, never answers: each builder takes its seed, so the hidden suite passes its own.
+Pure numpy and the standard library: plan.py runs in the grader process on every grade.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def dataset(words: list[str], block_size: int = BLOCK) -> tuple[np.ndarray, np.n
     return np.array(xs, dtype=np.int64), np.array(ys, dtype=np.int64)
 
 
-def unit_inputs(seed: int = 4) -> dict[str, np.ndarray]:
+def unit_inputs(seed: int) -> dict[str, np.ndarray]:
     """Float64 inputs for each layer's backward; `bn_x` stays with the judge (it rebuilds xhat)."""
     r = np.random.default_rng(seed)
     n, c = 32, 64
@@ -61,7 +62,7 @@ def unit_inputs(seed: int = 4) -> dict[str, np.ndarray]:
     }
 
 
-def net_inputs(seed: int = 5) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+def net_inputs(seed: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Parameters (the notebook's non-standard init, float64) and a batch with repeated characters."""
     r = np.random.default_rng(seed)
     e, b, h, n = NET["n_embd"], NET["block"], NET["n_hidden"], NET["batch"]
@@ -83,5 +84,5 @@ def flatten_input() -> np.ndarray:
     return np.arange(2 * 8 * 3, dtype=np.float32).reshape(2, 8, 3)
 
 
-def bn3d_input(seed: int = 6) -> np.ndarray:
+def bn3d_input(seed: int) -> np.ndarray:
     return np.random.default_rng(seed).normal(1.0, 3.0, (32, 4, 16)).astype(np.float32)

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 
-import cases
-from plan import NET_SEED, UNIT_SEED
+from grader.config import public_module
+
+cases = public_module(__file__, "cases")
+plan = public_module(__file__, "plan")
+reference = public_module(__file__, "reference")
 
 PARAMS = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
-
-
-def _leaf(a):
-    return torch.tensor(np.asarray(a), dtype=torch.float64, requires_grad=True)
 
 
 def _unit(answers, key):
@@ -38,40 +35,21 @@ def _close(name, got, want):
 @pytest.mark.check(points=1, category="gradient")
 def test_layer_gradients(answers):
     """Each layer's backward matches autograd (cross-entropy, linear, tanh, BatchNorm, embedding)."""
-    u = cases.unit_inputs(UNIT_SEED)
-    logits = _leaf(u["ce_logits"])
-    F.cross_entropy(logits, torch.from_numpy(u["ce_Y"])).backward()
-    _close("dlogits", _unit(answers, "cross_entropy"), logits.grad)
-    x, W, b = _leaf(u["lin_x"]), _leaf(u["lin_W"]), _leaf(np.zeros(u["lin_W"].shape[1]))
-    ((x @ W + b) * torch.from_numpy(u["lin_dout"])).sum().backward()
-    for name, got, want in zip(("dx", "dW", "db"), _unit(answers, "linear"), (x.grad, W.grad, b.grad)):
-        _close(f"linear {name}", got, want)
-    pre = _leaf(u["tanh_pre"])
-    (torch.tanh(pre) * torch.from_numpy(u["tanh_dout"])).sum().backward()
-    _close("tanh dpre", _unit(answers, "tanh"), pre.grad)
-    bx, g, beta = _leaf(u["bn_x"]), _leaf(u["bn_gamma"]), _leaf(np.zeros_like(u["bn_gamma"]))
-    xhat = (bx - bx.mean(0, keepdim=True)) * (bx.var(0, keepdim=True) + 1e-5) ** -0.5
-    ((g * xhat + beta) * torch.from_numpy(u["bn_dout"])).sum().backward()
-    for name, got, want in zip(("dx", "dgamma", "dbeta"), _unit(answers, "batchnorm"), (bx.grad, g.grad, beta.grad)):
-        _close(f"batchnorm {name}", got, want)
-    C = _leaf(np.zeros((cases.VOCAB, u["emb_demb"].shape[-1])))
-    (C[torch.from_numpy(u["emb_X"])] * torch.from_numpy(u["emb_demb"])).sum().backward()
-    _close("embedding dC", _unit(answers, "embedding"), C.grad)
+    want = reference.unit_references(cases.unit_inputs(plan.UNIT_SEED), cases.VOCAB)
+    _close("dlogits", _unit(answers, "cross_entropy"), want["cross_entropy"]["dlogits"])
+    for layer in ("linear", "tanh", "batchnorm", "embedding"):  # in the notebook's order
+        got = _unit(answers, layer)
+        for name, part in zip(want[layer], got if len(want[layer]) > 1 else [got]):
+            _close(f"{layer} {name}", part, want[layer][name])
 
 
 @pytest.mark.check(points=1, category="gradient")
 def test_manual_backward(answers):
     """manual_backward matches autograd for every parameter, with the parameter's shape."""
-    raw, Xb, Yb = cases.net_inputs(NET_SEED)
-    p = {k: _leaf(v) for k, v in raw.items()}
-    Xb = torch.from_numpy(Xb)
-    hprebn = p["C"][Xb].view(Xb.shape[0], -1) @ p["W1"] + p["b1"]
-    xhat = (hprebn - hprebn.mean(0, keepdim=True)) * (hprebn.var(0, keepdim=True) + 1e-5) ** -0.5
-    h = torch.tanh(p["bngain"] * xhat + p["bnbias"])
-    F.cross_entropy(h @ p["W2"] + p["b2"], torch.from_numpy(Yb)).backward()
+    _, want = reference.network_reference(*cases.net_inputs(plan.NET_SEED))
     grads = answers.get("grad_network")["grads"]
     for name in PARAMS:
-        _close(f"d{name}", grads[name], p[name].grad)
+        _close(f"d{name}", grads[name], want[name])
 
 
 @pytest.mark.check(points=1, category="correctness")

@@ -1,6 +1,8 @@
-"""PUBLIC: week 5's probe requests for the public checks (a subset of the hidden plan). Inputs only: the val targets and every reference stay in the judge.
+"""PUBLIC: week 5's probe requests. Inputs only: the val targets and every reference stay in the judge.
 
-The judge (test_week5.py) imports this module to rebuild the same inputs from the same seeds.
+requests() builds every request the hidden plan sends; plan() keeps the public checks' subset. The
+judges (test_public.py, and the hidden test_week5.py) import this module to rebuild the same
+inputs from the same seeds.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ MHA = {"n_embd": 32, "num_heads": 4, "head_size": 8, "block_size": 16, "T": 7, "
 GET_BATCH = {"n": 1000, "block_size": 8, "batch_size": 512, "seed": 7}
 CAUSAL_CUTS = [1, 5, 11, 15]  # positions from which the second input of a pair differs
 SEED = 1337
+PUBLIC = {"encode_decode", "get_batch", "head_sdpa", "causality", "generate"}  # what test_public.py reads
 
 
 @lru_cache(maxsize=2)
@@ -82,6 +85,11 @@ def causal_pairs(vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def plan(profile: str, thresholds: dict, data_dir: Path) -> list[dict]:
+    return [r for r in requests(thresholds, data_dir) if r["id"] in PUBLIC]
+
+
+def requests(thresholds: dict, data_dir: Path) -> list[dict]:
+    """Every probe request of week 5, with the thresholds' training budget."""
     text, chars, ids = corpus(str(data_dir))
     vocab = len(chars)
     train, val = split(ids)
@@ -95,11 +103,6 @@ def plan(profile: str, thresholds: dict, data_dir: Path) -> list[dict]:
     if thresholds["train_source"] == "train":
         score_args.update(train=train.astype(np.int64), steps=thresholds["train_steps"],
                           batch_size=thresholds["train_batch"], lr=thresholds["train_lr"], seed=SEED)
-    public = {"encode_decode", "get_batch", "head_sdpa", "causality", "generate"}
-    return [r for r in _requests(text, chars, vocab, small_idx, score_args, thresholds) if r["id"] in public]
-
-
-def _requests(text, chars, vocab, small_idx, score_args, thresholds) -> list[dict]:
     return [
         {"id": "encode_decode", "probe": "encode_decode", "args": {"text": text[:500]},
          "checks": ["encode_decode"]},
