@@ -81,12 +81,16 @@ class Progress:
             self.bar.start()
 
     def step(self, grade: Grade, how: str) -> None:
+        self.advance(f"{grade.student} {grade.week}: {grade.score:g}/{grade.max_score:g}"
+                     f" {grade.status}{' late ' + str(grade.late_days) + 'd' if grade.late_days else ''} ({how})"
+                     + (f": {grade.message[-300:]}" if grade.status == "harness_error" else ""))
+
+    def advance(self, text: str) -> None:
+        """One item done: its line, numbered, above the bar (or alone in CI)."""
         self.done += 1
-        line = (f"[{self.done}/{self.total}] {grade.student} {grade.week}: {grade.score:g}/{grade.max_score:g}"
-                f" {grade.status}{' late ' + str(grade.late_days) + 'd' if grade.late_days else ''} ({how})"
-                + (f": {grade.message[-300:]}" if grade.status == "harness_error" else ""))
+        line = f"[{self.done}/{self.total}] {text}"
         if self.bar:
-            self.bar.console.print(line)
+            self.bar.console.print(line, markup=False, highlight=False)  # a line may hold [brackets]
             self.bar.advance(self.task)
         else:
             self.echo(line)
