@@ -2,8 +2,8 @@
 
 A mutant is the solution notebook with one edit in one cell, made on libcst's concrete syntax tree
 so that everything around the edit keeps its spacing and comments (the diff is the bug, nothing
-else). Only code between `### BEGIN SOLUTION` / `### END SOLUTION` and in `### SOLUTION CELL`
-cells is mutated: what a student writes. The operators (grader.staff.operators) mirror how students get
+else). Only code between the solution markers and in solution cells (grader.staff.assign) is
+mutated: what a student writes. The operators (grader.staff.operators) mirror how students get
 micrograd, makemore and GPT code wrong. A mutant's id hashes its operator, the function it sits in and the
 lines it changes, not a line number, so the id survives edits elsewhere in the notebook and course
 staff can mark it equivalent in week.toml.
@@ -29,7 +29,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, ParentNodeProvider
 from pydantic import BaseModel, ConfigDict
 
-from grader.staff.assign import BEGIN, END
+from grader.staff.assign import BEGIN, END, SOLUTION_CELL
 from grader.staff.operators import Edit, find_edits
 
 
@@ -55,8 +55,8 @@ class Mutant(BaseModel):
 def solution_lines(source: str) -> set[int]:
     """1-based lines of a code cell that hold solution code (markers excluded)."""
     lines = source.splitlines()
-    if source.lstrip().startswith("### SOLUTION CELL"):
-        return {n for n, line in enumerate(lines, 1) if not line.lstrip().startswith("### SOLUTION CELL")}
+    if source.lstrip().startswith(SOLUTION_CELL):
+        return {n for n, line in enumerate(lines, 1) if not line.lstrip().startswith(SOLUTION_CELL)}
     inside, found = False, set()
     for number, line in enumerate(lines, 1):
         if BEGIN.match(line):

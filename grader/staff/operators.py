@@ -132,6 +132,12 @@ def _wrap_like(operand, node):
     return operand
 
 
+def _moves(call) -> bool:
+    """`.to(dev)`, `.to(DEVICE)`, `.cuda()`: a move between devices, which changes nothing on the CPU."""
+    return _func_name(call)[0] == "to" and any(
+        part in _code(a.value).lower() for a in call.args for part in ("dev", "cuda", "cpu"))
+
+
 def _exists(func, name: str) -> bool:
     """Whether `name` stands where `func` names a function: a builtin for a bare name, a math
     function after `math.`; a method or torch's function otherwise (it has the pairs of API)."""
@@ -314,11 +320,11 @@ class _Finder(cst.CSTVisitor):
             if _code(a.slice) != _code(b.slice):
                 self.add("swap", f"indices {i} and {i + 1} swapped", (a, a.with_changes(slice=b.slice)),
                          (b, b.with_changes(slice=a.slice)))
-        for element in elements:
+        for element in elements:  # the end of a window (or the start of a tail, data[n:]) off by one
             if isinstance(element.slice, cst.Slice):
-                for bound in (element.slice.lower, element.slice.upper):
-                    if bound is not None and not _is_number(bound):
-                        self.off_by_one(bound, "slice bound")
+                bound = element.slice.upper if element.slice.upper is not None else element.slice.lower
+                if bound is not None and not _is_number(bound):
+                    self.off_by_one(bound, "slice bound")
 
     def on_Call(self, node) -> None:
         name, module = _func_name(node)
@@ -329,7 +335,7 @@ class _Finder(cst.CSTVisitor):
             func = node.func.with_changes(attr=cst.Name(API[name])) if isinstance(node.func, cst.Attribute) \
                 else node.func.with_changes(value=API[name])
             self.add("api", f"{name} -> {API[name]}", (node.func, func))
-        if name in PASS_THROUGH and isinstance(node.func, cst.Attribute) and not module:
+        if name in PASS_THROUGH and isinstance(node.func, cst.Attribute) and not module and not _moves(node):
             self.add("call", f".{name}() dropped", (node, _wrap_like(node.func.value, node)))
         if name in TRANSPOSES and isinstance(node.func, cst.Attribute) and not module:
             self.add("dim", f".{name}() dropped", (node, _wrap_like(node.func.value, node)))
@@ -347,7 +353,8 @@ class _Finder(cst.CSTVisitor):
         if optional > 0 and not keywords and not _is_string(positional[-1].value):  # a label is no bug
             self.add("arg", f"argument {len(positional)} dropped", *self.without(node, positional[-1]))
         for arg in keywords:
-            self.add("arg", f"{arg.keyword.value}= dropped", *self.without(node, arg))
+            if arg.keyword.value != "device":  # mutants are graded on the CPU, where it changes nothing
+                self.add("arg", f"{arg.keyword.value}= dropped", *self.without(node, arg))
 
     def without(self, call, arg) -> list[tuple]:
         """The pairs that remove `arg` from `call` (and the comma it leaves at the end)."""
