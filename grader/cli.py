@@ -20,14 +20,22 @@ WEEKS = [f"week{i}" for i in range(1, 7)]
 
 class Group(click.Group):
     def main(self, *args, **kwargs):
-        kwargs.setdefault("standalone_mode", True)
+        if not kwargs.pop("standalone_mode", True):
+            return super().main(*args, standalone_mode=False, **kwargs)
+        # click exits 2 on a usage error, pytest's "interrupted": only click's own errors are mapped, so
+        # that a command's sys.exit(INTERRUPTED) after a Ctrl-C still says interrupted
         try:
-            return super().main(*args, **kwargs)
-        except SystemExit as exc:
-            # click uses 2 for usage errors; pytest's meaning of 2 is "interrupted"
-            if exc.code == 2:
-                raise SystemExit(USAGE) from None
-            raise
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            exc.show()
+            code = USAGE
+        except click.ClickException as exc:
+            exc.show()
+            code = exc.exit_code
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            code = INTERRUPTED
+        sys.exit(code if isinstance(code, int) else OK)
 
 
 @click.group(cls=Group)

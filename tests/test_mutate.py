@@ -7,6 +7,7 @@ import ast
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -246,3 +247,30 @@ def test_mutate_week1_smoke_kills_survivors_equivalents_and_cache(tmp_path):
     assert rerun["graded"] == 0 and rerun["cached"] == report["graded"]
     assert [r["outcome"] for r in rerun["results"]] == [r["outcome"] for r in report["results"]]
     assert not (out / "work").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_the_grades_so_far_and_writes_a_partial_report(tmp_path):
+    import psutil
+
+    out = tmp_path / "out"
+    command = [*GRADER, "mutate", "week1", "--checks", "forward_values", "--scope", "Value.__add__",
+               "--kind", "arith,term", "--jobs", "1", "--out", str(out)]
+    proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "CI": "true"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stderr:  # the solution first, then one line per mutant
+        lines.append(line)
+        if line.startswith("[2/"):
+            break
+    children = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2, "".join(lines) + stderr
+    assert "interrupted" in stderr and "run the same command again" in stderr
+    report = json.loads((out / "week1-mutation.json").read_text())
+    assert report["interrupted"] and report["graded"] >= 1 and report["counts"]["not_graded"] >= 1
+    assert "Interrupted" in (out / "week1-mutation.md").read_text()
+    assert len(list((out / "cache").glob("*.json"))) == report["graded"]
+    psutil.wait_procs([c for c in children if c.is_running()], timeout=10)
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]

@@ -74,7 +74,9 @@ def render_markdown(run: MutationRun, command: str = "") -> str:
     lines += [f"| {cid} | {kills} | {alone} |" for cid, kills, alone in check_table(run)] or ["| (none) | 0 | 0 |"]
     header = ["| {} | mutants | killed | survived | timeouts | equivalent | score |", "|---|---|---|---|---|---|---|"]
     lines += ["", "## By kind", "", header[0].format("kind"), header[1]]
-    lines += [_row(f"{kind} ({KINDS.get(kind, '')})", rs) for kind, rs in _groups(run, lambda r: r.mutant.kind)]
+    kinds = _groups(run, lambda r: r.mutant.kind)
+    lines += [_row(kind, rs) for kind, rs in kinds]
+    lines += [""] + [f"- **{kind}**: {KINDS.get(kind, '')}" for kind, _ in kinds]
     lines += ["", "## By function", "", header[0].format("function"), header[1]]
     lines += [_row(f"`{scope}`", rs) for scope, rs in _groups(run, lambda r: r.mutant.scope)]
     survivors = [r for r in run.results if r.outcome == "survived"]
