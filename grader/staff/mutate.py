@@ -18,6 +18,9 @@ import json
 import os
 import random
 import shutil
+import signal
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -160,8 +163,8 @@ def run_mutation(week: str, out_dir: Path, *, jobs: int | None = None, checks: l
     stale = sorted(set(marked) - {m.id for m in mutants})
 
     out_dir = Path(out_dir).resolve()
-    work = out_dir / "work"
-    shutil.rmtree(work, ignore_errors=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"work-{week}-", dir=out_dir))  # runs of other weeks may share out_dir
     jobs = max(1, jobs or os.cpu_count() or 1)
     settings = Settings(profile=PROFILE, out_dir=work / "reports", select=tuple(checks), formats=("json",))
     checks_hash = suite_hash(suite)
@@ -204,11 +207,13 @@ def run_mutation(week: str, out_dir: Path, *, jobs: int | None = None, checks: l
     pool = LocalPool(jobs, judge_preload=judge_preload(config.uses_torch),
                      judge_session=session_context(suite, PROFILE, config.profile(PROFILE).thresholds, checks, DATA_DIR))
     interrupted = False
+    stop = _interrupt_on_sigterm()
     try:
         pool.run(queue(), done)
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        stop()
         state.progress.close()
         shutil.rmtree(work, ignore_errors=True)
     if state.baseline is None:
@@ -238,6 +243,19 @@ class _State:
         how = "cached" if cached else f"{result.seconds:.1f} s"
         detail = f" by {', '.join(result.killed_by)}" if result.killed_by else (f": {result.note[:120]}" if result.note else "")
         self.progress.advance(f"{mutant.id} {mutant.kind:<10} {mutant.scope}: {result.outcome}{detail} ({how})")
+
+
+def _interrupt_on_sigterm() -> Callable[[], None]:
+    """`kill PID` stops a run as Ctrl-C does (the grades so far stay cached, a partial report is written);
+    returns what puts the old handler back. A run started in the background ignores SIGINT."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, old)
 
 
 def _require_full_marks(baseline: Grade, checks: list[str]) -> None:
