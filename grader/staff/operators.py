@@ -353,7 +353,8 @@ class _Finder(cst.CSTVisitor):
         if optional > 0 and not keywords and not _is_string(positional[-1].value):  # a label is no bug
             self.add("arg", f"argument {len(positional)} dropped", *self.without(node, positional[-1]))
         for arg in keywords:
-            if arg.keyword.value != "device":  # mutants are graded on the CPU, where it changes nothing
+            # a device changes nothing on the CPU, where mutants are graded; a font size changes no grade
+            if arg.keyword.value != "device" and arg.keyword.value not in COSMETIC:
                 self.add("arg", f"{arg.keyword.value}= dropped", *self.without(node, arg))
 
     def without(self, call, arg) -> list[tuple]:
