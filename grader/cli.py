@@ -436,6 +436,87 @@ def assign(weeks, check_only):
         sys.exit(CHECKS_FAILED)
 
 
+# ---- grader mutate: course staff measure how many student-like bugs a week's hidden checks catch ----
+
+def _split(values: tuple[str, ...]) -> tuple[str, ...]:
+    """`--x a,b --x c` -> ("a", "b", "c")."""
+    return tuple(v.strip() for value in values for v in value.split(",") if v.strip())
+
+
+@main.command()
+@click.argument("week", type=click.Choice(WEEKS))
+@click.option("--jobs", type=int, help="parallel gradings [cores]")
+@click.option("--checks", "checks", multiple=True, help="grade with these checks only (ids, comma-separated)")
+@click.option("--kind", "kinds", multiple=True, help="only mutants of these kinds (see --list)")
+@click.option("--scope", help="only mutants in functions whose name contains this")
+@click.option("--id", "ids", multiple=True, help="only these mutant ids")
+@click.option("--limit", type=int, help="the first N mutants (after the filters)")
+@click.option("--sample", type=int, help="a random N of them (seeded with --seed)")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("mutation-out"), show_default=True,
+              help="reports and the cache of mutant grades")
+@click.option("--regrade", is_flag=True, help="grade every mutant again, cached or not")
+@click.option("--list", "list_only", is_flag=True, help="list the mutants (and kinds) and grade nothing")
+@click.option("--show", type=int, default=10, show_default=True, help="survivors whose diff is printed")
+@click.option("--fail-under", type=float, help="exit 1 when the score (percent) is below this")
+def mutate(week, jobs, checks, kinds, scope, ids, limit, sample, seed, out_dir, regrade, list_only, show, fail_under):
+    """Grade mutants of the week's reference solution (student-like bugs in the solution cells) with the
+    hidden checks: the mutation score, the checks that kill each mutant, the survivors as diffs."""
+    try:
+        from grader.staff import mutate as mutation
+        from grader.staff.mutation_report import render_terminal, write_mutation_reports
+    except ImportError as exc:  # libcst: the `mutate` extra
+        click.echo(f"error: {exc}; install it with: pip install 'grader[mutate]'", err=True)
+        sys.exit(USAGE)
+    kinds, ids = _split(kinds), _split(ids)
+    if list_only:
+        sys.exit(_list_mutants(week, kinds, scope, ids))
+    command = "grader mutate " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["mutate"] else ""
+    try:
+        run = mutation.run_mutation(week, out_dir, jobs=jobs, checks=list(_split(checks)), kinds=kinds, scope=scope,
+                                    ids=ids, limit=limit, sample=sample, seed=seed, regrade=regrade,
+                                    echo=lambda s: click.echo(s, err=True))
+    except (mutation.MutationError, FileNotFoundError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(CHECKS_FAILED if "full marks" in str(exc) else USAGE)
+    except KeyboardInterrupt:
+        click.echo("interrupted before the solution was graded; nothing to report", err=True)
+        sys.exit(INTERRUPTED)
+    for fmt, path in write_mutation_reports(run, out_dir, command).items():
+        click.echo(f"{fmt}: {path}", err=True)
+    click.echo(render_terminal(run, show))
+    if run.interrupted:
+        click.echo("interrupted: the grades so far are cached; run the same command again to go on", err=True)
+        sys.exit(INTERRUPTED)
+    if run.count("error"):
+        sys.exit(INTERNAL)
+    sys.exit(CHECKS_FAILED if fail_under is not None and 100 * (run.score or 0) < fail_under else OK)
+
+
+def _list_mutants(week: str, kinds: tuple[str, ...], scope: str | None, ids: tuple[str, ...]) -> int:
+    from collections import Counter
+
+    from grader.config import load_week, week_suite
+    from grader.staff.mutants import notebook_mutants
+    from grader.staff.mutate import select_mutants
+    from grader.staff.operators import KINDS
+
+    config = load_week(week_suite(week))
+    mutants, skipped = notebook_mutants(week_suite(week) / config.notebook)
+    chosen = select_mutants(mutants, kinds=kinds, scope=scope, ids=ids)
+    marked = {e.id for e in config.mutation.equivalent}
+    for m in chosen:
+        click.echo(f"{m.id} {m.kind:<10} {m.scope} line {m.line}: {m.operator}"
+                   + (" (equivalent)" if m.id in marked else ""))
+    by_kind = Counter(m.kind for m in chosen)
+    click.echo(f"{len(chosen)} of {week}'s {len(mutants)} mutants; kinds:")
+    for kind, text in KINDS.items():
+        click.echo(f"  {kind:<10} {by_kind.get(kind, 0):>4}  {text}")
+    for line in skipped:
+        click.echo(f"not mutated: {line}", err=True)
+    return OK
+
+
 @main.command()
 def doctor():
     """Report sandbox tools, the isolation level reached, GPU and grading env (exit 1 below full)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import importlib.machinery
 import importlib.util
+import json
 import os
 import sys
 import threading
@@ -37,6 +38,21 @@ class Profile(Frozen):
     thresholds: dict[str, Any] = Field(default_factory=dict)
 
 
+class EquivalentMutant(Frozen):
+    """A mutant course staff judged equivalent (no student with this edit is wrong): left out of the
+    mutation score, listed with the reason (`grader mutate`)."""
+
+    id: str = Field(pattern=r"^[0-9a-f]{10}$")
+    reason: str = Field(min_length=3)
+    mutant: str = ""  # optional, for people reading week.toml: what the edit does
+
+
+class MutationConfig(Frozen):
+    """week.toml's [mutation] table: it decides no grade (suite_hash leaves it out)."""
+
+    equivalent: list[EquivalentMutant] = Field(default_factory=list)
+
+
 class WeekConfig(Frozen):
     """solutions/weekN/week.toml: what a week's notebook is called and how it is judged."""
 
@@ -48,6 +64,7 @@ class WeekConfig(Frozen):
     uses_torch: bool = True
     seeds: dict[str, int] = Field(default_factory=lambda: {"python": 1337, "torch": 1337})
     profiles: dict[str, Profile]
+    mutation: MutationConfig = Field(default_factory=MutationConfig)
     suite_dir: Path  # the folder this config came from (hidden or public suite)
 
     def profile(self, name: str) -> Profile:
@@ -131,8 +148,16 @@ def suite_hash(suite_dir: Path) -> str:
         for path in sorted(folder.rglob("*")):
             if path.is_file() and path.suffix in {".py", ".toml", ".json"} and "__pycache__" not in path.parts:
                 digest.update((prefix + path.relative_to(folder).as_posix()).encode())
-                digest.update(path.read_bytes())
+                digest.update(_graded_part(path) if path.name == "week.toml" else path.read_bytes())
     return digest.hexdigest()
+
+
+def _graded_part(path: Path) -> bytes:
+    """week.toml as the data it holds, without its [mutation] table: comments, spacing and marking a
+    mutant equivalent decide no grade, so they must not regrade a cohort (nor every mutant)."""
+    data = tomllib.loads(path.read_text())
+    data.pop("mutation", None)
+    return json.dumps(data, sort_keys=True, default=str).encode()
 
 
 class Settings(Frozen):

@@ -15,6 +15,7 @@ from pathlib import Path
 BEGIN = re.compile(r"^(\s*)### BEGIN SOLUTION\s*$")
 END = re.compile(r"^\s*### END SOLUTION\s*$")
 MD_BLOCK = re.compile(r"<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->\n?", re.S)
+SOLUTION_CELL = "### SOLUTION CELL"  # a cell's first line: the whole cell is the solution
 STUB_LINE = 'raise NotImplementedError("your code here")'
 
 
@@ -23,7 +24,7 @@ class MarkerError(ValueError):
 
 
 def strip_code(source: str, where: str = "cell") -> str:
-    if source.lstrip().startswith("### SOLUTION CELL"):
+    if source.lstrip().startswith(SOLUTION_CELL):
         return "# YOUR CODE HERE\n"
     out, inside = [], None
     for number, line in enumerate(source.splitlines(), 1):

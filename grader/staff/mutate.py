@@ -1,0 +1,267 @@
+"""`grader mutate WEEK`: how many student-like bugs the week's hidden checks catch.
+
+Every mutant of the reference solution (grader.staff.mutants) is graded as a submission, in one batch:
+the local pool's fork servers and one judge session that collected and prepared the checks once, at
+the CPU profile. A mutant is killed when it loses points on some check against the unmutated solution,
+graded first in the same run (it must get full marks, else nothing is graded). A mutant whose notebook
+ran past a time budget is a timeout, counted apart; a mutant course staff marked equivalent in week.toml
+is listed, not graded, not scored. Grades are cached under out/cache by the mutant's code, the suite's
+hash, the checks selected and the grader's version: a rerun grades only new or changed mutants, and a
+changed check regrades all of them.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Literal
+
+import nbformat
+from pydantic import BaseModel, ConfigDict, Field
+
+from grader import __version__
+from grader.cohort.batch import HARNESS_MARGIN, Progress
+from grader.cohort.pool import Job, LocalPool
+from grader.config import DATA_DIR, Settings, load_week, suite_hash, week_suite
+from grader.judge.context import session_context
+from grader.judge.process import judge_preload
+from grader.records import Grade, Submission
+from grader.report.markdown import atomic_write
+from grader.staff.mutants import Mutant, code_digest, mutate_notebook, notebook_mutants, read_solution
+
+PROFILE = "cpu"  # mutants are graded at the CPU budgets, wherever the command runs
+Outcome = Literal["killed", "survived", "timeout", "equivalent", "error", "not_graded"]
+
+
+class MutationError(ValueError):
+    """The run cannot start or go on: an unknown check, or a solution without full marks."""
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MutantResult(Frozen):
+    """What the hidden checks made of one mutant."""
+
+    mutant: Mutant
+    outcome: Outcome
+    killed_by: list[str] = Field(default_factory=list)  # checks that lost points against the solution
+    score: float | None = None
+    max_score: float | None = None
+    seconds: float = 0.0  # grading time (0 for a cache hit)
+    cached: bool = False
+    note: str = ""  # the equivalence reason, the budget that ran out, the harness error
+
+
+class MutationRun(Frozen):
+    """One run of `grader mutate`: its selection, the solution's grade and every mutant's result."""
+
+    week: str
+    profile: str = PROFILE
+    jobs: int
+    checks: list[str]  # selected check ids (empty: all)
+    generated: int  # mutants of the whole solution
+    baseline_score: float
+    baseline_max: float
+    results: list[MutantResult]
+    stale_equivalents: list[str] = Field(default_factory=list)  # week.toml ids no mutant has any more
+    skipped_cells: list[str] = Field(default_factory=list)
+    graded: int = 0
+    cached: int = 0
+    wall_seconds: float = 0.0
+    interrupted: bool = False
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for r in self.results if r.outcome == outcome)
+
+    @property
+    def score(self) -> float | None:
+        """Killed over killed + survived: equivalents, timeouts and errors are left out."""
+        scored = self.count("killed") + self.count("survived")
+        return self.count("killed") / scored if scored else None
+
+    @property
+    def seconds_per_mutant(self) -> float | None:
+        graded = [r.seconds for r in self.results if r.seconds and not r.cached]
+        return sum(graded) / len(graded) if graded else None
+
+
+def suite_checks(suite: Path) -> list[str]:
+    """The check ids of a suite (test functions marked `check`), read from its test files as text."""
+    found = []
+    for path in sorted(suite.glob("test_*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_") and any(
+                    "check" in ast.unparse(d) for d in node.decorator_list):
+                found.append(node.name[len("test_"):])
+    return found
+
+
+def select_mutants(mutants: list[Mutant], *, kinds: tuple[str, ...] = (), scope: str | None = None,
+                   ids: tuple[str, ...] = ()) -> list[Mutant]:
+    """The mutants of the given kinds, in functions whose name contains `scope`, or with these ids."""
+    return [m for m in mutants if (not kinds or m.kind in kinds) and (not scope or scope in m.scope)
+            and (not ids or m.id in ids)]
+
+
+def sample_mutants(mutants: list[Mutant], *, limit: int | None = None, sample: int | None = None,
+                   seed: int = 0) -> list[Mutant]:
+    """A quick look: a seeded random `sample`, or the first `limit`, kept in notebook order."""
+    if sample is not None and sample < len(mutants):
+        chosen = {id(m) for m in random.Random(seed).sample(mutants, sample)}
+        mutants = [m for m in mutants if id(m) in chosen]
+    return mutants[:limit] if limit is not None else mutants
+
+
+def cache_key(week: str, checks_hash: str, notebook_digest: str, checks: list[str]) -> str:
+    parts = [__version__, "mutant", week, checks_hash, notebook_digest, PROFILE, *sorted(checks)]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+def classify(mutant: Mutant, grade: Grade, baseline: Grade, cached: bool = False) -> MutantResult:
+    """Killed when any check earned less than on the solution; a run past a budget is a timeout."""
+    common = {"mutant": mutant, "score": grade.score, "max_score": grade.max_score, "cached": cached,
+              "seconds": 0.0 if cached else grade.durations.get("total", 0.0)}
+    if grade.status == "harness_error" or grade.execution.status == "not_run" and "longer than" not in grade.message:
+        return MutantResult(outcome="error", note=grade.message[-500:], **common)
+    if grade.execution.status == "timeout" or "longer than" in grade.message:
+        return MutantResult(outcome="timeout", note=grade.execution.message or grade.message, **common)
+    got = {c.id: c.points for c in grade.checks}
+    lost = [c.id for c in baseline.checks if got.get(c.id, 0.0) < c.points - 1e-9]
+    return MutantResult(outcome="killed" if lost else "survived", killed_by=lost, **common)
+
+
+def run_mutation(week: str, out_dir: Path, *, jobs: int | None = None, checks: list[str] | None = None,
+                 kinds: tuple[str, ...] = (), scope: str | None = None, ids: tuple[str, ...] = (),
+                 limit: int | None = None, sample: int | None = None, seed: int = 0, regrade: bool = False,
+                 echo: Callable[[str], None] = print) -> MutationRun:
+    """Generate, select and grade the week's mutants; returns the run (reports: grader.staff.mutation_report)."""
+    t0 = time.monotonic()
+    suite = week_suite(week)
+    config = load_week(suite)
+    checks = list(checks or [])
+    unknown = sorted(set(checks) - set(suite_checks(suite)))
+    if unknown:
+        raise MutationError(f"unknown check(s) {', '.join(unknown)}; {week} has: {', '.join(suite_checks(suite))}")
+    mutants, skipped = notebook_mutants(suite / config.notebook)
+    solution = read_solution(suite / config.notebook)
+    marked = {e.id: e.reason for e in config.mutation.equivalent}
+    chosen = select_mutants(mutants, kinds=kinds, scope=scope, ids=ids)
+    to_grade = sample_mutants([m for m in chosen if m.id not in marked], limit=limit, sample=sample, seed=seed)
+    results = {m.id: MutantResult(mutant=m, outcome="equivalent", note=marked[m.id]) for m in chosen if m.id in marked}
+    stale = sorted(set(marked) - {m.id for m in mutants})
+
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"work-{week}-", dir=out_dir))  # runs of other weeks may share out_dir
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    settings = Settings(profile=PROFILE, out_dir=work / "reports", select=tuple(checks), formats=("json",))
+    checks_hash = suite_hash(suite)
+    state = _State(progress=Progress(len(to_grade) + 1, echo))
+
+    def job(name: str, mutant: Mutant | None) -> Job | None:
+        nb = mutate_notebook(solution, mutant)
+        key = cache_key(week, checks_hash, code_digest(nb), checks)
+        cached = out_dir / "cache" / f"{key}.json"
+        if mutant is not None and cached.is_file() and not regrade:
+            state.finish(mutant, Grade.model_validate_json(cached.read_text()), cached=True)
+            return None
+        folder = work / name
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / config.notebook)
+        submission = Submission(student=name, week=week, source=f"mutant {name}", workdir=str(folder),
+                                notebook=config.notebook)
+        return Job(key=key, submission=submission, settings=json.loads(settings.model_dump_json()),
+                   timeout=config.profile(PROFILE).total_timeout + HARNESS_MARGIN)
+
+    def queue() -> Iterator[Job | None]:
+        yield job("solution", None)
+        while state.baseline is None:  # the pool asks again each turn; the solution's grade decides
+            time.sleep(0.05)
+            yield None
+        _require_full_marks(state.baseline, checks)
+        for mutant in to_grade:
+            yield job(f"mutant-{mutant.id}", mutant)
+
+    def done(finished: Job, grade: Grade) -> None:
+        if finished.submission.student == "solution":
+            state.baseline = grade
+            state.progress.advance(f"solution: {grade.score:g}/{grade.max_score:g} ({grade.durations.get('total', 0):.1f} s)")
+            return
+        mutant = next(m for m in to_grade if f"mutant-{m.id}" == finished.submission.student)
+        if grade.status != "harness_error" and grade.execution.status != "not_run":
+            atomic_write(out_dir / "cache" / f"{finished.key}.json", grade.model_dump_json())
+        state.finish(mutant, grade, cached=False)
+
+    pool = LocalPool(jobs, judge_preload=judge_preload(config.uses_torch),
+                     judge_session=session_context(suite, PROFILE, config.profile(PROFILE).thresholds, checks, DATA_DIR))
+    interrupted = False
+    stop = _interrupt_on_sigterm()
+    try:
+        pool.run(queue(), done)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        stop()
+        state.progress.close()
+        shutil.rmtree(work, ignore_errors=True)
+    if state.baseline is None:
+        raise KeyboardInterrupt  # stopped before the solution was graded: nothing to report
+    results.update(state.results)
+    wanted = {m.id for m in to_grade} | set(results)
+    ordered = [results.get(m.id) or MutantResult(mutant=m, outcome="not_graded") for m in chosen if m.id in wanted]
+    return MutationRun(week=week, jobs=jobs, checks=checks, generated=len(mutants),
+                       baseline_score=state.baseline.score, baseline_max=state.baseline.max_score,
+                       results=ordered, stale_equivalents=stale, skipped_cells=skipped,
+                       graded=sum(1 for r in state.results.values() if not r.cached),
+                       cached=sum(1 for r in state.results.values() if r.cached),
+                       wall_seconds=round(time.monotonic() - t0, 2), interrupted=interrupted)
+
+
+class _State:
+    """What the pool's callbacks fill in as grades come back."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.baseline: Grade | None = None
+        self.results: dict[str, MutantResult] = {}
+
+    def finish(self, mutant: Mutant, grade: Grade, cached: bool) -> None:
+        result = classify(mutant, grade, self.baseline, cached=cached)  # mutants start after the solution
+        self.results[mutant.id] = result
+        how = "cached" if cached else f"{result.seconds:.1f} s"
+        detail = f" by {', '.join(result.killed_by)}" if result.killed_by else (f": {result.note[:120]}" if result.note else "")
+        self.progress.advance(f"{mutant.id} {mutant.kind:<10} {mutant.scope}: {result.outcome}{detail} ({how})")
+
+
+def _interrupt_on_sigterm() -> Callable[[], None]:
+    """`kill PID` stops a run as Ctrl-C does (the grades so far stay cached, a partial report is written);
+    returns what puts the old handler back. A run started in the background ignores SIGINT."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, old)
+
+
+def _require_full_marks(baseline: Grade, checks: list[str]) -> None:
+    lost = [f"{c.id} {c.points:g}/{c.max_points:g}" for c in baseline.checks if c.points < c.max_points]
+    if baseline.status != "graded" or lost or baseline.max_score <= 0:
+        why = ", ".join(lost) or baseline.message or f"{baseline.score:g}/{baseline.max_score:g}"
+        raise MutationError(f"the reference solution must get full marks before its mutants mean anything; "
+                            f"it got {baseline.score:g}/{baseline.max_score:g} ({why})"
+                            + (f" with --checks {','.join(checks)}" if checks else ""))
