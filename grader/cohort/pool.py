@@ -72,20 +72,26 @@ def grade_job(job: Job, gpu: int | None = None) -> Grade:
     workdir = Path(submission.workdir)
     try:
         if job.export_from and submission.commit:
-            from grader.fetch.forks import ForkStore, SourceError
-
-            shutil.rmtree(workdir, ignore_errors=True)
-            try:
-                problems = [f"not exported: {s}" for s in
-                            ForkStore(Path(job.export_from)).export(submission.commit, workdir)]
-            except SourceError as exc:  # a tree bomb, git over a cap: nothing exported, reported invalid
-                problems = [str(exc)]
-            submission = submission.model_copy(update={"problems": [*submission.problems, *problems]})
+            submission = export_job(job, workdir)
         return grade_submission(submission, Settings.model_validate(job.settings), gpu=gpu,
                                 judge_server=os.environ.get("GRADER_JUDGE_SERVER") or None)
     finally:
         if job.export_from and not job.keep_export:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def export_job(job: Job, workdir: Path) -> Submission:
+    """Write the job's commit from its fork store into workdir; the submission with what was not exported
+    added to its problems (a tree bomb or git over a cap: nothing exported, the grade says why)."""
+    from grader.fetch.forks import ForkStore, SourceError
+
+    submission = job.submission
+    shutil.rmtree(workdir, ignore_errors=True)
+    try:
+        problems = [f"not exported: {s}" for s in ForkStore(Path(job.export_from)).export(submission.commit, workdir)]
+    except SourceError as exc:
+        problems = [str(exc)]
+    return submission.model_copy(update={"problems": [*submission.problems, *problems]})
 
 
 # The grader's own disk is full (or its quota spent): every grading after this one would fail the same way.
