@@ -78,10 +78,13 @@ def _finish(grade, settings, formats) -> int:
 @click.option("--profile", type=click.Choice(["cpu", "cuda"]), help="default: cuda when a GPU is visible")
 @click.option("--require-isolation", is_flag=True, default=None, help="refuse to grade without bubblewrap")
 @click.option("--keep-run-dir", is_flag=True, default=None, help="keep the scratch folder for debugging")
-def grade(week, source, commit, student, out_dir, formats, profile, require_isolation, keep_run_dir):
+@click.option("--allow-weak-isolation", is_flag=True, default=None,
+              help="grade even without bubblewrap (every report says so first)")
+def grade(week, source, commit, student, out_dir, formats, profile, require_isolation, keep_run_dir,
+          allow_weak_isolation):
     """Grade one submission (a notebook, a folder or a repository) with the hidden checks."""
     sys.exit(_grade(week, source, commit, student, out_dir, formats, profile, require_isolation,
-                    keep_run_dir, public=False))
+                    keep_run_dir, public=False, allow_weak_isolation=allow_weak_isolation))
 
 
 @main.command()
@@ -97,17 +100,21 @@ def check(week, notebook, out_dir, profile, formats):
 
 
 def _grade(week, source, commit, student, out_dir, formats, profile, require_isolation, keep_run_dir,
-           public) -> int:
+           public, allow_weak_isolation=None) -> int:
     import tempfile
 
     from grader.config import Settings, detect_profile, gpu_ids
-    from grader.pipeline import grade_submission
-    from grader.run.sandbox import IsolationError
+    from grader.pipeline import check_isolation, grade_submission
+    from grader.run.sandbox import Isolation, IsolationError
 
     settings = Settings().resolve(profile=profile, out_dir=out_dir, require_isolation=require_isolation,
-                                  keep_run_dir=keep_run_dir, public=public)
+                                  keep_run_dir=keep_run_dir, public=public, allow_weak_isolation=allow_weak_isolation)
     formats = tuple(formats) or settings.formats
     try:
+        level = check_isolation(settings)  # before fetching anything
+        if public and level is not Isolation.bwrap:
+            click.echo(f"warning: without bubblewrap your notebook runs with '{level.value}' isolation on this "
+                       "machine (install bubblewrap for the grader's sandbox)", err=True)
         with tempfile.TemporaryDirectory(prefix="grader-src-") as scratch:
             submission = _source_submission(week, source, commit, student, Path(scratch))
             # the cuda profile needs the GPU visible inside the sandbox (hidden by default)
@@ -157,19 +164,23 @@ def _next_step(grade) -> str:
 @click.option("--regrade", is_flag=True, help="grade again even when the cache has a grade")
 @click.option("--fetch-only", is_flag=True, help="only fetch forks and record their heads (run at the deadline)")
 @click.option("--at-deadline", is_flag=True, help="grade the heads recorded at the deadline, not later pushes")
+@click.option("--allow-weak-isolation", is_flag=True, default=None,
+              help="grade even without bubblewrap (every report says so first)")
 def batch(week, roster_path, jobs, out_dir, deadline, late_policy, executor, address, profile, formats,
-          regrade, fetch_only, at_deadline):
+          regrade, fetch_only, at_deadline, allow_weak_isolation):
     """Grade a cohort: fetch every fork, grade (cached, resumable), write gradebook and summary."""
     from grader.cohort.batch import BATCH_FORMATS, run_batch
+    from grader.run.sandbox import IsolationError
 
     try:
         when, policy = _deadline_policy(deadline, late_policy)
         if executor == "ray" and not address:
             raise click.UsageError("--executor ray needs --address (local or ray://...)")
-        result = run_batch(week, roster_path, out_dir, settings=_settings(profile), jobs=jobs, deadline=when,
+        settings = _settings(profile).resolve(allow_weak_isolation=allow_weak_isolation)
+        result = run_batch(week, roster_path, out_dir, settings=settings, jobs=jobs, deadline=when,
                            policy=policy, executor=executor, address=address, regrade=regrade,
                            fetch_only=fetch_only, at_deadline=at_deadline, formats=tuple(formats) or BATCH_FORMATS)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, IsolationError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(USAGE)
     except KeyboardInterrupt:

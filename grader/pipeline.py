@@ -12,6 +12,7 @@ import hashlib
 import importlib.util
 import inspect
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -32,10 +33,10 @@ from grader.config import (
 from grader.fetch.notebook import NotebookError, locate_notebook, read_notebook
 from grader.judge.context import JudgeContext, session_context
 from grader.judge.process import JudgeProcess, judge_preload
-from grader.records import Execution, Grade, Submission
+from grader.records import Enforcement, Execution, Grade, Submission
 from grader.run.answers_file import load_answer_file
 from grader.run.execute import KernelPlan, RunPlan, execute_notebook
-from grader.run.sandbox import Isolation, Limits, detect_isolation, require
+from grader.run.sandbox import Isolation, Limits, check_level, detect_isolation, layout_fixed
 from grader.score import LatePolicy, make_grade, provenance_for, to_check_results
 
 MAX_SUBMISSION_BYTES = 200 * 2**20  # copied into scratch; larger files are skipped
@@ -44,6 +45,39 @@ MAX_SUBMISSION_BYTES = 200 * 2**20  # copied into scratch; larger files are skip
 @functools.lru_cache(maxsize=1)
 def machine_isolation() -> Isolation:
     return detect_isolation()
+
+
+def check_isolation(settings: Settings) -> Isolation:
+    """The level this machine grades at, or IsolationError (one line, exit 4) where grading there is refused:
+    below bubblewrap unless allowed (`check` always is), never where the level cannot hold."""
+    level = machine_isolation()
+    check_level(level, allow_weak=settings.allow_weak_isolation or settings.public,
+                required=settings.require_isolation)
+    return level
+
+
+def enforcement(level: Isolation, week: WeekConfig, heap: object) -> Enforcement:
+    """What the sandbox enforced for this grade, from how it was launched (sandbox.py's levels)."""
+    root = os.geteuid() == 0
+    mounts = level is Isolation.bwrap or (level is Isolation.unshare and root)
+    return Enforcement(
+        level=level.value, weak=level is not Isolation.bwrap,
+        uid="own" if root else "namespace" if level is Isolation.bwrap else "grader",
+        network_cut=level is not Isolation.process, private_mounts=level is Isolation.bwrap,
+        forbidden=list(week.forbid), forbidden_blocked=bool(week.forbid) and mounts,
+        layout_fixed=layout_fixed(), hash_seed="0", deterministic_heap=heap == "fixed",
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _environment_torch() -> str | None:
+    """The grading environment's torch (the judge's references use it, whether or not the kernel does)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def load_plan(suite_dir: Path):
@@ -173,12 +207,11 @@ def grade_submission(
     week: WeekConfig = load_week(suite)
     profile_name = settings.profile or detect_profile()
     profile = week.profile(profile_name)
-    level = machine_isolation()
-    require(level, Isolation.bwrap if settings.require_isolation else None)
+    level = check_isolation(settings)
 
     # Start the judge now: its imports, its collection of the checks and its references overlap the
     # notebook's run (it never sees student code); it waits at its gate for the answers.
-    judge = JudgeProcess(preload=judge_preload(week.uses_torch), server=judge_server)
+    judge = JudgeProcess(preload=judge_preload(week.judge_uses_torch), server=judge_server)
     run_dir = Path(tempfile.mkdtemp(prefix=f"grader-{submission.student}-{submission.week}-"))
     artifacts_dir = settings.out_dir / f"{submission.student}-{submission.week}-artifacts"
     pristine = Path(tempfile.mkdtemp(prefix="grader-pristine-"))
@@ -214,6 +247,7 @@ def grade_submission(
             workdir=workdir, cell_timeout=profile.cell_timeout, total_timeout=profile.total_timeout,
             probe_timeout=profile.probe_timeout, seeds=week.seeds, uses_torch=week.uses_torch, level=level,
             gpu=gpu, limits=Limits(memory_bytes=None if gpu is not None else Limits().memory_bytes),
+            forbid=tuple(week.forbid), forbid_note=week.forbid_reason,
         )
         t1 = time.monotonic()
         try:
@@ -238,8 +272,9 @@ def grade_submission(
         provenance = provenance_for(
             checks_hash=suite_hash(suite), notebook_sha256=found.sha256, submission=submission,
             execution=execution, profile=profile_name,
-            torch_version=meta.get("torch") if isinstance(meta.get("torch"), str) else None,
+            torch_version=meta.get("torch") if isinstance(meta.get("torch"), str) else _environment_torch(),
             seeds=week.seeds, threads=settings.threads,
+            sandbox=enforcement(level, week, meta.get("heap")),
         )
         status = {"invalid": "invalid_submission", "not_run": "failed_to_run"}.get(execution.status, "graded")
         message = execution.message if execution.status in ("invalid", "timeout", "dead_kernel") else ""

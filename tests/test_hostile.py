@@ -170,3 +170,38 @@ def test_batch_with_hostile_neighbours(corpus, tmp_path):
         if name == "honest":
             assert grade.score == grade.max_score == 10
         assert sandbox_survivors(f"{RUN_TAG}-{name}") == []
+
+
+def test_weak_level_refused_without_the_flag(tmp_path, monkeypatch):
+    """Below bubblewrap `grade` and `batch` refuse (exit 4, one line naming the flag, no report); with
+    --allow-weak-isolation it grades, and every report says so first."""
+    from click.testing import CliRunner
+
+    from grader.cli import main
+    from grader.run.sandbox import level_works
+
+    if not level_works(Isolation.unshare)[0]:
+        pytest.skip(f"the unshare level is unusable here: {level_works(Isolation.unshare)[1]}")
+    monkeypatch.setattr(pipeline, "machine_isolation", lambda: Isolation.unshare)
+    monkeypatch.delenv("GRADER_ALLOW_WEAK_ISOLATION", raising=False)
+    monkeypatch.setattr(pipeline, "week_suite", lambda week, public=False: SUITE)
+    notebook = tmp_path / "src" / "week1.ipynb"
+    notebook.parent.mkdir()
+    notebook.write_bytes(MAKER.nb(MAKER.HONEST))
+    out = tmp_path / "out"
+    refused = CliRunner().invoke(main, ["grade", "week1", str(notebook), "--out", str(out)])
+    assert refused.exit_code == 4, refused.output
+    assert refused.output.count("\n") == 1 and "--allow-weak-isolation" in refused.output
+    assert not out.exists()
+    graded = CliRunner().invoke(main, ["grade", "week1", str(notebook), "--out", str(out), "--allow-weak-isolation",
+                                       "--format", "json", "--format", "md", "--format", "html"])
+    assert graded.exit_code == 0, graded.output
+    grade = Grade.model_validate_json((out / "local-week1.json").read_text())
+    assert grade.score == grade.max_score == 10
+    assert grade.provenance.sandbox.weak and grade.provenance.sandbox.level == "unshare"
+    first_line = (out / "local-week1.md").read_text().splitlines()[0]
+    assert "Weak isolation" in first_line and "'unshare'" in first_line
+    html = (out / "local-week1.html").read_text()
+    assert html.index('id="weak-isolation"') < html.index("<h1>")
+    batch = CliRunner().invoke(main, ["batch", "week1", "--roster", str(notebook), "--out", str(tmp_path / "b")])
+    assert batch.exit_code == 4 and "--allow-weak-isolation" in batch.output, batch.output

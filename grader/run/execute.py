@@ -34,6 +34,7 @@ from grader.run.sandbox import (
     prepare_run_dir,
     reap,
     release_cgroup,
+    run_uid,
     sandbox_prefix,
 )
 
@@ -59,6 +60,8 @@ class KernelPlan:
     level: Isolation = Isolation.process
     gpu: int | None = None
     limits: Limits = Limits()
+    forbid: tuple[str, ...] = ()  # packages the sandbox must not let the notebook import
+    forbid_note: str = ""  # the week's rule, quoted by the failing import
 
 
 @dataclass(frozen=True)
@@ -198,19 +201,25 @@ def _make_client(plan: KernelPlan, run_dir: Path, spec: SandboxSpec):
 
 
 def _preamble(plan: KernelPlan) -> str:
-    lines = [
-        "import random as _r, os as _o",
-        f"_r.seed({plan.seeds.get('python', 0)})",
-        "try:\n    import numpy as _np\n    _np.random.seed(%d)\nexcept ImportError:\n    pass" % plan.seeds.get("numpy", 0),
+    """Seed the kernel's generators before the notebook runs. Inside a function that deletes itself, so
+    the student's namespace gets no name from it (a week that forbids torch never imports it)."""
+    body = [
+        "import random",
+        f"random.seed({plan.seeds.get('python', 0)})",
+        "try:",
+        "    import numpy",
+        f"    numpy.random.seed({plan.seeds.get('numpy', 0)})",
+        "except ImportError:",
+        "    pass",
     ]
     if plan.uses_torch:
-        lines += [
-            "import torch as _t",
-            f"_t.manual_seed({plan.seeds.get('torch', 0)})",
-            f"_t.set_num_threads(int(_o.environ.get('OMP_NUM_THREADS', '2')))",
+        body += [
+            "import os, torch",
+            f"torch.manual_seed({plan.seeds.get('torch', 0)})",
+            "torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '2')))",
         ]
-    lines.append("del _r, _o")
-    return "\n".join(lines)
+    return "def __grader_preamble():\n" + "".join(f"    {line}\n" for line in body) + \
+        "__grader_preamble()\ndel __grader_preamble\n"
 
 
 def _cell_failure(cell, index: int) -> CellFailure | None:
@@ -335,7 +344,7 @@ def _kill_run(km, spec: SandboxSpec, state: dict[str, Any]) -> None:
             os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    reap(spec.run_id)
+    reap(spec.run_id, uid=run_uid(spec))
 
 
 async def _run_probes(client, plan: KernelPlan, run: RunPlan, run_dir: Path, spec: SandboxSpec) -> Path:
@@ -372,7 +381,7 @@ def execute_notebook(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: 
     """
     start = time.monotonic()
     spec = SandboxSpec(run_dir=run_dir, level=plan.level, gpu=plan.gpu, limits=plan.limits,
-                       writable=(plan.workdir,))
+                       writable=(plan.workdir,), forbid=plan.forbid, forbid_note=plan.forbid_note)
     prepare_run_dir(spec)
     try:  # the watchdog fires at total_timeout; this outer bound only catches a stuck start or shutdown
         state = asyncio.run(asyncio.wait_for(_execute(plan, prepare, run_dir, spec), plan.total_timeout + 120))
@@ -380,7 +389,7 @@ def execute_notebook(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: 
         state = {"status": "timeout", "cells_total": 0, "cells_run": 0, "failures": [],
                  "message": f"the notebook ran past its total budget of {plan.total_timeout:.0f} s"}
     finally:
-        reap(spec.run_id)  # nothing of the submission outlives its run (daemons, double forks)
+        reap(spec.run_id, uid=run_uid(spec))  # nothing of the submission outlives its run (daemons, double forks)
         release_cgroup(spec)
     if plan.gpu is not None and gpu_holders(spec.run_id):  # reaped, yet still on the GPU: a harness bug
         raise RuntimeError(f"a process of run {spec.run_id} still holds GPU memory after the run")
