@@ -43,6 +43,10 @@ MAX_OUTPUT_BYTES = 2 * 2**20  # kept per notebook; the rest is counted and dropp
 MAX_TRACEBACK = 4000
 MAX_MESSAGE_BYTES = 16 * 2**20  # ZMQ cap per message: a bigger one drops the link, not our memory
 RUNTIME = Path(__file__).with_name("probe_runtime.py")
+# The fixed-address allocator the probes run on (detalloc.c), built into the environment by ci/install.sh;
+# the sandbox mounts the environment, so the kernel loads it from there. Without it grades still work,
+# and an order-dependent bug may score differently between runs (the grade records which).
+DETERMINISTIC_HEAP = Path(sys.prefix) / "lib" / "grader-detalloc.so"
 
 
 @dataclass(frozen=True)
@@ -357,12 +361,12 @@ async def _run_probes(client, plan: KernelPlan, run: RunPlan, run_dir: Path, spe
     shutil.copyfile(run.probes_file, probe_dir / "probes.py")
     shutil.copyfile(RUNTIME, probe_dir / "probe_runtime.py")
     run.write_requests(probe_dir)
+    heap_lib = str(DETERMINISTIC_HEAP) if DETERMINISTIC_HEAP.is_file() else None
     code = (
-        "import runpy as _rp\n"
-        f"_rp.run_path({str(probe_dir / 'probe_runtime.py')!r}, "
+        "__import__('runpy').run_path("
+        f"{str(probe_dir / 'probe_runtime.py')!r}, "
         f"init_globals={{'STUDENT_NS': globals(), 'PROBE_DIR': {str(probe_dir)!r}, "
-        f"'PROBE_TIMEOUT': {plan.probe_timeout!r}}}, run_name='__grader_probes__')\n"
-        "del _rp"
+        f"'PROBE_TIMEOUT': {plan.probe_timeout!r}, 'HEAP_LIB': {heap_lib!r}}}, run_name='__grader_probes__')\n"
     )
     client.timeout = int(plan.probe_timeout) + 30
     try:
