@@ -113,24 +113,30 @@ def requests_writer(requests: list[dict[str, Any]]):
     return write
 
 
-def _copy_submission(src: Path, dst: Path) -> list[str]:
-    """Copy the student's files into scratch: no .git, no links, nothing oversized."""
-    skipped = []
-    for path in sorted(src.rglob("*")):
-        rel = path.relative_to(src)
-        if ".git" in rel.parts or ".ipynb_checkpoints" in rel.parts:
-            continue
-        target = dst / rel
-        if path.is_symlink():
-            skipped.append(f"{rel.as_posix()} (symbolic link)")
-        elif path.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-        elif path.is_file():
-            if path.stat().st_size > MAX_SUBMISSION_BYTES:
-                skipped.append(f"{rel.as_posix()} (over {MAX_SUBMISSION_BYTES // 2**20} MiB)")
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
+def _copy_file(path: Path, rel: str, dst: Path, skipped: list[str]) -> None:
+    """Copy one of the student's files into dst at rel: no links, nothing oversized."""
+    if path.is_symlink():
+        skipped.append(f"{rel} (symbolic link)")
+    elif path.is_file():
+        if path.stat().st_size > MAX_SUBMISSION_BYTES:
+            skipped.append(f"{rel} (over {MAX_SUBMISSION_BYTES // 2**20} MiB)")
+            return
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dst / rel)
+
+
+def _copy_submission(src: Path, notebook_rel: str, dst: Path, patterns: list[str]) -> list[str]:
+    """Copy the located notebook and the week's declared student files (patterns beside the notebook)
+    into dst; nothing else of the submission (a classmate's notebook in the same folder, a fork's other
+    files). Returns what was skipped, for the report."""
+    skipped: list[str] = []
+    folder = (src / notebook_rel).parent
+    _copy_file(src / notebook_rel, notebook_rel, dst, skipped)
+    for pattern in patterns:
+        for path in sorted(folder.glob(pattern)):
+            rel = path.relative_to(src).as_posix()
+            if rel != notebook_rel and ".git" not in Path(rel).parts:
+                _copy_file(path, rel, dst, skipped)
     return skipped
 
 
@@ -166,10 +172,11 @@ def _locate(submission: Submission, workdir: Path, pristine: Path, week: WeekCon
     rel = path.resolve().relative_to(Path(submission.workdir).resolve()).as_posix()
     sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     nb = read_notebook(path)
-    found.problems += [f"not copied: {s}" for s in _copy_submission(Path(submission.workdir), workdir)]
+    copied = _copy_submission(Path(submission.workdir), rel, workdir, week.student_files)
+    found.problems += [f"not copied: {s}" for s in copied]
     # The judge reads the notebook (and any student data file) from a copy the sandbox
     # never sees: code in the kernel could rewrite its own scratch files while it runs.
-    _copy_submission(Path(submission.workdir), pristine)
+    _copy_submission(Path(submission.workdir), rel, pristine, week.student_files)
     for name in week.data:  # the grader's copy of the data, beside the notebook
         shutil.copyfile(DATA_DIR / name, (workdir / rel).parent / name)
     found.rel, found.sha256 = rel, sha256

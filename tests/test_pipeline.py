@@ -1,5 +1,5 @@
-"""grader/pipeline.py without a kernel: the refusal below bubblewrap and what the grade records of the
-sandbox. (Whole grades are in test_weeks.py, test_hostile.py and the week tests.)"""
+"""grader/pipeline.py without a kernel: what of a submission enters the sandbox, and the refusal below
+bubblewrap. (Whole grades are in test_weeks.py, test_hostile.py and the week tests.)"""
 
 from __future__ import annotations
 
@@ -8,6 +8,25 @@ import pytest
 from grader import pipeline
 from grader.config import Settings
 from grader.run.sandbox import Isolation, IsolationError
+
+
+def test_only_the_notebook_and_the_declared_files_are_copied(tmp_path):
+    """A classmate's notebook beside the graded one, the fork's other files, a link: none of them enter
+    the sandbox; the week's declared files beside the notebook do."""
+    src, dst = tmp_path / "fork", tmp_path / "scratch"
+    (src / "week6" / "notes").mkdir(parents=True)
+    (src / "week6" / "week6.ipynb").write_text("{}")
+    (src / "week6" / "classmate.ipynb").write_text("{}")
+    (src / "week6" / "my_corpus.txt").write_text("to be or not to be")
+    (src / "week6" / "notes" / "deep.txt").write_text("not beside the notebook")
+    (src / "week6" / "linked.txt").symlink_to("/etc/passwd")
+    (src / "solution_dump.py").write_text("print('answers')")
+    skipped = pipeline._copy_submission(src, "week6/week6.ipynb", dst, ["*.txt"])
+    copied = sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*") if p.is_file())
+    assert copied == ["week6/my_corpus.txt", "week6/week6.ipynb"]
+    assert skipped == ["week6/linked.txt (symbolic link)"]
+    assert pipeline._copy_submission(src, "week6/week6.ipynb", tmp_path / "none", []) == []
+    assert [p.name for p in (tmp_path / "none" / "week6").iterdir()] == ["week6.ipynb"]
 
 
 def test_grading_refuses_below_bubblewrap_unless_allowed(monkeypatch):
