@@ -145,7 +145,11 @@ def _needs(spec: dict) -> None:
         pytest.skip(f"needs '{needed.value}' isolation to run safely; this machine gives '{level.value}'")
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
+PRIVATE = sorted(n for n in EXPECTED if not EXPECTED[n].get("suite"))
+REAL_WEEK1 = [n for n in EXPECTED if EXPECTED[n].get("suite") == "week1"]
+
+
+@pytest.mark.parametrize("name", PRIVATE)
 def test_hostile_submission(name, corpus, tmp_path):
     spec = EXPECTED[name]
     _needs(spec)
@@ -170,6 +174,37 @@ def test_batch_with_hostile_neighbours(corpus, tmp_path):
         if name == "honest":
             assert grade.score == grade.max_score == 10
         assert sandbox_survivors(f"{RUN_TAG}-{name}") == []
+
+
+# ==== issue 16: against the real week-1 suite -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def real_corpus(tmp_path_factory):
+    out = tmp_path_factory.mktemp("hostile-week1")
+    MAKER.generate(out)
+    return out
+
+
+@pytest.mark.parametrize("name", REAL_WEEK1)
+def test_real_week1_case(name, real_corpus, tmp_path, monkeypatch):
+    """Torch reached another way, sympy's calculus, an answer channel patched in the kernel, a classmate's
+    notebook beside the graded one: each scores at most a quarter, and the report says why."""
+    from grader.config import week_suite
+
+    monkeypatch.setattr(pipeline, "week_suite", week_suite)  # the real suite, even beside `corpus`
+    spec = EXPECTED[name]
+    folder = real_corpus / name
+    notebook = spec.get("notebook", "week1.ipynb")
+    submission = Submission(student=f"{RUN_TAG}-{name}", week="week1", source=str(folder), workdir=str(folder),
+                            notebook=notebook)
+    grade = pipeline.grade_submission(submission, Settings(profile="cpu", out_dir=tmp_path))
+    assert grade.max_score == 39
+    check_expected(grade, spec, name)
+    assert grade.score <= grade.max_score / 4, [(c.id, c.points) for c in grade.checks if c.points]
+    assert sandbox_survivors(f"{RUN_TAG}-{name}") == []
+    sandbox = grade.provenance.sandbox
+    if grade.execution.isolation in ("bwrap", "unshare") and sandbox.uid == "own":
+        assert sandbox.forbidden_blocked and "torch" in sandbox.forbidden
 
 
 def test_weak_level_refused_without_the_flag(tmp_path, monkeypatch):
