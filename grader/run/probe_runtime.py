@@ -205,8 +205,13 @@ def _settle():
 def _run_alone():
     """Run the probes in a fork of the kernel: single-threaded, so that nothing the kernel's own threads
     do (output, control messages) can change what the probes allocate. Not where torch is loaded (a
-    forked CUDA context cannot be used, and its thread pools would have to be rebuilt)."""
-    pid = os.fork()
+    forked CUDA context cannot be used, and its thread pools would have to be rebuilt), nor where the
+    notebook's processes leave none to fork."""
+    try:
+        pid = os.fork()
+    except OSError:  # no process left to fork (the notebook's own fork bomb holds them): run them here
+        _run()
+        return
     if pid == 0:
         status = 1
         try:
@@ -215,11 +220,31 @@ def _run_alone():
         finally:
             os._exit(status)  # never the kernel's exit path: its sockets belong to the parent
     try:
-        os.waitpid(pid, 0)
+        _, status = os.waitpid(pid, 0)
     except BaseException:  # interrupted (the cell's timeout): the fork goes with it
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         raise
+    if os.WIFSIGNALED(status):
+        _record_missing(f"the process running the grader's calls died (signal {os.WTERMSIG(status)}: a crash "
+                        "or out of memory) during this call or before it")
+    else:
+        _record_missing("the process running the grader's calls exited (os._exit in your code?) during this "
+                        "call or before it")
+
+
+def _record_missing(reason):
+    """The fork ended early: every request it did not answer says why (the kernel itself lives on)."""
+    with open(os.path.join(PROBE_DIR, "requests.json")) as fh:
+        requests = json.load(fh)
+    try:
+        with open(os.path.join(ANSWERS, "answers.json")) as fh:
+            answers = json.load(fh)
+    except (OSError, ValueError):
+        answers = {}
+    for req in requests:
+        answers.setdefault(req["id"], {"ok": False, "error": reason})
+    _write(answers)
 
 
 def main():
