@@ -209,7 +209,7 @@ def test_real_week1_case(name, real_corpus, tmp_path, monkeypatch):
 
 def test_weak_level_refused_without_the_flag(tmp_path, monkeypatch):
     """Below bubblewrap `grade` and `batch` refuse (exit 4, one line naming the flag, no report); with
-    --allow-weak-isolation it grades, and every report says so first."""
+    --allow-weak-isolation it grades, and every report says so first. `check` grades with a warning."""
     from click.testing import CliRunner
 
     from grader.cli import main
@@ -240,3 +240,6 @@ def test_weak_level_refused_without_the_flag(tmp_path, monkeypatch):
     assert html.index('id="weak-isolation"') < html.index("<h1>")
     batch = CliRunner().invoke(main, ["batch", "week1", "--roster", str(notebook), "--out", str(tmp_path / "b")])
     assert batch.exit_code == 4 and "--allow-weak-isolation" in batch.output, batch.output
+    checked = CliRunner().invoke(main, ["check", "week1", str(notebook), "--out", str(tmp_path / "c")])
+    assert checked.exit_code == 0, checked.output  # a student's own machine: graded, with a warning
+    assert checked.output.startswith("warning: without bubblewrap") and "'unshare'" in checked.output.splitlines()[0]
