@@ -231,15 +231,19 @@ def _namespace_prefix(spec: SandboxSpec) -> list[str]:
 # ---- below bubblewrap: what root can still hide in a mount namespace ----------------------------------
 
 def _covered_paths() -> list[Path]:
-    """Folders the unshare level covers with an empty tmpfs: other runs and the hosts's temp files, the
+    """Folders the unshare level covers with an empty tmpfs: other runs and the host's temp files, the
     homes (tokens, keys) and the grader's repository (hidden checks, .git); the environment and the
-    run's folder are bound back on top."""
+    run's folder are bound back on top. Never a folder inside the environment (a grader installed into
+    site-packages has its "repository" there)."""
     hidden = [Path("/tmp"), Path("/var/tmp"), Path("/root"), Path("/home"), REPO_ROOT, SOLUTIONS]
     if os.environ.get("GRADER_SOLUTIONS_DIR"):
         hidden.append(Path(os.environ["GRADER_SOLUTIONS_DIR"]))
+    env = [Path(os.path.realpath(p)) for p in grading_env_paths()]
     kept: list[Path] = []
     for path in sorted({Path(os.path.realpath(p)) for p in hidden if p.is_dir()}, key=lambda p: len(p.parts)):
-        if path != Path("/") and not any(k == path or k in path.parents for k in kept):
+        if path == Path("/") or any(e == path or e in path.parents for e in env):
+            continue
+        if not any(k == path or k in path.parents for k in kept):
             kept.append(path)
     return kept
 
