@@ -464,10 +464,11 @@ def _private_folders(path: Path) -> None:
 
 
 def _real_uid(entry: Path) -> int | None:
-    for line in (entry / "status").read_text().splitlines():
-        if line.startswith("Uid:"):
-            return int(line.split()[1])
-    return None
+    """The real uid of a live process (None for a zombie: it runs nothing and goes when it is reaped)."""
+    fields = dict(line.split(":", 1) for line in (entry / "status").read_text().splitlines() if ":" in line)
+    if fields.get("State", "").strip().startswith("Z"):
+        return None
+    return int(fields["Uid"].split()[0]) if "Uid" in fields else None
 
 
 def run_pids(run_id: str, uid: int | None = None) -> list[int]:
