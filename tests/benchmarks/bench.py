@@ -13,7 +13,8 @@ and noisy: only ratios between runs interleaved in this one process mean anythin
    checks (peers.py), in the rounds of week 1's floor and grade, when their separate environment is
    there (tests/benchmarks/install_peers.sh, or OTTER_PYTHON / NBGRADER_PYTHON); skipped otherwise, and said so.
 7. --baseline: another grader (e.g. a worktree of the previous commit, its own venv) in the same rounds
-   as this one: `grade` and the batches, interleaved (before and after a change, under the same load).
+   as this one: `grade` and the batches, interleaved (before and after a change, under the same load),
+   wall seconds and, where `perf` is installed, CPU seconds of each run's whole process tree.
 """
 
 from __future__ import annotations
@@ -39,12 +40,24 @@ NotebookClient(nb, kernel_name="python3", timeout=600, resources={"metadata": {"
 """
 
 
-def timed(argv: list[str], **kw) -> float:
-    t = time.perf_counter()
-    proc = subprocess.run(argv, check=False, capture_output=True, text=True, **kw)
-    took = time.perf_counter() - t
-    if proc.returncode not in (0, 1):
-        raise RuntimeError(f"{argv[:4]} exited {proc.returncode}: {(proc.stdout + proc.stderr)[-2000:]}")
+CPU: dict[str, list[float]] = {}  # label -> CPU seconds of each timed run's whole process tree
+PERF = shutil.which("perf")
+
+
+def timed(argv: list[str], cpu: str | None = None, **kw) -> float:
+    """Wall seconds of one run; with `cpu`, also the CPU seconds of its whole process tree (perf stat's
+    task-clock follows every fork, the sandboxed kernels included, whoever reaps them; what other users
+    of a shared machine do is not in it), appended to CPU[cpu]."""
+    with tempfile.NamedTemporaryFile(suffix=".perf") as counts:
+        prefix = [PERF, "stat", "-e", "task-clock", "-x", ",", "-o", counts.name, "--"] if cpu and PERF else []
+        t = time.perf_counter()
+        proc = subprocess.run(prefix + argv, check=False, capture_output=True, text=True, **kw)
+        took = time.perf_counter() - t
+        if proc.returncode not in (0, 1):
+            raise RuntimeError(f"{argv[:4]} exited {proc.returncode}: {(proc.stdout + proc.stderr)[-2000:]}")
+        if prefix:
+            msec = next(line.split(",")[0] for line in Path(counts.name).read_text().splitlines() if "task-clock" in line)
+            CPU.setdefault(cpu, []).append(round(float(msec) / 1000, 3))
     return took
 
 
@@ -68,7 +81,7 @@ def floor_vs_grade(week: str, work: Path, repeats: int, extra: dict | None = Non
     for i in range(repeats):  # interleaved, so that every tool sees the same machine load
         times["floor"].append(timed([sys.executable, "-c", FLOOR, str(notebook), str(notebook.parent)], env=env))
         times["grade"].append(timed([str(VENV / "grader"), "grade", week, str(notebook), "--out",
-                                     str(work / f"g-{week}-{i}"), "--format", "json"]))
+                                     str(work / f"g-{week}-{i}"), "--format", "json"], cpu=f"{week} grade"))
         for name, run in (extra or {}).items():
             times[name].append(run(i))
     median = {name: statistics.median(values) for name, values in times.items()}
@@ -114,7 +127,7 @@ def baseline_runner(grader: str, week: str, work: Path):
 
     def run(i: int) -> float:
         return timed([grader, "grade", week, str(notebook), "--out", str(work / f"base-{week}-{i}"),
-                      "--format", "json"], env=env, cwd=work)
+                      "--format", "json"], cpu=f"{week} baseline grade", env=env, cwd=work)
 
     return run
 
@@ -131,7 +144,9 @@ def batch(week: str, work: Path, count: int, baseline: str | None = None) -> dic
             key = f"{prefix}jobs{jobs}"
             out[f"{key}_s"] = timed([program, "batch", week, "--roster", str(roster), "--jobs", str(jobs),
                                      "--out", str(work / f"{prefix}batch{jobs}"), "--format", "json"],
-                                    env=env, cwd=work)
+                                    cpu=key, env=env, cwd=work)
+            if key in CPU:
+                out[f"{key}_cpu_s_per_submission"] = round(CPU[key][-1] / count, 3)
             # The machine's CPU over the run: at --jobs 2 a batch is bound by it, not by its wall time.
             out[f"{key}_busy_core_s"] = round(busy_core_seconds() - busy, 2)
             out[f"{key}_mean_busy_cores"] = round(out[f"{key}_busy_core_s"] / out[f"{key}_s"], 2)
@@ -193,18 +208,21 @@ def main() -> None:
                       f"{name} / floor = {row[name + '_vs_floor']:.2f}x")
         for name, note in result["peers"].items():
             print(f"{name}: {note}")
-        if args.baseline:
+        if args.baseline and PERF:  # CPU figures need perf (linux-perf); wall times are printed either way
             for row in result["floor_vs_grade"]:
-                print(f"{row['week']}: grade {statistics.median(row['grade_s']):.2f} s, baseline "
-                      f"{statistics.median(row['baseline_s']):.2f} s (medians of {args.repeats}, interleaved)")
+                week = row["week"]
+                print(f"{week}: grade {statistics.median(row['grade_s']):.2f} s and "
+                      f"{statistics.median(CPU[week + ' grade']):.2f} CPU s, baseline "
+                      f"{statistics.median(row['baseline_s']):.2f} s and {statistics.median(CPU[week + ' baseline grade']):.2f}"
+                      f" CPU s (medians of {args.repeats}, interleaved)")
         if args.batch:
             result["batch"] = batch(weeks[0], work, args.batch, args.baseline)
             b = result["batch"]
-            for jobs in (1, 2) if args.baseline else ():
+            for jobs in (1, 2) if args.baseline and PERF else ():
                 print(f"batch --jobs {jobs}: {b[f'jobs{jobs}_s_per_submission']:.3f} s and "
-                      f"{b[f'jobs{jobs}_core_s_per_submission']:.3f} core-s per submission; baseline "
+                      f"{b[f'jobs{jobs}_cpu_s_per_submission']:.3f} CPU s per submission; baseline "
                       f"{b[f'baseline_jobs{jobs}_s_per_submission']:.3f} s and "
-                      f"{b[f'baseline_jobs{jobs}_core_s_per_submission']:.3f} core-s")
+                      f"{b[f'baseline_jobs{jobs}_cpu_s_per_submission']:.3f} CPU s")
             print(f"batch of {args.batch} ({weeks[0]}): jobs1/jobs2 = {b['scaling']:.2f}x; cached re-run "
                   f"{b['cached_per_submission_s']:.3f} s per submission; fetch of {args.batch} forks {b['fetch_s']:.2f} s")
             print(f"  busy cores: {b['jobs1_mean_busy_cores']:.2f} at --jobs 1 ({b['jobs1_busy_core_s']:.1f} core-s), "
@@ -213,6 +231,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     out = args.out or ROOT / "grades"
     out.mkdir(parents=True, exist_ok=True)
+    result["cpu_s"] = CPU
     (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out / 'bench.json'}")
 
