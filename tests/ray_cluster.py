@@ -68,13 +68,14 @@ class TwoNodeCluster:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def start_head(self) -> None:
+    def start_head(self, cpus: int = 0) -> None:
+        """The head node; with `cpus` it grades too (the benchmark's one-node cluster)."""
         if not (Path.home() / ".ray" / "auth_token").is_file():
             subprocess.run([RAY, "get-auth-token", "--generate"], check=True, capture_output=True, env=_env())
         port = free_port()
         log = self.root / "head.log"
         self.head = subprocess.Popen(
-            [RAY, "start", "--head", "--block", "--num-cpus", "0", "--port", str(port),
+            [RAY, "start", "--head", "--block", "--num-cpus", str(cpus), "--port", str(port),
              "--temp-dir", str(self.root / "head"), "--include-dashboard", "false",
              "--dashboard-port", str(free_port()), "--dashboard-agent-listen-port", str(free_port()),
              "--disable-usage-stats"],

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from grader import __version__
 from grader.caps import CapExceeded
-from grader.cohort.pool import Done, Job, describe_os_error, error_grade, export_job
+from grader.cohort.pool import Done, Job, describe_os_error, error_grade, export_job, pull
 from grader.cohort.ray_connect import connect
 from grader.cohort.ray_node import NodeGrader, NodeSpec, code_hash, pack_files, safe_name
 from grader.config import DATA_DIR, Settings, load_week, suite_hash, week_suite
@@ -227,12 +227,7 @@ class RayPool:
         pending: deque[Job] = deque()
         self._requeue = []
         while source is not None or pending or any(n.flights for n in self.nodes.values()):
-            if source is not None:
-                item = next(source, StopIteration)
-                if item is StopIteration:
-                    source = None
-                elif item is not None:
-                    pending.append(item)
+            source = pull(source, pending)
             self._look()
             for job in self._requeue:
                 if self.tries.get(job.key, 0) >= ATTEMPTS:
