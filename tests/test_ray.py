@@ -72,7 +72,7 @@ def cluster(tmp_path_factory):
     hidden = tmp_path_factory.getbasetemp()
     cluster = TwoNodeCluster(hidden=hidden)
     suites = cluster.root / "suites"
-    cluster.suites = {"fast": device_suite(suites / "fast", 0.5), "slow": device_suite(suites / "slow", 4.0),
+    cluster.suites = {"fast": device_suite(suites / "fast", 0.5), "slow": device_suite(suites / "slow", 2.5),
                       "stale": device_suite(suites / "stale", 0.5, points=3)}
     # The worker node sees an older copy of the "stale" suite at the same path: a node not updated.
     device_suite(suites / "stale-node", 0.5)
@@ -260,14 +260,14 @@ def _live_node_graders() -> list:
 
 def test_a_node_killed_mid_batch_is_graded_again_when_it_returns(cluster, tmp_path, monkeypatch):
     monkeypatch.setenv("GRADER_SOLUTIONS_DIR", str(cluster.suites["slow"]))
-    roster = forks(tmp_path, {s: [42] for s in ("ann", "bo", "cy")})
+    roster = forks(tmp_path, {s: [42] for s in ("ann", "bo")})  # one grading per GPU: both in flight at the kill
     lines: list[str] = []
 
     def kill_then_restart() -> None:
         deadline = time.monotonic() + 120
         while not any("grades 2 at once" in line for line in lines) and time.monotonic() < deadline:
             time.sleep(0.1)
-        time.sleep(3.0)  # two gradings are inside their 4 s probe
+        time.sleep(1.0)  # both gradings were sent at once: they are in flight (a kernel start, a 2.5 s probe)
         cluster.kill_worker()
         cluster.start_worker()
 
@@ -278,11 +278,12 @@ def test_a_node_killed_mid_batch_is_graded_again_when_it_returns(cluster, tmp_pa
                            address=cluster.address, echo=lines.append)
     finally:
         killer.join()
-    assert any("lost" in line and "grading again elsewhere" in line for line in lines), lines
+    lost = [line.rsplit("grading again elsewhere: ", 1)[1] for line in lines if "grading again elsewhere" in line]
+    assert [set(names.split(", ")) for names in lost] == [{"ann", "bo"}], lines  # both were in flight
     assert result.machine_failures == [] and result.retried == []
-    assert {s: load_grade(p).score for s, p in result.reports.items()} == {"ann": 2, "bo": 2, "cy": 2}
+    assert {s: load_grade(p).score for s, p in result.reports.items()} == {"ann": 2, "bo": 2}
     cached = [json.loads(p.read_text()) for p in (tmp_path / "out" / "cache").glob("*.json")]
-    assert len(cached) == 3 and all(c["status"] == "graded" and c["score"] == 2 for c in cached)
+    assert len(cached) == 2 and all(c["status"] == "graded" and c["score"] == 2 for c in cached)
 
 
 def test_infeasible_request_fails_fast(cluster, monkeypatch):

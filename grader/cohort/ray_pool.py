@@ -226,7 +226,8 @@ class RayPool:
         source = iter(jobs)
         pending: deque[Job] = deque()
         self._requeue = []
-        while source is not None or pending or any(n.flights for n in self.nodes.values()):
+        # _requeue too: a node lost while the last jobs were in flight leaves them only there.
+        while source is not None or pending or self._requeue or any(n.flights for n in self.nodes.values()):
             source = pull(source, pending)
             self._look()
             for job in self._requeue:
