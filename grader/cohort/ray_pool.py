@@ -222,7 +222,27 @@ class RayPool:
 
     def run(self, jobs: Iterable[Job | None], on_done: Done, poll: float = 0.2) -> None:
         """Grade every job (None: skip), pulling `jobs` one item per turn so that fetching goes on while the
-        first ones are graded. Every job ends in on_done, with a grade or a harness error."""
+        first ones are graded. Every job ends in on_done, with a grade or a harness error (else this raises:
+        a job that vanished is our bug, and the batch must not end as if it had been graded)."""
+        taken: set[str] = set()
+        ended: set[str] = set()
+
+        def intake():
+            for job in jobs:
+                if job is not None:
+                    taken.add(job.key)
+                yield job
+
+        def done(job: Job, grade: Grade) -> None:
+            ended.add(job.key)
+            on_done(job, grade)
+
+        self._run(intake(), done, poll)
+        if taken - ended:
+            raise RuntimeError(f"the Ray executor lost track of {len(taken - ended)} submission(s): "
+                               f"{sorted(taken - ended)[:5]}")
+
+    def _run(self, jobs: Iterable[Job | None], on_done: Done, poll: float) -> None:
         source = iter(jobs)
         pending: deque[Job] = deque()
         self._requeue = []
