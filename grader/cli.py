@@ -287,7 +287,8 @@ def _check_out(_ctx, _param, value: Path) -> Path:
 @click.option("--deadline", callback=_parse_deadline, help="ISO time with a timezone, e.g. 2026-11-23T12:00:00+00:00")
 @click.option("--late-policy", callback=_parse_late_policy, help="GRACE_HOURS,PENALTY_PER_DAY,CAP e.g. 2,0.1,0.5")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
-@click.option("--address", help="Ray address: 'local' or ray://host:10001")
+@click.option("--address", help="Ray address: HOST:PORT (the head's GCS port, from a node of the cluster), "
+              "ray://HOST:10001 (Ray Client), auto, or local (a Ray started for the batch)")
 @click.option("--profile", type=click.Choice(["cpu", "cuda"]))
 @click.option("--format", "formats", multiple=True, help="report formats [json md html junit gradescope]")
 @click.option("--regrade", is_flag=True, help="grade again even when the cache has a grade")
@@ -316,7 +317,7 @@ def batch(week, roster_path, jobs, out_dir, deadline, late_policy, executor, add
 
     formats = _check_formats(tuple(formats)) or BATCH_FORMATS
     if executor == "ray" and not address:
-        raise click.UsageError("--executor ray needs --address (local or ray://...)")
+        raise click.UsageError("--executor ray needs --address (HOST:PORT, ray://HOST:PORT, auto or local)")
     if address and executor != "ray":
         raise click.UsageError("--address is for --executor ray")
     try:
@@ -334,6 +335,14 @@ def batch(week, roster_path, jobs, out_dir, deadline, late_policy, executor, add
         sys.exit(USAGE)
     except (ValueError, FileNotFoundError) as exc:
         raise click.UsageError(str(exc)) from None
+    except RuntimeError as exc:  # the Ray cluster at --address: no connection, or no node able to grade
+        from grader.cohort.ray_connect import RayConnectError
+        from grader.cohort.ray_pool import RayCapacityError
+
+        if not isinstance(exc, (RayConnectError, RayCapacityError)):
+            raise
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(INTERNAL)
     except OSError as exc:  # the machine's (its disk): one line, no traceback
         click.echo(f"error: {describe_os_error(exc, out_dir)}", err=True)
         sys.exit(INTERNAL)

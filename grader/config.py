@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO_ROOT / "solutions"
 ASSIGNMENTS = REPO_ROOT / "assignments"
-DATA_DIR = REPO_ROOT / "fixtures" / "data"
+# GRADER_DATA_DIR: where a Ray node keeps the week's data files the batch shipped to it (grader.cohort.ray_node).
+DATA_DIR = Path(os.environ["GRADER_DATA_DIR"]) if os.environ.get("GRADER_DATA_DIR") else REPO_ROOT / "fixtures" / "data"
 
 ProfileName = Literal["cpu", "cuda"]
 

@@ -219,6 +219,11 @@ def _plan_requests(suite: Path, profile: str, thresholds: dict, pristine: Path, 
     return [{k: v for k, v in r.items() if k != "checks"} for r in requests]
 
 
+def artifacts_folder(out_dir: Path, submission: Submission) -> Path:
+    """Where a grading's artifacts (samples, curves, figures) are written, beside its reports."""
+    return Path(out_dir) / f"{submission.student}-{submission.week}-artifacts"
+
+
 def fetch_failed_grade(submission: Submission, settings: Settings) -> Grade:
     """The fork could not be fetched: the machine's failure, reported without running anything."""
     week = load_week(week_suite(submission.week, public=settings.public))
@@ -276,7 +281,7 @@ def grade_submission(
     # notebook's run (it never sees student code); it waits at its gate for the answers.
     judge = JudgeProcess(preload=judge_preload(week.judge_uses_torch), server=judge_server)
     run_dir = Path(tempfile.mkdtemp(prefix=f"grader-{submission.student}-{submission.week}-"))
-    artifacts_dir = settings.out_dir / f"{submission.student}-{submission.week}-artifacts"
+    artifacts_dir = artifacts_folder(settings.out_dir, submission)
     pristine = Path(tempfile.mkdtemp(prefix="grader-pristine-"))
     found = _Found(problems=list(submission.problems))
     try:

@@ -304,13 +304,16 @@ def run_batch(week: str, roster_path: Path, out_dir: Path, *, settings: Settings
                              "(late days from commit dates, which students can forge)")
         if fetch_only:
             return _fetch_only(week, roster_path, out_dir, log, deadline, echo, t0)
-        if executor != "ray":  # its fork servers start while the forks are fetched
+        # The executor starts while the forks are fetched: the local pool's fork servers, or the Ray cluster's
+        # node actors (whose GPUs also decide the profile when none is given).
+        if executor == "ray":
+            pool, settings = _ray_pool(week, settings or Settings(), jobs, address, ray_init, echo)
+        else:
             pool = _local_pool(week, settings or Settings(), jobs).start()
         plan_args = {"deadline": deadline, "policy": policy or LatePolicy(), "at_deadline": at_deadline,
                      "trust_commit_dates": trust_commit_dates, "branch": branch, "recorded": recorded}
         return _run_batch(week, roster_path, out_dir, t0, log, settings=settings, pool=pool, plan_args=plan_args,
-                          executor=executor, address=address, ray_init=ray_init, regrade=regrade,
-                          formats=formats, keep_exports=keep_exports, echo=echo)
+                          regrade=regrade, formats=formats, keep_exports=keep_exports, echo=echo)
     finally:
         if pool is not None:
             pool.close()
@@ -352,9 +355,23 @@ def _local_pool(week: str, settings: Settings, jobs: int | None) -> LocalPool:
                      judge_preload=judge_preload(config.judge_uses_torch), judge_session=session)
 
 
+def _ray_pool(week: str, settings: Settings, jobs: int | None, address: str | None, ray_init: dict | None,
+              echo: Callable[[str], None]):
+    """Connect to the cluster (RayConnectError, RayCapacityError: one line) and start its node actors; the
+    settings with the profile resolved (cuda when the cluster grades on GPUs)."""
+    from grader.cohort.ray_pool import RayPool
+
+    pool = RayPool(address or "local", init=ray_init, slots_per_node=jobs, echo=echo).connect()
+    try:
+        settings = settings.model_copy(update={"profile": settings.profile or pool.profile})
+        return pool.start(week, settings), settings
+    except BaseException:
+        pool.close()
+        raise
+
+
 def _run_batch(week: str, roster_path: Path, out_dir: Path, t0: float, log: HeadsLog, *, settings: Settings | None,
-               pool: LocalPool | None, plan_args: dict, executor: str, address: str | None, ray_init: dict | None,
-               regrade: bool, formats: tuple[str, ...], keep_exports: bool,
+               pool, plan_args: dict, regrade: bool, formats: tuple[str, ...], keep_exports: bool,
                echo: Callable[[str], None]) -> BatchResult:
     roster = load_roster(roster_path)
     result = BatchResult(roster_problems=list(roster.problems))
@@ -442,15 +459,9 @@ def _run_batch(week: str, roster_path: Path, out_dir: Path, t0: float, log: Head
             yield job
 
     def grade_all(entries: list[RosterEntry]) -> None:
-        if executor == "ray":
-            from grader.cohort.ray_pool import RayPool
-
-            todo = [job for job in jobs(entries) if job is not None]  # every fork fetched before any task is sent
-            RayPool(address or "local", init=ray_init or {}).run(todo, lambda job, grade: finish(job, grade, "graded"))
-        else:
-            # Grading starts with the first fork while the others are still fetched, at the same pace:
-            # each fork's head is still taken at (nearly) the moment the batch began.
-            pool.run(jobs(entries), lambda job, grade: finish(job, grade, "graded"))
+        # Grading starts with the first fork while the others are still fetched, at the same pace:
+        # each fork's head is still taken at (nearly) the moment the batch began.
+        pool.run(jobs(entries), lambda job, grade: finish(job, grade, "graded"))
 
     try:
         grade_all(roster.entries)

@@ -20,7 +20,8 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -72,20 +73,39 @@ def grade_job(job: Job, gpu: int | None = None) -> Grade:
     workdir = Path(submission.workdir)
     try:
         if job.export_from and submission.commit:
-            from grader.fetch.forks import ForkStore, SourceError
-
-            shutil.rmtree(workdir, ignore_errors=True)
-            try:
-                problems = [f"not exported: {s}" for s in
-                            ForkStore(Path(job.export_from)).export(submission.commit, workdir)]
-            except SourceError as exc:  # a tree bomb, git over a cap: nothing exported, reported invalid
-                problems = [str(exc)]
-            submission = submission.model_copy(update={"problems": [*submission.problems, *problems]})
+            submission = export_job(job, workdir)
         return grade_submission(submission, Settings.model_validate(job.settings), gpu=gpu,
                                 judge_server=os.environ.get("GRADER_JUDGE_SERVER") or None)
     finally:
         if job.export_from and not job.keep_export:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def export_job(job: Job, workdir: Path) -> Submission:
+    """Write the job's commit from its fork store into workdir; the submission with what was not exported
+    added to its problems (a tree bomb or git over a cap: nothing exported, the grade says why)."""
+    from grader.fetch.forks import ForkStore, SourceError
+
+    submission = job.submission
+    shutil.rmtree(workdir, ignore_errors=True)
+    try:
+        problems = [f"not exported: {s}" for s in ForkStore(Path(job.export_from)).export(submission.commit, workdir)]
+    except SourceError as exc:
+        problems = [str(exc)]
+    return submission.model_copy(update={"problems": [*submission.problems, *problems]})
+
+
+def pull(source: Iterator[Job | None] | None, pending: list[Job] | deque) -> Iterator[Job | None] | None:
+    """Take one item of an executor's job source into pending (None: a skipped entry); the source, or None
+    once it is spent. One item per turn of an executor's loop: fetching goes on while the first are graded."""
+    if source is None:
+        return None
+    item = next(source, StopIteration)
+    if item is StopIteration:
+        return None
+    if item is not None:
+        pending.append(item)
+    return source
 
 
 # The grader's own disk is full (or its quota spent): every grading after this one would fail the same way.
@@ -206,12 +226,7 @@ class LocalPool:
         workers: ForkServer | None | bool = False  # False: the fork servers are still starting
         try:
             while source is not None or pending or running:
-                if source is not None:
-                    item = next(source, StopIteration)
-                    if item is StopIteration:
-                        source = None
-                    elif item is not None:
-                        pending.append(item)
+                source = pull(source, pending)
                 finished = []
                 for slot, (job, proc, result, guard) in list(running.items()):
                     if proc.poll() is None:

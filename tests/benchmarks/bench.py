@@ -1,7 +1,7 @@
 """How much the harness costs beyond the student's own code, measured side by side in one run.
 
     .venv/bin/python tests/benchmarks/bench.py [--week week1] [--repeats 3] [--batch 20] [--out DIR]
-                                               [--baseline OTHER/.venv/bin/grader]
+                                               [--baseline OTHER/.venv/bin/grader] [--ray 4,20]
 
 Prints ratios first and writes DIR/bench.json. Outside the default test run (the machine is shared
 and noisy: only ratios between runs interleaved in this one process mean anything).
@@ -15,6 +15,9 @@ and noisy: only ratios between runs interleaved in this one process mean anythin
 7. --baseline: another grader (e.g. a worktree of the previous commit, its own venv) in the same rounds
    as this one: `grade` and the batches, interleaved (before and after a change, under the same load),
    wall seconds and, where `perf` is installed, CPU seconds of each run's whole process tree.
+8. --ray 4,20: batches of 4 and 20 forks of the first week on a local Ray cluster (`ray start --head`
+   with the machine's cores, started before the batches: its start-up is not the batch's) against the
+   local pool, both at --jobs 2, interleaved in this run; ray / local should stay at or under 1.3.
 """
 
 from __future__ import annotations
@@ -166,6 +169,32 @@ def batch(week: str, work: Path, count: int, baseline: str | None = None) -> dic
     return out
 
 
+def ray_rows(week: str, work: Path, counts: list[int]) -> list[dict]:
+    """For each count: the same forks graded by the local pool and by a local Ray cluster, interleaved."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from ray_cluster import TwoNodeCluster
+
+    grader = str(VENV / "grader")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    rows = []
+    cluster = TwoNodeCluster(hidden=work / "unused", gpus=0, cpus=0)
+    try:
+        cluster.start_head(cpus=os.cpu_count() or 2)
+        for count in counts:
+            folder = work / f"ray-{count}"
+            roster = make_forks(week, folder, count)
+            row = {"forks": count}
+            for name, extra in (("local", []), ("ray", ["--executor", "ray", "--address", cluster.address])):
+                row[f"{name}_s"] = round(timed([grader, "batch", week, "--roster", str(roster), "--jobs", "2",
+                                                "--out", str(folder / name), "--format", "json", *extra],
+                                               env=env, cwd=folder), 2)
+            row["ray_vs_local"] = round(row["ray_s"] / row["local_s"], 3)
+            rows.append(row)
+    finally:
+        cluster.stop()
+    return rows
+
+
 def peers(work: Path) -> tuple[dict, dict]:
     """Runners for the peers whose environment is there, and a note for each one that is not."""
     sys.path.insert(0, str(Path(__file__).parent))
@@ -186,17 +215,18 @@ def peers(work: Path) -> tuple[dict, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--week", action="append", help="weeks to time (default: week1 and week2)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of floor vs grade (0: skip them)")
     parser.add_argument("--batch", type=int, default=20, help="forks in the batch benchmark (0: skip)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--baseline", help="another grader executable to time in the same rounds")
+    parser.add_argument("--ray", help="fork counts for the Ray row, e.g. 4,20 (needs the 'ray' extra)")
     args = parser.parse_args()
     weeks = args.week or ["week1", "week2"]
     work = Path(tempfile.mkdtemp(prefix="grader-bench-"))
     result = {"machine": {"cores": os.cpu_count(), "load": os.getloadavg()}, "floor_vs_grade": []}
     try:
         runners, result["peers"] = peers(work)
-        for week in weeks:
+        for week in weeks if args.repeats > 0 else ():  # --repeats 0: no floor rows (e.g. only --ray)
             extra = dict(runners) if week == "week1" else {}  # the peers' assignment is week 1's notebook
             if args.baseline:
                 extra["baseline"] = baseline_runner(args.baseline, week, work / "baseline")
@@ -227,6 +257,11 @@ def main() -> None:
                   f"{b['cached_per_submission_s']:.3f} s per submission; fetch of {args.batch} forks {b['fetch_s']:.2f} s")
             print(f"  busy cores: {b['jobs1_mean_busy_cores']:.2f} at --jobs 1 ({b['jobs1_busy_core_s']:.1f} core-s), "
                   f"{b['jobs2_mean_busy_cores']:.2f} at --jobs 2 ({b['jobs2_busy_core_s']:.1f} core-s)")
+        if args.ray:
+            result["ray"] = ray_rows(weeks[0], work, [int(n) for n in args.ray.split(",")])
+            for row in result["ray"]:
+                print(f"ray, {row['forks']} forks ({weeks[0]}, --jobs 2): ray {row['ray_s']:.1f} s, local pool "
+                      f"{row['local_s']:.1f} s: ray / local = {row['ray_vs_local']:.2f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     out = args.out or ROOT / "grades"
