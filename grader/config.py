@@ -93,8 +93,23 @@ class WeekConfig(Frozen):
 
 
 def load_week(suite_dir: Path) -> WeekConfig:
-    """Read a suite folder's week.toml (a harness error if it is wrong: we wrote it)."""
+    """Read a suite folder's week.toml (a harness error if it is wrong: we wrote it).
+
+    `inherit = ["forbid", ...]` in a hidden suite's week.toml takes those keys from its public suite's
+    week.toml: what holds for the week whoever grades it (the sandbox's rules) is written once."""
     raw = tomllib.loads((suite_dir / "week.toml").read_text())
+    inherit = raw.pop("inherit", [])
+    if inherit:
+        base = base_suite(suite_dir)
+        if base == Path(suite_dir):
+            raise ValueError(f"{suite_dir}/week.toml: `inherit` is for a hidden suite (a public suite is its own base)")
+        public = tomllib.loads((base / "week.toml").read_text())
+        for key in inherit:
+            if key not in public:
+                raise ValueError(f"{suite_dir}/week.toml inherits {key!r}, which {base}/week.toml does not set")
+            if key in raw:
+                raise ValueError(f"{suite_dir}/week.toml both sets and inherits {key!r}")
+            raw[key] = public[key]
     return WeekConfig(suite_dir=suite_dir, **raw)
 
 

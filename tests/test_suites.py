@@ -142,6 +142,32 @@ def test_hidden_hash_covers_the_public_files_it_builds_on(course):
     assert suite_hash(public) == public_now  # a public suite hashes only itself
 
 
+def test_a_hidden_week_toml_inherits_the_weeks_sandbox_rules(course):
+    """The sandbox's rules hold for the week whoever grades it: written once, in the public week.toml."""
+    from grader.config import load_week
+
+    public, hidden = course
+    head = 'week = "week9"\ntitle = "t"\nnotebook = "week9.ipynb"\nuses_torch = false\n'
+    profiles = "[profiles.cpu]\ncell_timeout = 1\ntotal_timeout = 2\n"
+    (public / "week.toml").write_text(head + 'forbid = ["torch"]\nforbid_reason = "no"\n' + profiles)
+    (hidden / "week.toml").write_text(head + 'inherit = ["forbid", "forbid_reason"]\n' + profiles)
+    week = load_week(hidden)
+    assert week.forbid == ["torch"] and week.forbid_reason == "no"
+    (hidden / "week.toml").write_text(head + 'inherit = ["student_files"]\n' + profiles)
+    with pytest.raises(ValueError, match="student_files"):
+        load_week(hidden)
+    (hidden / "week.toml").write_text(head + 'forbid = []\ninherit = ["forbid"]\n' + profiles)
+    with pytest.raises(ValueError, match="both sets and inherits"):
+        load_week(hidden)
+
+
+def test_week1s_hidden_suite_forbids_what_the_public_one_does():
+    from grader.config import load_week
+
+    hidden, public = load_week(config.week_suite("week1")), load_week(config.week_suite("week1", public=True))
+    assert "torch" in hidden.forbid and hidden.forbid == public.forbid
+
+
 def test_every_weeks_suites_follow_the_rule():
     """Hidden suites use their week's public probes or their own; every public suite has probes."""
     for hidden in sorted((ROOT / "solutions").glob("week*")):
