@@ -80,7 +80,7 @@ def test_generate(answers, corpus):
     vocab = len(corpus[1])
     got = answers.get("generate")
     idx = plan.rng("small").integers(0, vocab, size=(3, 6))[:2, :3]
-    runs = {k: to_array(v, k, shape=(2, 3 + 20)) for k, v in got.items()}
+    runs = {k: to_array(got[k], k, shape=(2, 3 + 20)) for k in ("sampled", "sampled_again", "greedy_1", "greedy_2")}
     for name, out in runs.items():
         assert np.array_equal(out[:, :3], idx), f"{name}: the prompt is not kept at the start"
         assert out.min() >= 0 and out.max() < vocab, f"{name}: token ids outside the vocabulary"
