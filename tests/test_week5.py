@@ -229,3 +229,16 @@ def test_val_loss_attacks_gain_nothing(attack, attack_setup):
     assert _loss(cheat, s["old"], s["V"]) < _loss(honest, s["old"], s["V"]) - 0.5
     # and on the held-out request it scores no better than the same model without it
     assert _loss(cheat, s["heldout"], s["V"]) >= _loss(honest, s["heldout"], s["V"])
+
+
+def test_no_check_id_contains_another():
+    """The judge selects checks with pytest -k, by substring: a check id inside another (get_batch in
+    get_batch_range) would select a check whose probe request was not sent."""
+    import ast
+
+    tree = ast.parse((SUITE / "test_week5.py").read_text())
+    names = {n.name.removeprefix("test_") for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")}
+    names |= {t.id.removeprefix("test_") for n in tree.body if isinstance(n, ast.Assign) for t in n.targets
+              if isinstance(t, ast.Name) and t.id.startswith("test_")}
+    assert len(names) > 15
+    assert not [(a, b) for a in names for b in names if a != b and a in b]
