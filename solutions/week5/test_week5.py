@@ -254,7 +254,8 @@ def test_generate(answers, corpus):
             gap = float((logits.max(dim=-1).values - chosen).max())
             assert gap <= 1e-4 * max(1.0, float(logits.abs().max())), (
                 f"top_k=1 picked a token {gap:.3g} below the best logit at step {t - 3} "
-                f"(the model recomputed from your weights on the last {block} tokens): keep only the top k logits")
+                f"(the model recomputed from your weights on the last {block} tokens): keep only the top k logits, "
+                "crop the context to block_size, or, if gpt_forward failed too, fix the model first")
 
 
 def _expected_probs(shared: np.ndarray, temperature: float, top_k: int | None) -> np.ndarray:
