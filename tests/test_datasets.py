@@ -13,7 +13,7 @@ import pytest
 
 DATA = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 PROVENANCE = json.loads((DATA / "PROVENANCE.json").read_text(encoding="utf-8"))
-COMMITTED = ("names.txt", "shakespeare.txt")
+COMMITTED = ("names.txt", "shakespeare.txt", "heldout/shakespeare.txt")
 
 
 def load_builder():
@@ -67,6 +67,21 @@ def test_shakespeare_statistics():
     counts = Counter(text)
     entropy = -sum(n / len(text) * math.log(n / len(text)) for n in counts.values())
     assert abs(entropy - 3.313) < 0.01
+
+
+def test_heldout_shakespeare_is_whole_plays_outside_the_sandbox_text():
+    """The judge's val text (weeks 5 and 6): three whole plays, none of them in shakespeare.txt (no long
+    passage shared), written only with its characters, and no week hands the file to a notebook."""
+    import tomllib
+
+    text = (DATA / "shakespeare.txt").read_text(encoding="ascii")
+    held = (DATA / "heldout" / "shakespeare.txt").read_text(encoding="ascii")
+    assert len(held) > 300_000 and set(held) <= set(text)
+    assert held.startswith("First Witch:\nWhen shall we three meet again\n")
+    lines = [line for line in held.splitlines() if len(line) >= 40][::4]
+    assert len(lines) > 1000 and not [line for line in lines if line in text]  # no verse line shared
+    for path in sorted(DATA.parents[1].glob("*/week*/**/week.toml")):
+        assert not [d for d in tomllib.loads(path.read_text()).get("data", []) if "heldout" in d], path
 
 
 def test_convert_play_drops_directions_and_keeps_speech():

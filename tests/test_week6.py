@@ -27,6 +27,28 @@ def _grade_folder(folder: Path, tmp_path: Path, select=()):
     return grade_submission(sub, Settings(profile="cpu", out_dir=tmp_path / "grades", select=tuple(select)))
 
 
+def test_architect_val_windows_come_from_the_heldout_plays():
+    """The architect's val loss: held-out plays (no week's data holds them), one scored position per
+    window, and no scored target inside any window sent (issue 16.3)."""
+    import numpy as np
+
+    from grader.config import DATA_DIR, load_week, week_suite
+
+    chars, _, _ = capstone.shakespeare_data(DATA_DIR)
+    block = capstone.CONFIG["block_size"]
+    x, y = capstone.heldout_windows(DATA_DIR, chars, block, 300)
+    assert x.shape == (300, block) and y.shape == (300,)
+    held = (DATA_DIR / capstone.HELDOUT).read_text(encoding="utf-8")
+    for row, target in zip(x[:20], y[:20]):
+        assert "".join(chars[i] for i in row) + chars[target] in held
+    ids = capstone.encode(held, chars)
+    starts = [int(np.flatnonzero((np.lib.stride_tricks.sliding_window_view(ids, block) == row).all(axis=1))[0])
+              for row in x[:5]]
+    sent = {s + i for s in starts for i in range(block)}
+    assert not {s + block for s in starts} & sent
+    assert capstone.HELDOUT not in load_week(week_suite("week6")).data
+
+
 def test_track_parsed_from_source_not_run():
     assert capstone.declared(['TRACK = "Architect"\nDATASET = "x.txt"']) == ("architect", "x.txt")
     assert capstone.declared(['TRACK = None\n### x\nTRACK = "inspector"']) == ("inspector", None)

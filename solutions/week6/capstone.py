@@ -12,11 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
+from grader.judge.heldout import last_position_windows
+
 TRACKS = ("specialist", "inspector", "architect")
 CONFIG = {"n_embd": 32, "n_head": 4, "n_layer": 3, "block_size": 32, "dropout": 0.0}
 INSPECT_TEXT = "ROMEO:\nBut soft, what li"  # 24 characters whose attention the inspector maps
 MIN_CORPUS_BYTES = 50_000
 MAX_CORPUS_BYTES = 20 * 2**20
+HELDOUT = "heldout/shakespeare.txt"  # fixtures/data: judge-only plays (never in a week's data)
+VAL_SEED = 90217  # places the architect's scored windows; secret (the hidden suite's)
 
 
 def notebook_sources(path: Path | None) -> list[str]:
@@ -119,6 +123,13 @@ def shakespeare_overlap(text: str, shakespeare: str, window: int = 40, max_windo
         return 0.0
     starts = np.linspace(0, len(text) - window, num=min(max_windows, len(text) - window + 1)).astype(int)
     return float(np.mean([text[s:s + window] in shakespeare for s in starts]))
+
+
+def heldout_windows(data_dir: Path, chars: list[str], block: int, max_windows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Windows (N, block) over the held-out plays and the targets of their last positions (N,): the only
+    position scored, since no window sent holds it (grader.judge.heldout); the sandbox never has the text."""
+    ids = encode((Path(data_dir) / HELDOUT).read_text(encoding="utf-8"), chars)
+    return last_position_windows(ids, block, VAL_SEED, max_windows=max_windows)
 
 
 def shakespeare_data(data_dir: Path) -> tuple[list[str], np.ndarray, np.ndarray]:

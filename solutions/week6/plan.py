@@ -28,9 +28,9 @@ def plan(profile: str, thresholds: dict, data_dir: Path, submission: Path | None
             "train_ids": train[: 200_000].astype(np.int16),
             "idx": capstone.encode(sample, chars)[None, :], "tokens": list(sample)}}]
     if track == "architect":
-        chars, train, val = capstone.shakespeare_data(data_dir)
+        chars, train, _ = capstone.shakespeare_data(data_dir)
         inputs = capstone.architect_inputs(seed)
-        val_x, _ = capstone.val_windows(val, block, int(thresholds["val_windows"]))
+        val_x, _ = capstone.heldout_windows(data_dir, chars, block, int(thresholds["val_windows"]))
         return [
             {"id": "rope", "probe": "rope", "args": {
                 "head_size": 8, "T": 16, "q": inputs["q"], "k": inputs["k"], "x": inputs["x"]}},

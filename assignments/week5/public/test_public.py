@@ -74,15 +74,21 @@ def test_causality(answers, corpus, measure):
         "logits ignore the input tokens"
 
 
-@pytest.mark.check(points=2, category="correctness")
-def test_generate(answers, corpus):
-    """generate runs past block_size (context cropped), keeps the prompt, returns (B, T + n) ids."""
-    vocab = len(corpus[1])
+def generate_runs(answers, vocab: int) -> dict:
+    """The generate probe's four runs, with what every correct generate shows: (B, T + n) ids in the
+    vocabulary, the prompt kept, the same torch seed giving the same samples."""
     got = answers.get("generate")
     idx = plan.rng("small").integers(0, vocab, size=(3, 6))[:2, :3]
-    runs = {k: to_array(v, k, shape=(2, 3 + 20)) for k, v in got.items()}
+    runs = {k: to_array(got[k], k, shape=(2, 3 + 20)) for k in ("sampled", "sampled_again", "greedy_1", "greedy_2")}
     for name, out in runs.items():
         assert np.array_equal(out[:, :3], idx), f"{name}: the prompt is not kept at the start"
         assert out.min() >= 0 and out.max() < vocab, f"{name}: token ids outside the vocabulary"
     assert np.array_equal(runs["sampled"], runs["sampled_again"]), "same torch seed, different samples"
+    return runs
+
+
+@pytest.mark.check(points=2, category="correctness")
+def test_generate(answers, corpus):
+    """generate runs past block_size (context cropped), keeps the prompt, returns (B, T + n) ids."""
+    runs = generate_runs(answers, len(corpus[1]))
     assert np.array_equal(runs["greedy_1"], runs["greedy_2"]), "top_k=1 must pick the argmax whatever the seed"
