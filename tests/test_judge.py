@@ -160,6 +160,37 @@ def test_answers_are_read_and_a_crashing_check_is_an_error(judged):
     assert "ZeroDivisionError" in checks["crashes"].message
 
 
+SELECT_TESTS = '''
+import pytest
+
+
+@pytest.mark.check(points=1, category="correctness")
+def test_get_batch():
+    pass
+
+
+@pytest.mark.check(points=1, category="correctness")
+def test_get_batch_range():
+    pass
+
+
+@pytest.mark.check(points=1, category="correctness")
+@pytest.mark.parametrize("n", [1, 2])
+def test_sizes(n):
+    pass
+'''
+
+
+def test_a_selection_names_checks_exactly(tmp_path):
+    """Selecting `get_batch` judges that check only, not `get_batch_range` (whose probe was not sent,
+    since the plan filters requests by exact id); a parametrized check is selected by its name."""
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_select.py").write_text(SELECT_TESTS)
+    checks = run_judge(context(tmp_path, suite, execution={"status": "ok"}, select=["get_batch", "sizes"]))
+    assert sorted(c.id for c in checks) == ["get_batch", "sizes[1]", "sizes[2]"]
+
+
 def test_missing_results_is_a_harness_error(tmp_path):
     ctx = context(tmp_path, tmp_path / "no-such-suite")
     (tmp_path / "no-such-suite").mkdir()

@@ -254,8 +254,6 @@ def _main(ctx_path: str) -> int:
         "-o", "python_files=test_*.py", "-o", "addopts=", "-o", "console_output_style=classic",
         "--timeout", str(int(ctx.check_timeout)), "-W", "ignore::DeprecationWarning",
     ]
-    if ctx.select:
-        args += ["-k", " or ".join(ctx.select)]
     code = pytest.main(args)
     return 0 if code in (0, 1) else int(code)
 
