@@ -15,12 +15,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO_ROOT / "solutions"
 ASSIGNMENTS = REPO_ROOT / "assignments"
 DATA_DIR = REPO_ROOT / "fixtures" / "data"
+# DATA_DIR/heldout: the judge's held-out evaluation data (dev names...): read by the checks only, never
+# a week's `data`, never in a release (fixtures/data/make_datasets.py writes it).
+HELDOUT_DIR = "heldout"
 
 ProfileName = Literal["cpu", "cuda"]
 
@@ -66,6 +69,17 @@ class WeekConfig(Frozen):
     profiles: dict[str, Profile]
     mutation: MutationConfig = Field(default_factory=MutationConfig)
     suite_dir: Path  # the folder this config came from (hidden or public suite)
+
+    @field_validator("data")
+    @classmethod
+    def _data_beside_the_notebook(cls, data: list[str]) -> list[str]:
+        """Plain file names of fixtures/data: its heldout/ folder holds the judge's held-out evaluation
+        data, which must never enter the sandbox (DESIGN, "What the boundary must also hold")."""
+        for name in data:
+            if Path(name).name != name or name in {"", ".", ".."}:
+                hint = " (held-out evaluation data is judge-only)" if name.startswith(HELDOUT_DIR) else ""
+                raise ValueError(f"data {name!r}: a file name in fixtures/data, not a path{hint}")
+        return data
 
     def profile(self, name: str) -> Profile:
         if name not in self.profiles:
