@@ -134,6 +134,6 @@ def plan(profile: str, thresholds: dict, data_dir: Path) -> list[dict]:
                   "lr": float(t["train_lr"]), "decay_at": int(t["train_decay_at"]), "seed": TRAIN_SEED,
                   "device": "cuda" if profile == "cuda" else "cpu"}},
         # Sampling has its own probe and deadline: a sampler that hangs costs only the sample checks.
-        {"id": "samples", "probe": "samples", "checks": ["sample_quality", "sample_sanity"], "timeout": 60,
+        {"id": "samples", "probe": "samples", "checks": ["sample_quality", "sample_sanity"], "timeout": 30,
          "args": {"Xtr": d.Xtr, "Ytr": d.Ytr, "n": int(t["n_samples"]), "seed": TRAIN_SEED + 2}},
     ]

@@ -258,7 +258,7 @@ def test_dev_loss(answers, d, thresholds, measure, profile):
     loss = ref.cross_entropy(ref.mlp_logits(params, d.Xho), d.Yho)
     floor, passing, failing = thresholds["dev_loss_floor"], thresholds["dev_loss_pass"], thresholds["dev_loss_fail"]
     details = {"steps": thresholds["train_steps"], "batch": thresholds["train_batch"], "profile": profile,
-               "positions": int(len(d.Yho))}
+               "positions": len(d.Yho)}
     assert loss >= floor, (f"dev loss {loss:.4f} is below {floor}: this model cannot score that on names it "
                            "never saw")
     measure(loss, pass_at=passing, fail_at=failing, **details)
@@ -305,7 +305,7 @@ def test_batchnorm_train_mode(answers, measure):
     one = to_array(bn.get("one_out"), "BatchNorm1d(1) output", shape=case["x_one"].shape, finite=False)
     err_one = min(_close(one, r) for r in ref.batchnorm_train_out(case["x_one"], np.ones(1), np.zeros(1)).values())
     err_one = err_one if math.isfinite(err_one) else math.inf  # NaN: statistics over the one feature
-    err = measure(max(errs + [fresh_err, err_one]), target="≤ 1e-8 (lecture or torch variance)", new_layer=fresh_err,
+    measure(max(errs + [fresh_err, err_one]), target="≤ 1e-8 (lecture or torch variance)", new_layer=fresh_err,
                   one_feature=err_one)
     assert fresh_err <= 1e-8, (f"a new BatchNorm1d(6) is off by {fresh_err:.3g} on a batch: it should start in training "
                                "mode with gamma ones and beta zeros, normalising with the batch statistics")
@@ -337,7 +337,7 @@ def test_batchnorm_running_stats(answers, measure):
     x_one = case["x_one"]
     err_one = max(_close(one_mean, 0.1 * x_one.mean(0)),
                   min(_close(one_var, 0.9 + 0.1 * x_one.var(0, ddof=1)), _close(one_var, 0.9 + 0.1 * x_one.var(0))))
-    err = measure(max(err_m, err_v, err_one), target="≤ 1e-8", running_mean=err_m, running_var=err_v)
+    measure(max(err_m, err_v, err_one), target="≤ 1e-8", running_mean=err_m, running_var=err_v)
     assert err_m <= 1e-8, (f"running_mean off by {err_m:.3g} over three calls with momentum={case['momentum']}: "
                            "(1 - momentum) * running_mean + momentum * batch mean over dim 0")
     assert err_v <= 1e-8, (f"running_var off by {err_v:.3g} over three calls with momentum={case['momentum']}: "
