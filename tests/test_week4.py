@@ -111,3 +111,20 @@ def test_fixtures_are_current():
         committed = nbformat.read(FIXTURES / f"{stem}.ipynb", as_version=4)
         assert [c.source for c in committed.cells] == maker.apply(text, edits, stem).split("\x00"), stem
     assert set(tomllib.loads((FIXTURES / "expected.toml").read_text())) == set(maker.BUGS)
+
+
+def test_heldout_windows_reveal_no_target(suite):
+    """The WaveNet dev loss is scored on held-out names only (none in the sandbox's names.txt), at most
+    one position per name, and no window sent extends another (which would give its next character)."""
+    data_dir = ROOT / "fixtures" / "data"
+    X, Y = suite.plan.heldout_windows(data_dir, suite.cases.BLOCK)
+    heldout = set(suite.plan.heldout_names(data_dir))
+    assert not heldout & set(suite.cases.names(data_dir))
+    assert len(Y) >= 0.9 * len(heldout) and X.shape == (len(Y), suite.cases.BLOCK)
+    assert (X[:, 0] == 0).all(), "every window starts in its name's padding (a whole prefix)"
+    prefixes = {"".join(chr(96 + c) for c in row if c) for row in X}
+    revealing = [p for p in prefixes if any(p[:k] in prefixes for k in range(len(p)))]
+    assert not revealing, f"windows that extend another window: {revealing[:5]}"
+    # every (prefix, target) is a real held-out name's
+    starts = {w[:t] + (w + ".")[t] for w in heldout for t in range(len(w) + 1)}
+    assert all("".join(chr(96 + c) for c in row if c) + (chr(96 + y) if y else ".") in starts for row, y in zip(X, Y))

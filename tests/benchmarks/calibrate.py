@@ -1,0 +1,218 @@
+"""Calibrate the bands that decide points (issue 19 item 3): run each week's measured quantities for
+at least two independent correct implementations over at least 20 seeds, and print the spread and the
+false-negative rate each band gives (target ≤ 1 %). The figures go next to the bands in week.toml.
+
+    .venv/bin/python tests/benchmarks/calibrate.py week1 [--seeds 20]
+
+A benchmark, outside the default test run. The implementations are our own trusted notebooks (the
+solution and the independent `passes_*` fixtures): their code cells run in this process, and the week's
+own probes and references measure them exactly as a grade would. One function per week, registered
+with @week; each returns the Metric rows it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import io
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+WEEKS: dict[str, Callable[[int], list[Metric]]] = {}
+
+
+def week(name: str):
+    def register(fn):
+        WEEKS[name] = fn
+        return fn
+    return register
+
+
+@dataclass
+class Metric:
+    """One measured quantity of one implementation over seeds, against the band that decides its points."""
+
+    name: str
+    implementation: str
+    values: list[float] = field(default_factory=list)
+    pass_at: float = math.nan  # the value at which full marks stop
+    higher_is_better: bool = False
+    log: bool = False  # errors spanning decades: the spread is taken over log10
+
+    def failing(self) -> int:
+        return sum(not self._passes(v) for v in self.values)
+
+    def _passes(self, v: float) -> bool:
+        return v >= self.pass_at if self.higher_is_better else v <= self.pass_at
+
+    def normal_fn_rate(self) -> float:
+        """P(a fresh seed misses the pass line) under a normal fit of the values (log10 ones if log)."""
+        xs = [math.log10(max(v, 1e-300)) for v in self.values] if self.log else list(self.values)
+        line = math.log10(self.pass_at) if self.log else self.pass_at
+        sd = statistics.pstdev(xs)
+        if sd == 0:
+            return 0.0 if self._passes(self.values[0]) else 1.0
+        z = (line - statistics.fmean(xs)) / sd * (-1 if self.higher_is_better else 1)
+        return 0.5 * math.erfc(z / math.sqrt(2))
+
+    def row(self) -> str:
+        v = self.values
+        fmt = (lambda x: f"{x:.2e}") if self.log else (lambda x: f"{x:.4f}")
+        return (f"| {self.name} | {self.implementation} | {len(v)} | {fmt(statistics.fmean(v))} | "
+                f"{fmt(statistics.pstdev(v))} | {fmt(min(v))} | {fmt(max(v))} | "
+                f"{'≥' if self.higher_is_better else '≤'} {self.pass_at:g} | {self.failing()}/{len(v)} | "
+                f"{self.normal_fn_rate():.1e} |")
+
+
+def load(path: Path, name: str):
+    """A suite's module (plan.py, probes.py, references) under a private name."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
+    return module
+
+
+def notebook_namespace(path: Path, cwd: Path | None = None) -> dict:
+    """Every code cell of one of our own notebooks run in this process (GRADER=1: demos stay short)."""
+    import nbformat
+
+    os.environ["GRADER"] = "1"
+    ns: dict = {"__name__": "__calibration__"}
+    here = Path.cwd()
+    os.chdir(cwd or path.parent)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            for cell in nbformat.read(path, as_version=4).cells:
+                if cell.cell_type == "code" and not cell.source.lstrip().startswith("# OPTIONAL"):
+                    exec(compile(cell.source, str(path), "exec"), ns)  # noqa: S102 - our own notebooks
+    finally:
+        os.chdir(here)
+    return ns
+
+
+def definitions(path: Path) -> dict:
+    """Only the imports, functions and classes of one of our own notebooks (no data loading, no
+    training cells): what the grader's probes call."""
+    import ast
+
+    import nbformat
+
+    ns: dict = {"__name__": "__calibration__"}
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        keep = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef))]
+        exec(compile(ast.Module(body=keep, type_ignores=[]), str(path), "exec"), ns)  # noqa: S102 - our own notebooks
+    return ns
+
+
+# ---- week 3 ----------------------------------------------------------------------------------
+
+@week("week3")
+def week3(seeds: int) -> list[Metric]:
+    """The grader's training run (its loop, budget and data: probes._train) on each implementation's
+    init_mlp/mlp_forward, one training seed each, scored by the judge on the held-out names."""
+    import numpy as np
+    import torch
+
+    suite = ROOT / "solutions" / "week3"
+    data = load(suite / "week3_data.py", "cal_week3_data")
+    ref = load(suite / "week3_reference.py", "cal_week3_reference")
+    probes = load(suite / "probes.py", "cal_week3_probes")
+    t = load_thresholds("week3")
+    d = data.load_data(ROOT / "fixtures" / "data")
+    fixtures = ROOT / "fixtures" / "submissions" / "week3"
+    impls = {"solution": suite / "week3.ipynb", "independent (lectures)": fixtures / "passes_lecture_independent.ipynb"}
+    torch.set_num_threads(1)
+    out = []
+    for impl, path in impls.items():
+        ns = definitions(path)
+        loss = Metric("dev loss (held-out names)", impl, pass_at=t["dev_loss_pass"])
+        for seed in range(seeds):
+            params = probes._train(ns, d.Xtr, d.Ytr, int(t["train_steps"]), int(t["train_batch"]), float(t["train_lr"]),
+                                   int(t["train_decay_at"]), 1000 + seed, torch.device("cpu"))
+            p = {k: v.numpy().astype(np.float64) for k, v in params.items()}
+            loss.values.append(float(ref.cross_entropy(ref.mlp_logits(p, d.Xho), d.Yho)))
+            print(f"{impl} seed {1000 + seed}: {loss.values[-1]:.4f}", file=sys.stderr)
+        out.append(loss)
+    return out
+
+
+# ---- week 4 ----------------------------------------------------------------------------------
+
+@week("week4")
+def week4(seeds: int) -> list[Metric]:
+    """The grader's WaveNet run (probes._train: its loop and budget) on each implementation's layers,
+    one training seed each, scored on the judge's held-out windows (plan.heldout_windows)."""
+    import torch
+    import torch.nn.functional as F
+
+    suite = ROOT / "solutions" / "week4"
+    public = ROOT / "assignments" / "week4" / "public"
+    sys.path.insert(0, str(suite))
+    plan = load(suite / "plan.py", "cal_week4_plan")
+    cases = load(public / "cases.py", "cal_week4_cases")
+    probes = load(public / "probes.py", "cal_week4_probes")
+    t = load_thresholds("week4")
+    data_dir = ROOT / "fixtures" / "data"
+    Xtr, Ytr = cases.dataset(cases.names(data_dir))
+    X, Y = plan.heldout_windows(data_dir, cases.BLOCK)
+    torch.set_num_threads(1)
+    out = []
+    for impl, path in {"solution": suite / "week4.ipynb",
+                       "alternative (passes_all)": ROOT / "fixtures" / "submissions" / "week4" / "passes_all.ipynb"}.items():
+        ns = definitions(path)
+        loss = Metric("WaveNet dev loss (held-out windows)", impl, pass_at=t["dev_loss_pass"])
+        for seed in range(seeds):
+            model, _ = probes._train(ns, torch.from_numpy(Xtr), torch.from_numpy(Ytr), int(t["train_steps"]),
+                                     int(t["batch_size"]), 1000 + seed, 0.1, 0.01, int(t["train_steps"] * 0.75),
+                                     cases.BLOCK)
+            logits = ns["evaluate_logits"](model, torch.from_numpy(X))
+            loss.values.append(F.cross_entropy(logits.double(), torch.from_numpy(Y)).item())
+            print(f"{impl} seed {1000 + seed}: {loss.values[-1]:.4f}", file=sys.stderr)
+        out.append(loss)
+    return out
+
+
+def load_thresholds(name: str, profile: str = "cpu") -> dict:
+    import tomllib
+
+    return tomllib.loads((ROOT / "solutions" / name / "week.toml").read_text())["profiles"][profile]["thresholds"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("week", choices=sorted(WEEKS))
+    parser.add_argument("--seeds", type=int, default=20, help="seeds per implementation (at least 20)")
+    args = parser.parse_args(argv)
+    if args.seeds < 20:
+        parser.error("--seeds: at least 20 (issue 19: bands are set from at least 20 seeds)")
+    start = time.monotonic()
+    metrics = WEEKS[args.week](args.seeds)
+    print(f"# {args.week}: {args.seeds} seeds per implementation ({time.monotonic() - start:.0f} s)\n")
+    print("| metric | implementation | n | mean | sd | min | max | pass | failing | FN (normal fit) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for m in metrics:
+        print(m.row())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
