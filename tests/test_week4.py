@@ -128,3 +128,40 @@ def test_heldout_windows_reveal_no_target(suite):
     # every (prefix, target) is a real held-out name's
     starts = {w[:t] + (w + ".")[t] for w in heldout for t in range(len(w) + 1)}
     assert all("".join(chr(96 + c) for c in row if c) + (chr(96 + y) if y else ".") in starts for row, y in zip(X, Y))
+
+
+def _fake_answers(suite, scale: float):
+    """Answers as a faked probe would give them: every gradient of the right shape, equal to the
+    reference times `scale` (0: zeros, 1: right), no autograd call."""
+    from grader.judge.answers import Answers
+
+    refs = suite.unit_references()
+    parts = {"cross_entropy": ["dlogits"], "linear": ["dx", "dW", "db"], "tanh": ["dpre"],
+             "batchnorm": ["dx", "dgamma", "dbeta"], "embedding": ["dC"]}
+    units = {}
+    for key, names in parts.items():
+        got = [(scale * refs[key][n]).tolist() for n in names]
+        units[key] = {"ok": True, "value": got[0] if len(got) == 1 else got, "autograd_calls": 0}
+    loss, net = suite.network_reference()
+    answers = Answers(None)
+    answers.raw = {"grad_units": {"ok": True, "value": units},
+                   "grad_network": {"ok": True, "value": {"loss": loss, "autograd_calls": 0,
+                                                          "grads": {k: (scale * v).tolist() for k, v in net.items()}}}}
+    return answers
+
+
+def test_shapes_and_no_autograd_earn_nothing_on_their_own(suite):
+    """Zeros of the right shapes use no autograd and have the right shapes: neither check may pay for them."""
+    thresholds = tomllib.loads((SUITE / "week.toml").read_text())["profiles"]["cpu"]["thresholds"]
+
+    def measure(value, **details):
+        return value
+
+    right = _fake_answers(suite, 1.0)
+    suite.test_grad_shapes(right, thresholds, measure)
+    suite.test_no_autograd(right, [], thresholds, measure)
+    zeros = _fake_answers(suite, 0.0)
+    with pytest.raises(AssertionError, match="match autograd"):
+        suite.test_grad_shapes(zeros, thresholds, measure)
+    with pytest.raises(AssertionError, match="only 0 of the 5"):
+        suite.test_no_autograd(zeros, [], thresholds, measure)

@@ -136,7 +136,7 @@ def test_grad_network(answers, thresholds, measure):
 
 
 @pytest.mark.check(points=2, category="correctness")
-def test_grad_shapes(answers, measure):
+def test_grad_shapes(answers, thresholds, measure):
     """Every returned gradient has exactly the shape of what it differentiates."""
     raw, _, _ = cases.net_inputs(plan.NET_SEED)
     grads = answers.get("grad_network").get("grads") or {}
@@ -153,6 +153,12 @@ def test_grad_shapes(answers, measure):
                 wrong.append(f"{key}_backward: {tuple(to_array(part, key).shape)} instead of {shape}")
     measure(len(wrong), target="0 wrong shapes")
     assert not wrong, "gradient shapes differ (hint: .sum(0, keepdim=True) for (1, C) parameters): " + "; ".join(wrong)
+    # shapes alone prove nothing (zeros of the right shape have them): they count with gradients that work
+    _, want_net = network_reference()
+    err = max(compare(k, grads[k], want_net[k])[0] for k in PARAM_NAMES)
+    assert err <= thresholds["grad_fail"], (
+        f"the shapes are right but manual_backward's gradients are off by up to {err:.2e} (this check needs "
+        f"≤ {thresholds['grad_fail']:g}): shapes earn points only with gradients that match autograd")
 
 
 # ---- integrity ----------------------------------------------------------------------------
@@ -204,8 +210,25 @@ def autograd_uses(cells: list[str]) -> list[str]:
     return hits
 
 
+def units_that_work(answers, thresholds) -> list[str]:
+    """The backward functions whose gradients are within grad_fail of autograd."""
+    refs, working = unit_references(), []
+    names = {"cross_entropy": ["dlogits"], "linear": ["dx", "dW", "db"], "tanh": ["dpre"],
+             "batchnorm": ["dx", "dgamma", "dbeta"], "embedding": ["dC"]}
+    for key, parts in names.items():
+        try:
+            value = unit_answer(answers, key)
+            got = [value] if len(parts) == 1 else _parts(value, len(parts), key)
+            err = max(compare(f"{key} {part}", g, refs[key][part])[0] for g, part in zip(got, parts))
+        except AnswerError:
+            continue
+        if err <= thresholds["grad_fail"]:
+            working.append(key)
+    return working
+
+
 @pytest.mark.check(points=3, category="integrity")
-def test_no_autograd(answers, cells, measure):
+def test_no_autograd(answers, cells, thresholds, measure):
     """The manual-backward functions compute gradients by hand, without autograd."""
     static = autograd_uses(cells)
     units = answers.get("grad_units")
@@ -216,9 +239,15 @@ def test_no_autograd(answers, cells, measure):
         if not isinstance(entry, dict) or not entry.get("ok"):
             raise AnswerError(f"{key}_backward did not run, so it cannot be checked")
         calls += to_number(entry.get("autograd_calls"), "autograd calls")
-    measure(len(static) + calls, target="0 uses of autograd", static_hits=len(static), runtime_calls=calls)
+    working = units_that_work(answers, thresholds)
+    measure(len(static) + calls, target="0 uses of autograd", static_hits=len(static), runtime_calls=calls,
+            working_units=len(working))
     assert not static, "autograd used in manual-backward code: " + "; ".join(static[:6])
     assert calls == 0, f"autograd was called {calls:g} times while your manual-backward functions ran"
+    # code that computes nothing uses no autograd either: the check counts backward functions that work
+    assert len(working) >= 3, (
+        f"only {len(working)} of the 5 backward functions ({', '.join(working) or 'none'}) give gradients within "
+        f"{thresholds['grad_fail']:g} of autograd; this check counts autograd-free code once at least 3 work")
 
 
 # ---- WaveNet ------------------------------------------------------------------------------
