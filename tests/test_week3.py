@@ -1,10 +1,9 @@
-"""Week 3 extras: the fixtures are what make_fixtures.py writes, the judge's split is the lecture's,
+"""Week 3 extras: the fixtures are what make_fixtures.py writes, the judge scores on held-out names only,
 and the public suite gives the solution full marks and the stub none."""
 
 from __future__ import annotations
 
 import importlib.util
-import random
 import sys
 from pathlib import Path
 
@@ -45,19 +44,15 @@ def test_each_fixture_differs_from_the_solution():
         assert cells != solution, f"{path.name} carries no change"
 
 
-def test_judge_split_is_the_lecture_split():
-    """random.seed(42); random.shuffle(words); 80/10/10 — what the notebook does, and the judge too."""
+def test_judge_trains_on_the_sandbox_names_and_scores_on_held_out_names_only():
+    """The grader's training set is the sandbox's names.txt; the dev loss is scored on held-out names,
+    none of which is in names.txt, at every position of every held-out name."""
     data = _load(WEEK3 / "week3_data.py", "week3_data_for_tests")
-    words = data.load_words(ROOT / "fixtures" / "data")
-    random.seed(42)
-    shuffled = words[:]
-    random.shuffle(shuffled)
-    n1, n2 = int(0.8 * len(words)), int(0.9 * len(words))
-    assert data.split_words(words) == (shuffled[:n1], shuffled[n1:n2], shuffled[n2:])
-    splits = data.make_splits(ROOT / "fixtures" / "data")
-    # one example per character of each name plus its end token
-    assert len(splits.Xdev) == sum(len(w) + 1 for w in shuffled[n1:n2])
-    assert splits.Xtr.shape[1] == 3 and splits.Ytr.max() == 26 and splits.Ytr.min() == 0
+    d = data.load_data(ROOT / "fixtures" / "data")
+    assert d.train_words == data.load_words(ROOT / "fixtures" / "data")
+    assert not set(d.heldout_words) & set(d.train_words)
+    assert len(d.Xho) == sum(len(w) + 1 for w in d.heldout_words)  # one position per character and the end
+    assert d.Xtr.shape[1] == 3 and d.Ytr.max() == 26 and d.Ytr.min() == 0
 
 
 @pytest.mark.slow

@@ -111,3 +111,57 @@ def test_fixtures_are_current():
         committed = nbformat.read(FIXTURES / f"{stem}.ipynb", as_version=4)
         assert [c.source for c in committed.cells] == maker.apply(text, edits, stem).split("\x00"), stem
     assert set(tomllib.loads((FIXTURES / "expected.toml").read_text())) == set(maker.BUGS)
+
+
+def test_heldout_windows_reveal_no_target(suite):
+    """The WaveNet dev loss is scored on held-out names only (none in the sandbox's names.txt), at most
+    one position per name, and no window sent extends another (which would give its next character)."""
+    data_dir = ROOT / "fixtures" / "data"
+    X, Y = suite.plan.heldout_windows(data_dir, suite.cases.BLOCK)
+    heldout = set(suite.plan.heldout_names(data_dir))
+    assert not heldout & set(suite.cases.names(data_dir))
+    assert len(Y) >= 0.9 * len(heldout) and X.shape == (len(Y), suite.cases.BLOCK)
+    assert (X[:, 0] == 0).all(), "every window starts in its name's padding (a whole prefix)"
+    prefixes = {"".join(chr(96 + c) for c in row if c) for row in X}
+    revealing = [p for p in prefixes if any(p[:k] in prefixes for k in range(len(p)))]
+    assert not revealing, f"windows that extend another window: {revealing[:5]}"
+    # every (prefix, target) is a real held-out name's
+    starts = {w[:t] + (w + ".")[t] for w in heldout for t in range(len(w) + 1)}
+    assert all("".join(chr(96 + c) for c in row if c) + (chr(96 + y) if y else ".") in starts for row, y in zip(X, Y))
+
+
+def _fake_answers(suite, scale: float):
+    """Answers as a faked probe would give them: every gradient of the right shape, equal to the
+    reference times `scale` (0: zeros, 1: right), no autograd call."""
+    from grader.judge.answers import Answers
+
+    refs = suite.unit_references()
+    parts = {"cross_entropy": ["dlogits"], "linear": ["dx", "dW", "db"], "tanh": ["dpre"],
+             "batchnorm": ["dx", "dgamma", "dbeta"], "embedding": ["dC"]}
+    units = {}
+    for key, names in parts.items():
+        got = [(scale * refs[key][n]).tolist() for n in names]
+        units[key] = {"ok": True, "value": got[0] if len(got) == 1 else got, "autograd_calls": 0}
+    loss, net = suite.network_reference()
+    answers = Answers(None)
+    answers.raw = {"grad_units": {"ok": True, "value": units},
+                   "grad_network": {"ok": True, "value": {"loss": loss, "autograd_calls": 0,
+                                                          "grads": {k: (scale * v).tolist() for k, v in net.items()}}}}
+    return answers
+
+
+def test_shapes_and_no_autograd_earn_nothing_on_their_own(suite):
+    """Zeros of the right shapes use no autograd and have the right shapes: neither check may pay for them."""
+    thresholds = tomllib.loads((SUITE / "week.toml").read_text())["profiles"]["cpu"]["thresholds"]
+
+    def measure(value, **details):
+        return value
+
+    right = _fake_answers(suite, 1.0)
+    suite.test_grad_shapes(right, thresholds, measure)
+    suite.test_no_autograd(right, [], thresholds, measure)
+    zeros = _fake_answers(suite, 0.0)
+    with pytest.raises(AssertionError, match="match autograd"):
+        suite.test_grad_shapes(zeros, thresholds, measure)
+    with pytest.raises(AssertionError, match="only 0 of the 5"):
+        suite.test_no_autograd(zeros, [], thresholds, measure)

@@ -1,6 +1,7 @@
 """Every week must discriminate: the solution scores full marks, the stub scores zero, and
 each known-bug fixture loses points on the check meant to catch it (fixtures/submissions/
-weekN/expected.toml says which), keeping the checks it lists under `keeps`."""
+weekN/expected.toml says which), keeping the checks it lists under `keeps`; an attack listed with
+`loss_not_below_solution` scores no better than the solution on those checks."""
 
 from __future__ import annotations
 
@@ -16,12 +17,15 @@ from grader.report.charts import read_curve, read_png_artifact, read_text_artifa
 WEEKS = sorted(p.name for p in (ROOT / "solutions").glob("week*") if (p / "week.toml").is_file())
 
 
-def _fixture_cases():
+def _fixture_cases(bench: bool = False):
+    """The fixtures of expected.toml; those marked `bench = true` (a full training run each, too slow
+    for the default run) only with bench=True."""
     for week in WEEKS:
         expected = ROOT / "fixtures" / "submissions" / week / "expected.toml"
         if expected.is_file():
             for stem, spec in tomllib.loads(expected.read_text()).items():
-                yield pytest.param(week, stem, spec, id=f"{week}-{stem}")
+                if bool(spec.get("bench")) == bench:
+                    yield pytest.param(week, stem, spec, id=f"{week}-{stem}")
 
 
 def _lost(grade, check_id):
@@ -67,9 +71,17 @@ def test_stub_scores_zero(week, tmp_path):
     assert grade.score == 0, "stub earned points:\n" + "\n".join(earned)
 
 
+@pytest.mark.bench
+@pytest.mark.parametrize("week,stem,spec", list(_fixture_cases(bench=True)))
+def test_known_fixture_bench(week, stem, spec, tmp_path, solution_grade, request):
+    if "bench" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("a benchmark (a full training run): pytest -m bench tests/test_weeks.py")
+    test_known_fixture(week, stem, spec, tmp_path, solution_grade)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("week,stem,spec", list(_fixture_cases()))
-def test_known_fixture(week, stem, spec, tmp_path):
+def test_known_fixture(week, stem, spec, tmp_path, solution_grade):
     folder = ROOT / "fixtures" / "submissions" / week
     notebook = folder / f"{stem}.ipynb"
     grade = grade_notebook(week, notebook, tmp_path, select=tuple(spec.get("select", ())))
@@ -86,6 +98,13 @@ def test_known_fixture(week, stem, spec, tmp_path):
         assert hits, f"{stem}: no check {check_id!r}"
         assert all(c.points == c.max_points for c in hits), \
             f"{stem}: {check_id} lost points: {[(c.points, c.message) for c in hits]}"
+    for check_id in spec.get("loss_not_below_solution", []):  # an attack must not beat the honest notebook
+        mine, honest = _lost(grade, check_id), _lost(solution_grade(week), check_id)
+        assert mine and len(mine) == len(honest), f"{stem}: no check {check_id!r}"
+        for c, h in zip(mine, honest):
+            assert c.points <= h.points, f"{stem}: {c.id} earned {c.points}, the solution {h.points}"
+            assert c.measured is not None and h.measured is not None, (c.message, h.message)
+            assert c.measured >= h.measured - 1e-4, f"{stem}: {c.id} measured {c.measured}, the solution {h.measured}"
     if "status" in spec:
         assert grade.status == spec["status"], grade.message
     if "execution" in spec:

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from grader.config import REPO_ROOT, SOLUTIONS
+from grader.config import DATA_PACKAGES, DATA_PACKAGES_REASON, REPO_ROOT, SOLUTIONS
 
 SANDBOX_UID = 65534  # inside a user namespace (grading as a normal user): nobody
 # As root each run gets its own unused host uid: RLIMIT_NPROC counts per uid, so a fork bomb in one
@@ -355,7 +355,7 @@ def forbidden_mounts(spec: SandboxSpec) -> list[tuple[Path, Path]]:
         name = target.name.split(".")[0]
         blocker = spec.run_dir / "forbid" / f"{'pkg' if target.is_dir() else 'mod'}-{name}"
         if not blocker.exists():
-            source = blocker_source(name, spec.forbid_note)
+            source = blocker_source(name, DATA_PACKAGES_REASON if name in DATA_PACKAGES else spec.forbid_note)
             if target.is_dir():
                 blocker.mkdir(parents=True)
                 (blocker / "__init__.py").write_text(source)

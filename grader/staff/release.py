@@ -3,7 +3,8 @@
 What students get: the assignments (stubs, handouts, public suites) of the weeks released,
 the grader package, the datasets with their provenance, the pull-request workflows and the
 student guide as README. What they never get: solutions/, hidden checks, reference
-notebooks, the project's tests and fixture submissions. scan_release() proves it after
+notebooks, the project's tests and fixture submissions, and the judge's held-out evaluation data
+(fixtures/data/heldout/: the names and text the dev losses are scored on). scan_release() proves it after
 every write and a leaking template is deleted, never left behind.
 
 A later week's stub may hand out an earlier week's solution (week 4 gives students week 3's
@@ -19,7 +20,7 @@ import re
 import shutil
 from pathlib import Path
 
-from grader.config import REPO_ROOT
+from grader.config import HELDOUT_DIR, REPO_ROOT
 
 # (source relative to the repository, destination relative to the template)
 FILES = [
@@ -35,6 +36,7 @@ FILES = [
 ]
 TREES = [("grader", "grader"), ("fixtures/data", "fixtures/data")]
 SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
+HELDOUT = f"fixtures/data/{HELDOUT_DIR}"  # the judge's held-out evaluation data: never in a template
 MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### SOLUTION CELL", "<!-- BEGIN SOLUTION -->")
 MARKER_FILES = {"grader/staff/assign.py", "grader/staff/release.py"}  # they name the markers in order to strip them
 # A hidden suite holds no copy of public code (it imports its week's public suite: grader.config.
@@ -80,14 +82,14 @@ def write_release(out_dir: Path, force: bool = False, weeks: list[str] | None = 
         for path in sorted((root / src).rglob("*")):
             rel = path.relative_to(root / src)
             if path.is_file() and not path.is_symlink() and not SKIP_PARTS & set(rel.parts) \
-                    and path.suffix not in {".pyc", ".sqlite"}:
+                    and path.suffix not in {".pyc", ".sqlite"} and not (root / HELDOUT) in path.parents:
                 written.append(_copy(path, out_dir / dst / rel))
     (out_dir / ".gitignore").write_text("grades/\n.venv/\n__pycache__/\n*.egg-info/\n")
     written.append(out_dir / ".gitignore")
     if course_repo:
         for stub in out_dir.glob("assignments/week*/*.ipynb"):
             stub.write_text(stub.read_text(encoding="utf-8").replace(COURSE_PLACEHOLDER, course_repo), encoding="utf-8")
-    leaks = scan_release(out_dir, root / "solutions", allow_handouts=allow_handouts)
+    leaks = scan_release(out_dir, root / "solutions", allow_handouts=allow_handouts, heldout=root / HELDOUT)
     if leaks:
         shutil.rmtree(out_dir)
         hint = ""
@@ -137,15 +139,21 @@ def _normalise(text: str) -> str:
     return " ".join(text.split())
 
 
-def scan_release(out_dir: Path, solutions: Path, allow_handouts: bool = False) -> list[str]:
-    """Every leak in a template tree: a solutions/ path, a solution marker, a file identical to a
-    hidden suite file, or a reference solution block inside any file. Empty means clean.
+def scan_release(out_dir: Path, solutions: Path, allow_handouts: bool = False,
+                 heldout: Path | None = None) -> list[str]:
+    """Every leak in a template tree: a solutions/ or held-out data path, a solution marker, a file
+    identical to a hidden suite file or to a held-out data file (`heldout`, default: the repository's
+    fixtures/data/heldout), or a reference solution block inside any file. Empty means clean.
 
     With allow_handouts, week W's solution may appear in the files of a later week (W closed)."""
     hidden = {}
     for path in solutions.rglob("*"):
         if path.is_file() and path.name not in NOT_SECRET and not SKIP_PARTS & set(path.parts):
             hidden[hashlib.sha256(path.read_bytes()).hexdigest()] = path.relative_to(solutions).as_posix()
+    heldout = REPO_ROOT / HELDOUT if heldout is None else Path(heldout)
+    for path in heldout.rglob("*") if heldout.is_dir() else ():
+        if path.is_file():
+            hidden[hashlib.sha256(path.read_bytes()).hexdigest()] = f"{HELDOUT}/{path.relative_to(heldout).as_posix()}"
     blocks = solution_blocks(solutions)
     leaks = []
     for path in sorted(Path(out_dir).rglob("*")):
@@ -154,9 +162,12 @@ def scan_release(out_dir: Path, solutions: Path, allow_handouts: bool = False) -
         rel = path.relative_to(out_dir).as_posix()
         if "solutions" in Path(rel).parts:
             leaks.append(f"{rel}: a solutions/ path")
+        if rel.startswith(HELDOUT + "/"):
+            leaks.append(f"{rel}: held-out evaluation data (judge-only)")
         raw = path.read_bytes()
         if (digest := hashlib.sha256(raw).hexdigest()) in hidden:
-            leaks.append(f"{rel}: identical to solutions/{hidden[digest]}")
+            where = hidden[digest]
+            leaks.append(f"{rel}: identical to {where if where.startswith(HELDOUT) else 'solutions/' + where}")
         text = raw.decode("utf-8", errors="ignore")
         if rel not in MARKER_FILES:
             leaks += [f"{rel}: contains {m!r}" for m in MARKERS if m in text]

@@ -58,34 +58,50 @@ def reference_training(params: dict, X: np.ndarray, Y: np.ndarray, batch_size: i
 
 # ---- BatchNorm1d, both accepted variance conventions ---------------------------------------
 
-def batchnorm_train_refs(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
-    """Training-mode output and the running stats after one call from (0, 1), per convention.
-
-    'lecture': unbiased variance for both normalisation and running_var (x.var(0)).
-    'torch':   torch.nn.BatchNorm1d: biased variance to normalise, unbiased for running_var.
-    """
+def batchnorm_train_out(x: np.ndarray, gamma, beta, eps: float = EPS) -> dict[str, np.ndarray]:
+    """Training-mode output per convention: 'unbiased' (the lecture, x.var(0)) or 'biased'
+    (torch.nn.BatchNorm1d, whose output is the reference for that convention)."""
     xt = torch.as_tensor(x, dtype=torch.float64)
-    out = {}
-    bn = torch.nn.BatchNorm1d(x.shape[1], eps=EPS, momentum=MOMENTUM).double()
+    bn = torch.nn.BatchNorm1d(x.shape[1], eps=eps).double()
     with torch.no_grad():
-        bn.weight.copy_(torch.as_tensor(gamma))
-        bn.bias.copy_(torch.as_tensor(beta))
-        y = bn.train()(xt)
-    out["torch"] = {"out": y.numpy(), "running_mean": bn.running_mean.numpy().copy(),
-                    "running_var": bn.running_var.numpy().copy()}
-    mean, var = xt.mean(0), xt.var(0)  # unbiased
-    y = torch.as_tensor(gamma) * (xt - mean) / torch.sqrt(var + EPS) + torch.as_tensor(beta)
-    out["lecture"] = {"out": y.numpy(), "running_mean": (MOMENTUM * mean).numpy(),
-                      "running_var": ((1 - MOMENTUM) + MOMENTUM * var).numpy()}
+        bn.weight.copy_(torch.as_tensor(np.asarray(gamma, dtype=np.float64)))
+        bn.bias.copy_(torch.as_tensor(np.asarray(beta, dtype=np.float64)))
+        biased = bn.train()(xt).numpy()
+    g, b = torch.as_tensor(np.asarray(gamma, dtype=np.float64)), torch.as_tensor(np.asarray(beta, dtype=np.float64))
+    unbiased = (g * (xt - xt.mean(0)) / torch.sqrt(xt.var(0) + eps) + b).numpy()
+    return {"unbiased": unbiased, "biased": biased}
+
+
+def running_stats(xs: list[np.ndarray], momentum: float) -> dict[str, list[np.ndarray]]:
+    """running_mean after each call from zeros, and running_var from ones with the unbiased batch
+    variance (the lecture and torch) or the biased one, after each call."""
+    mean, var_u, var_b = np.zeros(xs[0].shape[1]), np.ones(xs[0].shape[1]), np.ones(xs[0].shape[1])
+    out = {"mean": [], "var_unbiased": [], "var_biased": []}
+    for x in xs:
+        mean = (1 - momentum) * mean + momentum * x.mean(0)
+        var_u = (1 - momentum) * var_u + momentum * x.var(0, ddof=1)
+        var_b = (1 - momentum) * var_b + momentum * x.var(0)
+        out["mean"].append(mean)
+        out["var_unbiased"].append(var_u)
+        out["var_biased"].append(var_b)
     return out
 
 
-def batchnorm_eval_ref(x: np.ndarray, gamma, beta, running_mean, running_var) -> np.ndarray:
+def batchnorm_eval_ref(x: np.ndarray, gamma, beta, running_mean, running_var, eps: float = EPS) -> np.ndarray:
     """Eval mode: torch.nn.BatchNorm1d with the given running statistics (no batch statistics)."""
-    bn = torch.nn.BatchNorm1d(x.shape[1], eps=EPS, momentum=MOMENTUM).double()
+    bn = torch.nn.BatchNorm1d(x.shape[1], eps=eps, momentum=MOMENTUM).double()
     with torch.no_grad():
         bn.weight.copy_(torch.as_tensor(gamma))
         bn.bias.copy_(torch.as_tensor(beta))
         bn.running_mean.copy_(torch.as_tensor(running_mean))
         bn.running_var.copy_(torch.as_tensor(running_var))
         return bn.eval()(torch.as_tensor(x, dtype=torch.float64)).numpy()
+
+
+# ---- the sampler on judge parameters --------------------------------------------------------
+
+def first_letter_chi2(first_letters: list[str]) -> float:
+    """Pearson's chi-square of the first letters against the uniform a..z the model gives them."""
+    counts = np.array([sum(1 for f in first_letters if f == chr(97 + i)) for i in range(26)], dtype=np.float64)
+    expected = len(first_letters) / 26
+    return float(((counts - expected) ** 2 / expected).sum())

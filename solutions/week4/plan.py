@@ -8,18 +8,53 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader.config import public_module
+import numpy as np
+
+from grader.config import HELDOUT_DIR, public_module
 
 UNIT_SEED, NET_SEED, BN3D_SEED = 4, 5, 6
+HELDOUT_SEED = 4_2017  # which position of each held-out name is scored
 FALLBACK = 20_000  # training rows for the eval/sampling probes when train_wavenet did not run
 GRAD_CHECKS = ["grad_cross_entropy", "grad_linear", "grad_tanh", "grad_batchnorm", "grad_embedding"]
 
 
+def heldout_names(data_dir: Path) -> list[str]:
+    """The judge's held-out names (fixtures/data/heldout/names.txt): none is in the sandbox's names.txt."""
+    return (Path(data_dir) / HELDOUT_DIR / "names.txt").read_text().split()
+
+
+def heldout_windows(data_dir: Path, block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The scored held-out positions: contexts (block_size characters, '.'-padded) and targets.
+
+    At most one position per held-out name, and no window sent reveals the target of another: every
+    window starts inside its name's padding (position t < block_size, so it is the name's whole prefix
+    w[:t]), and no chosen prefix is a proper prefix of another (a window 'em' beside a window 'emm'
+    would say what follows 'em'). Consecutive windows of one name would give away each other's next
+    characters; these give away nothing the training names do not."""
+    rng = np.random.default_rng(HELDOUT_SEED)
+    words = heldout_names(data_dir)
+    chosen: set[str] = set()  # prefixes sent
+    inside: set[str] = set()  # every proper prefix of a prefix sent
+    xs, ys = [], []
+    for i in rng.permutation(len(words)):
+        w = words[i]
+        for t in rng.permutation(min(len(w), block_size - 1) + 1):
+            p = w[:t]
+            if p in inside or any(p[:k] in chosen for k in range(t)):
+                continue
+            chosen.add(p)
+            inside.update(p[:k] for k in range(t))
+            ixs = [ord(ch) - 96 for ch in w] + [0]
+            xs.append([0] * (block_size - t) + ixs[:t])
+            ys.append(ixs[t])
+            break
+    return np.array(xs, dtype=np.int64), np.array(ys, dtype=np.int64)
+
+
 def plan(profile: str, thresholds: dict, data_dir: Path) -> list[dict]:
     cases = public_module(__file__, "cases")
-    train, dev, _ = cases.split(cases.names(data_dir))
-    Xtr, Ytr = cases.dataset(train)
-    Xdev, _Ydev = cases.dataset(dev)  # dev targets stay here: the judge computes the loss
+    Xtr, Ytr = cases.dataset(cases.names(data_dir))  # every name the sandbox has
+    Xdev, _Ydev = heldout_windows(data_dir, cases.BLOCK)  # targets stay here: the judge computes the loss
     units = {k: v for k, v in cases.unit_inputs(UNIT_SEED).items() if k not in ("bn_x", "tanh_pre")}
     params, Xb, Yb = cases.net_inputs(NET_SEED)
     t = thresholds
