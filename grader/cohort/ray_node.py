@@ -138,7 +138,7 @@ class NodeGrader:
 
     def _refusal(self, data: dict[str, bytes]) -> str:
         """Why this node must not grade this batch ("" when it may); writes the week's data files."""
-        from grader.config import suite_hash, week_suite
+        from grader.config import HELDOUT_DIR, suite_hash, week_suite
 
         spec, here = self.spec, f"node {self.ip} ({self.node_id[:8]})"
         fix = "install the grader from the driver's commit on every node (README: 'Grading on a Ray cluster')"
@@ -157,8 +157,11 @@ class NodeGrader:
         folder.mkdir()
         for name, want in spec.data.items():
             blob = data.get(name, b"")
-            if not safe_name(name) or hashlib.sha256(blob).hexdigest() != want:
+            parts = name.split("/")  # a data file, or one of the judge's held-out files (heldout/NAME)
+            if not (safe_name(parts[-1]) and (len(parts) == 1 or parts[:-1] == [HELDOUT_DIR])) \
+                    or hashlib.sha256(blob).hexdigest() != want:
                 return f"{here}: the data file {name!r} did not arrive intact"
+            (folder / name).parent.mkdir(exist_ok=True)
             (folder / name).write_bytes(blob)
         return ""
 

@@ -39,7 +39,7 @@ from grader.caps import CapExceeded
 from grader.cohort.pool import Done, Job, describe_os_error, error_grade, export_job, pull
 from grader.cohort.ray_connect import connect
 from grader.cohort.ray_node import NodeGrader, NodeSpec, code_hash, pack_files, safe_name
-from grader.config import DATA_DIR, Settings, load_week, suite_hash, week_suite
+from grader.config import DATA_DIR, HELDOUT_DIR, Settings, load_week, suite_hash, week_suite
 from grader.judge.process import judge_preload
 from grader.pipeline import artifacts_folder
 from grader.records import Grade
@@ -141,7 +141,9 @@ class RayPool:
         """Ship the week's data to the object store once and start an actor on every node that can grade."""
         suite = week_suite(week, public=settings.public)
         config = load_week(suite)
-        data = {name: (DATA_DIR / name).read_bytes() for name in config.data}
+        # The week's files for the sandbox, and the held-out files its judge scores on (never the sandbox's).
+        heldout = sorted(f"{HELDOUT_DIR}/{p.name}" for p in (DATA_DIR / HELDOUT_DIR).glob("*") if p.is_file())
+        data = {name: (DATA_DIR / name).read_bytes() for name in [*config.data, *heldout]}
         self._spec = NodeSpec(week=week, settings=json.loads(settings.model_dump_json()), slots=1,
                               grader_version=__version__, code_hash=code_hash(), checks_hash=suite_hash(suite),
                               data={n: hashlib.sha256(b).hexdigest() for n, b in data.items()},
