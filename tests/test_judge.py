@@ -70,6 +70,22 @@ def test_banded(measure):
     assert 0.275 < 0.05, "loss 0.275, target < 0.05"
 
 
+@pytest.mark.check(points=3, category="samples")
+def test_band_met_requirement_failed(measure):
+    """200 identical names: the quality band is met, the uniqueness requirement is not."""
+    measure(3.4, pass_at=3.8, fail_at=4.4)
+    assert 1 / 200 >= 0.9, "only 0.5 % of the samples are distinct"
+
+
+@pytest.mark.check(points=2, category="loss")
+def test_required(measure):
+    """A band inside its partial zone, and a hard requirement that fails beside it."""
+    from grader.judge.verdict import require
+
+    measure(0.275, pass_at=0.05, fail_at=0.5)
+    require(False, "asked for 100 losses, got 99")
+
+
 @pytest.mark.check(points=1, category="correctness")
 def test_reads_answers(answers):
     assert answers.number("p", "x") == 2.5
@@ -141,7 +157,7 @@ def test_forged_results_file_is_replaced(judged):
     assert "forged" not in checks
     assert set(checks) == {"isolated_interpreter", "student_folder_is_not_importable",
                            "grader_modules_are_the_real_ones", "only_the_plugins_the_judge_names", "banded",
-                           "reads_answers", "crashes"}
+                           "band_met_requirement_failed", "required", "reads_answers", "crashes"}
 
 
 def test_band_gives_partial_credit_on_a_failed_assertion(judged):
@@ -151,6 +167,17 @@ def test_band_gives_partial_credit_on_a_failed_assertion(judged):
     assert banded.fraction == pytest.approx(0.5)
     assert banded.measured == 0.275
     assert "target < 0.05" in banded.message
+
+
+def test_a_failed_requirement_costs_all_the_points_of_its_check(judged):
+    """Issue 19: 200 identical names kept 2.997/3 when the quality band was met; now 0, and `require`
+    takes the points even from a band in its partial zone."""
+    checks, _ = judged
+    for check_id, message in (("band_met_requirement_failed", "distinct"), ("required", "99")):
+        check = checks[check_id]
+        assert (check.outcome, check.fraction) == ("failed", 0.0), check
+        assert message in check.message
+    assert checks["band_met_requirement_failed"].measured == 3.4  # the report still shows what was measured
 
 
 def test_answers_are_read_and_a_crashing_check_is_an_error(judged):
