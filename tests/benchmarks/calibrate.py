@@ -1,0 +1,194 @@
+"""Calibrate the bands that decide points (issue 19 item 3): run each week's measured quantities for
+at least two independent correct implementations over at least 20 seeds, and print the spread and the
+false-negative rate each band gives (target ≤ 1 %). The figures go next to the bands in week.toml.
+
+    .venv/bin/python tests/benchmarks/calibrate.py week1 [--seeds 20]
+
+A benchmark, outside the default test run. The implementations are our own trusted notebooks (the
+solution and the independent `passes_*` fixtures): their code cells run in this process, and the week's
+own probes and references measure them exactly as a grade would. One function per week, registered
+with @week; each returns the Metric rows it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import io
+import itertools
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+WEEKS: dict[str, Callable[[int], list[Metric]]] = {}
+
+
+def week(name: str):
+    def register(fn):
+        WEEKS[name] = fn
+        return fn
+    return register
+
+
+@dataclass
+class Metric:
+    """One measured quantity of one implementation over seeds, against the band that decides its points."""
+
+    name: str
+    implementation: str
+    values: list[float] = field(default_factory=list)
+    pass_at: float = math.nan  # the value at which full marks stop
+    higher_is_better: bool = False
+    log: bool = False  # errors spanning decades: the spread is taken over log10
+
+    def failing(self) -> int:
+        return sum(not self._passes(v) for v in self.values)
+
+    def _passes(self, v: float) -> bool:
+        return v >= self.pass_at if self.higher_is_better else v <= self.pass_at
+
+    def normal_fn_rate(self) -> float:
+        """P(a fresh seed misses the pass line) under a normal fit of the values (log10 ones if log)."""
+        xs = [math.log10(max(v, 1e-300)) for v in self.values] if self.log else list(self.values)
+        line = math.log10(self.pass_at) if self.log else self.pass_at
+        sd = statistics.pstdev(xs)
+        if sd == 0:
+            return 0.0 if self._passes(self.values[0]) else 1.0
+        z = (line - statistics.fmean(xs)) / sd * (-1 if self.higher_is_better else 1)
+        return 0.5 * math.erfc(z / math.sqrt(2))
+
+    def row(self) -> str:
+        v = self.values
+        fmt = (lambda x: f"{x:.2e}") if self.log else (lambda x: f"{x:.4f}")
+        return (f"| {self.name} | {self.implementation} | {len(v)} | {fmt(statistics.fmean(v))} | "
+                f"{fmt(statistics.pstdev(v))} | {fmt(min(v))} | {fmt(max(v))} | "
+                f"{'≥' if self.higher_is_better else '≤'} {self.pass_at:g} | {self.failing()}/{len(v)} | "
+                f"{self.normal_fn_rate():.1e} |")
+
+
+def load(path: Path, name: str):
+    """A suite's module (plan.py, probes.py, references) under a private name."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
+    return module
+
+
+def notebook_namespace(path: Path, cwd: Path | None = None) -> dict:
+    """Every code cell of one of our own notebooks run in this process (GRADER=1: demos stay short)."""
+    import nbformat
+
+    os.environ["GRADER"] = "1"
+    ns: dict = {"__name__": "__calibration__"}
+    here = Path.cwd()
+    os.chdir(cwd or path.parent)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            for cell in nbformat.read(path, as_version=4).cells:
+                if cell.cell_type == "code" and not cell.source.lstrip().startswith("# OPTIONAL"):
+                    exec(compile(cell.source, str(path), "exec"), ns)  # noqa: S102 - our own notebooks
+    finally:
+        os.chdir(here)
+    return ns
+
+
+# ---- week 1 ----------------------------------------------------------------------------------
+
+@week("week1")
+def week1(seeds: int) -> list[Metric]:
+    import random
+
+    suite = ROOT / "solutions" / "week1"
+    plan = load(suite / "plan.py", "cal_week1_plan")
+    ref = load(suite / "week1_reference.py", "cal_week1_reference")
+    probes = load(suite / "probes.py", "cal_week1_probes")
+    t = load_thresholds("week1")
+    fixtures = ROOT / "fixtures" / "submissions" / "week1"
+    impls = {"solution": suite / "week1.ipynb", "independent (micrograd)": fixtures / "passes_micrograd_independent.ipynb",
+             "alternative design": fixtures / "passes_all.ipynb"}
+    out = []
+    for label, path in impls.items():
+        ns = notebook_namespace(path)
+        grads = Metric("random-graph gradient error", label, pass_at=t["grad_err_pass"], log=True)
+        numgrad = Metric("numerical_grad error, default h", label, pass_at=t["numgrad_err_pass"], log=True)
+        modules = Metric("module output/grad error", label, pass_at=1e-9, log=True)
+        loss = Metric("toy training loss after 100 steps", label, pass_at=t["loss_pass"])
+        init_z = Metric("init: largest |z| of weight/bias mean and std", label, pass_at=5.0)
+        for seed in range(seeds):
+            specs = plan.random_graphs(1000 + seed, int(t["graph_count"]))
+            grads.values.append(max(c.error for c in ref.compare_graphs(specs, probes.graphs(ns, specs))))
+            rng = random.Random(seed)
+            points = [["exercise", [rng.uniform(0.3, 2.0), rng.uniform(0.3, 2.0), rng.uniform(0.5, 3.0)]],
+                      ["smooth", [rng.uniform(-2, 2), rng.uniform(-2, 2)]]]
+            errs = [max(ref.error(g, w) for g, w in zip(r["grad"], ref.analytic_grad(n, a)))
+                    for (n, a), r in zip(points, probes.numerical_grad(ns, points))]
+            numgrad.values.append(max(errs))
+            case = {"label": "MLP", "cls": "MLP", "args": [3, [4, 4, 1]],
+                    "params": plan.module_params("MLP", [3, [4, 4, 1]], 500 + seed),
+                    "inputs": [[rng.uniform(-2, 2) for _ in range(3)] for _ in range(3)]}
+            res = probes.modules(ns, [case])[0]
+            want_out, want_grad = ref.module_eval([3, 4, 4, 1], case["params"], case["inputs"])
+            modules.values.append(max([ref.error(g, w) for o, wo in zip(res["outputs"], want_out)
+                                       for g, w in zip(o, wo)] + [ref.error(g, w) for g, w in
+                                                                  zip(res["grads"], want_grad)]))
+            trained = probes.train(ns, args=[3, [4, 4, 1]], params=plan.toy_init(seed), steps=int(t["train_steps"]),
+                                   lr=t["train_lr"], xs=plan.TOY_XS, ys=plan.TOY_YS)
+            loss.values.append(ref.sse([3, 4, 4, 1], trained["params"], plan.TOY_XS, plan.TOY_YS)[0])
+            drawn = probes.init_values(ns, plan.INIT_MODEL, seed)["first"]
+            init_z.values.append(max(init_z_scores(plan, drawn)))
+        out += [grads, numgrad, modules, loss, init_z]
+    return out
+
+
+def init_z_scores(plan, drawn: list[float]) -> list[float]:
+    """|z| of the weights' and the biases' mean and std against uniform(-1, 1), with the standard errors
+    test_init_uniform allows 5 of (mean: 0.577/sqrt(n), std: 0.298/sqrt(n))."""
+    sizes, bias_at, k = plan.layer_sizes("MLP", plan.INIT_MODEL), set(), 0
+    for nin, nout in itertools.pairwise(sizes):
+        bias_at |= {k + (nin + 1) * j + nin for j in range(nout)}
+        k += (nin + 1) * nout
+    out = []
+    for values in ([v for i, v in enumerate(drawn) if i not in bias_at], [drawn[i] for i in sorted(bias_at)]):
+        n = len(values)
+        out += [abs(statistics.fmean(values)) / (0.577 / math.sqrt(n)),
+                abs(statistics.pstdev(values) - 0.577) / (0.298 / math.sqrt(n))]
+    return out
+
+
+def load_thresholds(name: str, profile: str = "cpu") -> dict:
+    import tomllib
+
+    return tomllib.loads((ROOT / "solutions" / name / "week.toml").read_text())["profiles"][profile]["thresholds"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("week", choices=sorted(WEEKS))
+    parser.add_argument("--seeds", type=int, default=20, help="seeds per implementation (at least 20)")
+    args = parser.parse_args(argv)
+    if args.seeds < 20:
+        parser.error("--seeds: at least 20 (issue 19: bands are set from at least 20 seeds)")
+    start = time.monotonic()
+    metrics = WEEKS[args.week](args.seeds)
+    print(f"# {args.week}: {args.seeds} seeds per implementation ({time.monotonic() - start:.0f} s)\n")
+    print("| metric | implementation | n | mean | sd | min | max | pass | failing | FN (normal fit) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for m in metrics:
+        print(m.row())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
