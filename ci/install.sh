@@ -33,3 +33,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # torch==2.13.0 comes from the CPU wheel on local disk; the constraints file pins everything.
 .venv/bin/python -m pip install -q -c ci/constraints.txt -e ".${EXTRAS:+[$EXTRAS]}"
+
+# The probes' fixed-address allocator (grader/run/detalloc.c): an order-dependent bug then gets the same
+# grade every time. Without a C compiler grades still work, and record that the heap was not fixed.
+if command -v cc >/dev/null 2>&1; then
+  cc -O2 -shared -fPIC -o .venv/lib/grader-detalloc.so grader/run/detalloc.c -lpthread \
+    || echo "notice: could not build grader/run/detalloc.c; order-dependent bugs may grade differently between runs"
+else
+  echo "notice: no C compiler (cc); order-dependent bugs may grade differently between runs (apt-get install gcc)"
+fi

@@ -146,14 +146,18 @@ def report_stem(notebook: str, week: str) -> str:
 @click.option("--require-isolation", is_flag=True, default=None, help="refuse to grade without bubblewrap")
 @click.option("--keep-run-dir", is_flag=True, default=None, help="keep the scratch folder for debugging")
 @click.option("--branch", callback=_check_branch, help="grade this branch of a repository [the rule's choice]")
-def grade(week, source, commit, student, out_dir, formats, profile, require_isolation, keep_run_dir, branch):
+@click.option("--allow-weak-isolation", is_flag=True, default=None,
+              help="grade even without bubblewrap (every report says so first)")
+def grade(week, source, commit, student, out_dir, formats, profile, require_isolation, keep_run_dir, branch,
+          allow_weak_isolation):
     """Grade one submission (a notebook, a folder or a repository) with the hidden checks.
 
     Of a repository: --commit as given, else the rule of the student guide (the default branch or a
     branch named after the week, whichever changed the week's notebook last; a changed Colab copy
     beats the untouched stub)."""
     sys.exit(_grade(week, source, _check_commit(commit), _check_student(student), out_dir, formats, profile,
-                    require_isolation, keep_run_dir, public=False, branch=branch))
+                    require_isolation, keep_run_dir, public=False, branch=branch,
+                    allow_weak_isolation=allow_weak_isolation))
 
 
 @main.command()
@@ -175,20 +179,24 @@ def check(week, notebook, out_dir, profile, formats, commit, branch):
 
 
 def _grade(week, source, commit, student, out_dir, formats, profile, require_isolation, keep_run_dir,
-           public, branch=None) -> int:
+           public, branch=None, allow_weak_isolation=None) -> int:
     import sqlite3
     import tempfile
 
     from grader.cohort.pool import describe_os_error
     from grader.config import Settings, detect_profile, gpu_ids
-    from grader.pipeline import grade_submission
-    from grader.run.sandbox import IsolationError
+    from grader.pipeline import check_isolation, grade_submission
+    from grader.run.sandbox import Isolation, IsolationError
     from grader.run.tempdirs import claim
 
     settings = Settings().resolve(profile=profile, out_dir=out_dir, require_isolation=require_isolation,
-                                  keep_run_dir=keep_run_dir, public=public)
+                                  keep_run_dir=keep_run_dir, public=public, allow_weak_isolation=allow_weak_isolation)
     formats = _check_formats(tuple(formats) or settings.formats)
     try:
+        level = check_isolation(settings)  # before fetching anything
+        if public and level is not Isolation.bwrap:
+            click.echo(f"warning: without bubblewrap your notebook runs with '{level.value}' isolation on this "
+                       "machine (install bubblewrap for the grader's sandbox)", err=True)
         claim()
         with tempfile.TemporaryDirectory(prefix="grader-src-") as scratch:
             submission = _source_submission(week, source, commit, student, Path(scratch), branch, public)
@@ -290,8 +298,10 @@ def _check_out(_ctx, _param, value: Path) -> Path:
               help="with no heads recorded at the deadline, take late days from commit dates (forgeable)")
 @click.option("--branch", callback=_check_branch, help="grade this branch of every fork (a roster column overrides)")
 @click.option("--keep-exports", is_flag=True, help="keep each fork's exported files in OUT/work after grading")
+@click.option("--allow-weak-isolation", is_flag=True, default=None,
+              help="grade even without bubblewrap (every report says so first)")
 def batch(week, roster_path, jobs, out_dir, deadline, late_policy, executor, address, profile, formats,
-          regrade, fetch_only, at_deadline, trust_commit_dates, branch, keep_exports):
+          regrade, fetch_only, at_deadline, trust_commit_dates, branch, keep_exports, allow_weak_isolation):
     """Grade a cohort: fetch every fork, grade (cached, resumable), write gradebook and summary.
 
     Exit 0 when every submission got a grade; 3 when some did not for the machine's reasons (listed
@@ -301,6 +311,7 @@ def batch(week, roster_path, jobs, out_dir, deadline, late_policy, executor, add
     from grader.cohort.batch import BATCH_FORMATS, check_options, run_batch
     from grader.cohort.pool import describe_os_error
     from grader.report.github import commands_stopped
+    from grader.run.sandbox import IsolationError
     from grader.run.tempdirs import claim
 
     formats = _check_formats(tuple(formats)) or BATCH_FORMATS
@@ -311,12 +322,16 @@ def batch(week, roster_path, jobs, out_dir, deadline, late_policy, executor, add
     try:
         check_options(deadline=deadline, at_deadline=at_deadline, fetch_only=fetch_only, regrade=regrade,
                       policy=late_policy, trust_commit_dates=trust_commit_dates)
+        settings = _settings(profile).resolve(allow_weak_isolation=allow_weak_isolation)
         claim()
         with commands_stopped(stream=sys.stderr):  # progress lines quote students' messages
-            result = run_batch(week, roster_path, out_dir, settings=_settings(profile), jobs=jobs, deadline=deadline,
+            result = run_batch(week, roster_path, out_dir, settings=settings, jobs=jobs, deadline=deadline,
                                policy=late_policy, executor=executor, address=address, regrade=regrade,
                                fetch_only=fetch_only, at_deadline=at_deadline, formats=formats, branch=branch,
                                trust_commit_dates=trust_commit_dates, keep_exports=keep_exports)
+    except IsolationError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(USAGE)
     except (ValueError, FileNotFoundError) as exc:
         raise click.UsageError(str(exc)) from None
     except OSError as exc:  # the machine's (its disk): one line, no traceback

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO_ROOT / "solutions"
@@ -61,11 +61,29 @@ class WeekConfig(Frozen):
     notebook: str  # the file name the stub ships with
     data: list[str] = Field(default_factory=list)  # files from fixtures/data placed beside it
     graded_names: list[str] = Field(default_factory=list)  # what the probes use
-    uses_torch: bool = True
+    # Packages that would do the assignment for the student: not importable in the sandbox at all.
+    forbid: list[str] = Field(default_factory=list)
+    forbid_reason: str = ""  # why, in the words the student reads when an import fails
+    # The student's own files (patterns beside the notebook) that enter the sandbox with it; nothing
+    # else of the submission does (a classmate's notebook in the same folder stays outside).
+    student_files: list[str] = Field(default_factory=list)
+    uses_torch: bool = True  # the kernel's preamble seeds torch (never in a week that forbids it)
     seeds: dict[str, int] = Field(default_factory=lambda: {"python": 1337, "torch": 1337})
     profiles: dict[str, Profile]
     mutation: MutationConfig = Field(default_factory=MutationConfig)
     suite_dir: Path  # the folder this config came from (hidden or public suite)
+
+    @property
+    def judge_uses_torch(self) -> bool:
+        """The judge imports torch early: the kernel uses it, or the checks compare with it (a week that
+        forbids torch to the student still computes its references with it)."""
+        return self.uses_torch or "torch" in self.forbid
+
+    @model_validator(mode="after")
+    def _torch_allowed(self) -> WeekConfig:
+        if self.uses_torch and "torch" in self.forbid:
+            raise ValueError(f"{self.week}: uses_torch = true but torch is forbidden")
+        return self
 
     def profile(self, name: str) -> Profile:
         if name not in self.profiles:
@@ -167,6 +185,9 @@ class Settings(Frozen):
     out_dir: Path = Path("grades")
     formats: tuple[str, ...] = ("json", "md")
     require_isolation: bool = False
+    # Grade below bubblewrap (every report then says so first). GRADER_ALLOW_WEAK_ISOLATION=1 sets the
+    # default, for CI machines that cannot run bubblewrap; `check` (a student's own machine) never refuses.
+    allow_weak_isolation: bool = Field(default_factory=lambda: os.environ.get("GRADER_ALLOW_WEAK_ISOLATION") == "1")
     public: bool = False  # grade with the public checks (grader check)
     keep_run_dir: bool = False
     threads: int = 2

@@ -12,6 +12,7 @@ import hashlib
 import importlib.util
 import inspect
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -34,11 +35,11 @@ from grader.config import (
 from grader.fetch.notebook import NotebookError, code_cells, locate_notebook, read_notebook, stub_code
 from grader.judge.context import JudgeContext, session_context
 from grader.judge.process import JudgeProcess, judge_preload
-from grader.records import Execution, Grade, Submission
+from grader.records import Enforcement, Execution, Grade, Submission
 from grader.run.answers_file import answer_meta
 from grader.run.execute import KernelPlan, RunPlan, execute_notebook
 from grader.run.optional import optional_cells, set_apart_optional
-from grader.run.sandbox import Isolation, Limits, detect_isolation, require
+from grader.run.sandbox import Isolation, Limits, check_level, detect_isolation, layout_fixed
 from grader.run.scratch import release as release_scratch
 from grader.score import LatePolicy, make_grade, provenance_for, to_check_results
 
@@ -48,6 +49,39 @@ MAX_SUBMISSION_BYTES = 200 * 2**20  # copied into scratch; larger files are skip
 @functools.lru_cache(maxsize=1)
 def machine_isolation() -> Isolation:
     return detect_isolation()
+
+
+def check_isolation(settings: Settings) -> Isolation:
+    """The level this machine grades at, or IsolationError (one line, exit 4) where grading there is refused:
+    below bubblewrap unless allowed (`check` always is), never where the level cannot hold."""
+    level = machine_isolation()
+    check_level(level, allow_weak=settings.allow_weak_isolation or settings.public,
+                required=settings.require_isolation)
+    return level
+
+
+def enforcement(level: Isolation, week: WeekConfig, heap: object) -> Enforcement:
+    """What the sandbox enforced for this grade, from how it was launched (sandbox.py's levels)."""
+    root = os.geteuid() == 0
+    mounts = level is Isolation.bwrap or (level is Isolation.unshare and root)
+    return Enforcement(
+        level=level.value, weak=level is not Isolation.bwrap,
+        uid="own" if root else "namespace" if level is Isolation.bwrap else "grader",
+        network_cut=level is not Isolation.process, private_mounts=level is Isolation.bwrap,
+        forbidden=list(week.forbid), forbidden_blocked=bool(week.forbid) and mounts,
+        layout_fixed=layout_fixed(), hash_seed="0", deterministic_heap=heap == "fixed",
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _environment_torch() -> str | None:
+    """The grading environment's torch (the judge's references use it, whether or not the kernel does)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def load_plan(suite_dir: Path):
@@ -83,24 +117,30 @@ def requests_writer(requests: list[dict[str, Any]]):
     return write
 
 
-def _copy_submission(src: Path, dst: Path) -> list[str]:
-    """Copy the student's files into scratch: no .git, no links, nothing oversized."""
-    skipped = []
-    for path in sorted(src.rglob("*")):
-        rel = path.relative_to(src)
-        if ".git" in rel.parts or ".ipynb_checkpoints" in rel.parts:
-            continue
-        target = dst / rel
-        if path.is_symlink():
-            skipped.append(f"{rel.as_posix()} (symbolic link)")
-        elif path.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-        elif path.is_file():
-            if path.stat().st_size > MAX_SUBMISSION_BYTES:
-                skipped.append(f"{rel.as_posix()} (over {MAX_SUBMISSION_BYTES // 2**20} MiB)")
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
+def _copy_file(path: Path, rel: str, dst: Path, skipped: list[str]) -> None:
+    """Copy one of the student's files into dst at rel: no links, nothing oversized."""
+    if path.is_symlink():
+        skipped.append(f"{rel} (symbolic link)")
+    elif path.is_file():
+        if path.stat().st_size > MAX_SUBMISSION_BYTES:
+            skipped.append(f"{rel} (over {MAX_SUBMISSION_BYTES // 2**20} MiB)")
+            return
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dst / rel)
+
+
+def _copy_submission(src: Path, notebook_rel: str, dst: Path, patterns: list[str]) -> list[str]:
+    """Copy the located notebook and the week's declared student files (patterns beside the notebook)
+    into dst; nothing else of the submission (a classmate's notebook in the same folder, a fork's other
+    files). Returns what was skipped, for the report."""
+    skipped: list[str] = []
+    folder = (src / notebook_rel).parent
+    _copy_file(src / notebook_rel, notebook_rel, dst, skipped)
+    for pattern in patterns:
+        for path in sorted(folder.glob(pattern)):
+            rel = path.relative_to(src).as_posix()
+            if rel != notebook_rel and ".git" not in Path(rel).parts:
+                _copy_file(path, rel, dst, skipped)
     return skipped
 
 
@@ -158,10 +198,11 @@ def _locate(submission: Submission, workdir: Path, pristine: Path, week: WeekCon
     _refuse_stub(path, rel, week)
     sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     nb = read_notebook(path)
-    found.problems += [f"not copied: {s}" for s in _copy_submission(Path(submission.workdir), workdir)]
+    copied = _copy_submission(Path(submission.workdir), rel, workdir, week.student_files)
+    found.problems += [f"not copied: {s}" for s in copied]
     # The judge reads the notebook (and any student data file) from a copy the sandbox
     # never sees: code in the kernel could rewrite its own scratch files while it runs.
-    _copy_submission(Path(submission.workdir), pristine)
+    _copy_submission(Path(submission.workdir), rel, pristine, week.student_files)
     for name in week.data:  # the grader's copy of the data, beside the notebook
         shutil.copyfile(DATA_DIR / name, (workdir / rel).parent / name)
     found.rel, found.sha256 = rel, sha256
@@ -229,14 +270,13 @@ def grade_submission(
     week: WeekConfig = load_week(suite)
     profile_name = settings.profile or detect_profile()
     profile = week.profile(profile_name)
-    level = machine_isolation()
-    require(level, Isolation.bwrap if settings.require_isolation else None)
+    level = check_isolation(settings)
     if submission.fetch_error and not Path(submission.workdir).is_dir():  # nothing fetched: no judge either
         return fetch_failed_grade(submission, settings)
 
     # Start the judge now: its imports, its collection of the checks and its references overlap the
     # notebook's run (it never sees student code); it waits at its gate for the answers.
-    judge = JudgeProcess(preload=judge_preload(week.uses_torch), server=judge_server)
+    judge = JudgeProcess(preload=judge_preload(week.judge_uses_torch), server=judge_server)
     run_dir = Path(tempfile.mkdtemp(prefix=f"grader-{submission.student}-{submission.week}-"))
     artifacts_dir = settings.out_dir / f"{submission.student}-{submission.week}-artifacts"
     pristine = Path(tempfile.mkdtemp(prefix="grader-pristine-"))
@@ -273,6 +313,7 @@ def grade_submission(
             workdir=workdir, cell_timeout=profile.cell_timeout, total_timeout=profile.total_timeout,
             probe_timeout=profile.probe_timeout, seeds=week.seeds, uses_torch=week.uses_torch, level=level,
             gpu=gpu, limits=Limits(memory_bytes=None if gpu is not None else Limits().memory_bytes),
+            forbid=tuple(week.forbid), forbid_note=week.forbid_reason,
         )
         t1 = time.monotonic()
         not_submitted = False
@@ -300,9 +341,10 @@ def grade_submission(
         provenance = provenance_for(
             checks_hash=suite_hash(suite), notebook_sha256=found.sha256, submission=submission,
             execution=execution, profile=profile_name,
-            torch_version=meta.get("torch") if isinstance(meta.get("torch"), str) else None,
+            torch_version=meta.get("torch") if isinstance(meta.get("torch"), str) else _environment_torch(),
             seeds=week.seeds, threads=settings.threads,
             caps={"judge": " · ".join(f"{k} {v}" for k, v in mechanisms(JUDGE_CAPS).items())},
+            sandbox=enforcement(level, week, meta.get("heap")),
         )
         status = {"invalid": "invalid_submission", "not_run": "failed_to_run",
                   "killed": "kernel_killed"}.get(execution.status, "graded")

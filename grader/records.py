@@ -102,6 +102,24 @@ class CheckResult(Record):
     details: dict[str, float | str | int | bool | None] = Field(default_factory=dict)
 
 
+class Enforcement(Record):
+    """What the sandbox enforced for one grade, as it was launched (never assumed).
+
+    Below bubblewrap (`unshare`, `process`) only part of this holds; the reports say so first."""
+
+    level: str = "none"  # bwrap | unshare | process | none
+    weak: bool = False  # graded below bubblewrap: --allow-weak-isolation (grade, batch) or `check`
+    uid: Literal["own", "namespace", "grader"] = "grader"  # own: an unprivileged uid of this run's own;
+    # namespace: nobody in a user namespace (bwrap as a normal user); grader: the grader's own, not root
+    network_cut: bool = False
+    private_mounts: bool = False  # a mount namespace shows only /usr, the environment and this run
+    forbidden: list[str] = Field(default_factory=list)  # packages the week forbids (week.toml `forbid`)
+    forbidden_blocked: bool = False  # they could not be imported in the sandbox (mounted over)
+    layout_fixed: bool = False  # the kernel ran without address space randomisation (setarch -R)
+    hash_seed: str = "0"  # PYTHONHASHSEED of the kernel
+    deterministic_heap: bool = False  # the probes ran on the grader's fixed-address allocator
+
+
 class Provenance(Record):
     grader_version: str
     checks_hash: str  # sha256 over the week's hidden suite and config
@@ -117,6 +135,7 @@ class Provenance(Record):
     # The caps this grading ran under: "disk" (the run's writable space), "judge" (grader.caps), each as
     # "value (mechanism)"; empty in grades made before they existed.
     caps: dict[str, str] = Field(default_factory=dict)
+    sandbox: Enforcement | None = None  # None in grades written before it was recorded
 
 
 class Grade(Record):

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from grader import __version__
 from grader.judge.context import RawCheck
-from grader.records import Category, CheckResult, Execution, Grade, Provenance, Submission
+from grader.records import Category, CheckResult, Enforcement, Execution, Grade, Provenance, Submission
 
 
 class LatePolicy(BaseModel):
@@ -79,11 +79,12 @@ def make_grade(
 
 def provenance_for(*, checks_hash: str, notebook_sha256: str | None, submission: Submission,
                    execution: Execution, profile: str, torch_version: str | None,
-                   seeds: dict[str, int], threads: int, caps: dict[str, str] | None = None) -> Provenance:
+                   seeds: dict[str, int], threads: int, caps: dict[str, str] | None = None,
+                   sandbox: Enforcement | None = None) -> Provenance:
     return Provenance(
         grader_version=__version__, checks_hash=checks_hash, notebook_sha256=notebook_sha256,
         commit=submission.commit, profile=profile, device=execution.device,
         isolation=execution.isolation, torch_version=torch_version,
-        python_version=platform.python_version(), seeds=seeds, threads=threads,
+        python_version=platform.python_version(), seeds=seeds, threads=threads, sandbox=sandbox,
         caps={**({"disk": execution.disk_cap} if execution.disk_cap else {}), **(caps or {})},
     )

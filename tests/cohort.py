@@ -97,7 +97,7 @@ def scores(result) -> dict[str, tuple[float, str, int]]:
     return out
 
 
-def sleepy_job(tmp_path: Path, timeout: float):
+def sleepy_job(tmp_path: Path, timeout: float, student: str = "sleepy"):
     """A job whose notebook sleeps far past the harness timeout given."""
     from grader.cohort.pool import Job
     from grader.config import Settings
@@ -106,9 +106,9 @@ def sleepy_job(tmp_path: Path, timeout: float):
     work = tmp_path / "sleepy"
     work.mkdir()
     (work / "week1.ipynb").write_text(notebook("import time\ntime.sleep(120)\n"))
-    sub = Submission(student="sleepy", week="week1", source=str(work), workdir=str(work))
+    sub = Submission(student=student, week="week1", source=str(work), workdir=str(work))
     settings = Settings(profile="cpu", out_dir=tmp_path / "reports")
-    return Job(key="sleepy", submission=sub, settings=settings.model_dump(mode="json"), timeout=timeout)
+    return Job(key=student, submission=sub, settings=settings.model_dump(mode="json"), timeout=timeout)
 
 
 def make_tree_bomb(path: Path, depth: int = 8, fanout: int = 10) -> Path:

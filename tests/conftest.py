@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
+
+# The harness's own tests grade below bubblewrap where the machine has none (a CI runner that is not
+# root): those grades say so. The tests of the refusal itself unset this.
+os.environ.setdefault("GRADER_ALLOW_WEAK_ISOLATION", "1")
 
 import pytest
 

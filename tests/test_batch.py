@@ -205,12 +205,15 @@ def test_demo_cohort_end_to_end(tmp_path_factory):
     assert again.cached == 5 and again.graded == 2 and scores(again) == got  # dee: never cached, tried twice
 
 
-def _sandboxed_pids() -> list[int]:
-    """Processes carrying a run id (what a sandboxed kernel has in its environment)."""
+def _sandboxed_pids(student: str = "") -> list[int]:
+    """Processes carrying a run id (what a sandboxed kernel has in its environment); with `student`, only
+    those of that student's runs (their run folder, grader-<student>-<week>-..., is on the command line),
+    so that gradings of other tests or batches on the machine do not count."""
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if b"GRADER_RUN_ID=" in (proc / "environ").read_bytes():
+            if b"GRADER_RUN_ID=" in (proc / "environ").read_bytes() and (
+                    not student or f"grader-{student}-".encode() in (proc / "cmdline").read_bytes()):
                 found.append(int(proc.name))
         except OSError:
             continue
@@ -224,16 +227,16 @@ def test_local_pool_stops_a_submission_at_the_harness_timeout(suite, tmp_path, f
     from grader.cohort.pool import LocalPool
 
     got = []
-    before = set(_sandboxed_pids())
+    student = f"sleepy{os.getpid()}{int(forked)}"
     pool = LocalPool(1, judge_preload=("numpy",) if forked else None)
     t0 = time.monotonic()
-    pool.run([sleepy_job(tmp_path, timeout=3)], lambda job, grade: got.append(grade))
+    pool.run([sleepy_job(tmp_path, timeout=3, student=student)], lambda job, grade: got.append(grade))
     assert time.monotonic() - t0 < 15
     assert got[0].status == "resource_limit" and "wall-time cap of 3 s" in got[0].message
     deadline = time.monotonic() + 10  # the kernel dies with its worker (bwrap --die-with-parent, the reaper)
-    while set(_sandboxed_pids()) - before and time.monotonic() < deadline:
+    while _sandboxed_pids(student) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not set(_sandboxed_pids()) - before, "a sandboxed process outlived its stopped worker"
+    assert not _sandboxed_pids(student), "a sandboxed process outlived its stopped worker"
 
 
 def test_a_second_batch_on_the_same_folder_is_refused(suite, tmp_path):

@@ -145,7 +145,11 @@ def _needs(spec: dict) -> None:
         pytest.skip(f"needs '{needed.value}' isolation to run safely; this machine gives '{level.value}'")
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
+PRIVATE = sorted(n for n in EXPECTED if not EXPECTED[n].get("suite"))
+REAL_WEEK1 = [n for n in EXPECTED if EXPECTED[n].get("suite") == "week1"]
+
+
+@pytest.mark.parametrize("name", PRIVATE)
 def test_hostile_submission(name, corpus, tmp_path):
     spec = EXPECTED[name]
     _needs(spec)
@@ -170,3 +174,72 @@ def test_batch_with_hostile_neighbours(corpus, tmp_path):
         if name == "honest":
             assert grade.score == grade.max_score == 10
         assert sandbox_survivors(f"{RUN_TAG}-{name}") == []
+
+
+# ==== issue 16: against the real week-1 suite -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def real_corpus(tmp_path_factory):
+    out = tmp_path_factory.mktemp("hostile-week1")
+    MAKER.generate(out)
+    return out
+
+
+@pytest.mark.parametrize("name", REAL_WEEK1)
+def test_real_week1_case(name, real_corpus, tmp_path, monkeypatch):
+    """Torch reached another way, sympy's calculus, an answer channel patched in the kernel, a classmate's
+    notebook beside the graded one: each scores at most a quarter, and the report says why."""
+    from grader.config import week_suite
+
+    monkeypatch.setattr(pipeline, "week_suite", week_suite)  # the real suite, even beside `corpus`
+    spec = EXPECTED[name]
+    folder = real_corpus / name
+    notebook = spec.get("notebook", "week1.ipynb")
+    submission = Submission(student=f"{RUN_TAG}-{name}", week="week1", source=str(folder), workdir=str(folder),
+                            notebook=notebook)
+    grade = pipeline.grade_submission(submission, Settings(profile="cpu", out_dir=tmp_path))
+    assert grade.max_score == 46
+    check_expected(grade, spec, name)
+    assert grade.score <= grade.max_score / 4, [(c.id, c.points) for c in grade.checks if c.points]
+    assert sandbox_survivors(f"{RUN_TAG}-{name}") == []
+    sandbox = grade.provenance.sandbox
+    if grade.execution.isolation in ("bwrap", "unshare") and sandbox.uid == "own":
+        assert sandbox.forbidden_blocked and "torch" in sandbox.forbidden
+
+
+def test_weak_level_refused_without_the_flag(tmp_path, monkeypatch):
+    """Below bubblewrap `grade` and `batch` refuse (exit 4, one line naming the flag, no report); with
+    --allow-weak-isolation it grades, and every report says so first. `check` grades with a warning."""
+    from click.testing import CliRunner
+
+    from grader.cli import main
+    from grader.run.sandbox import level_works
+
+    if not level_works(Isolation.unshare)[0]:
+        pytest.skip(f"the unshare level is unusable here: {level_works(Isolation.unshare)[1]}")
+    monkeypatch.setattr(pipeline, "machine_isolation", lambda: Isolation.unshare)
+    monkeypatch.delenv("GRADER_ALLOW_WEAK_ISOLATION", raising=False)
+    monkeypatch.setattr(pipeline, "week_suite", lambda week, public=False: SUITE)
+    notebook = tmp_path / "src" / "week1.ipynb"
+    notebook.parent.mkdir()
+    notebook.write_bytes(MAKER.nb(MAKER.HONEST))
+    out = tmp_path / "out"
+    refused = CliRunner().invoke(main, ["grade", "week1", str(notebook), "--out", str(out)])
+    assert refused.exit_code == 4, refused.output
+    assert refused.output.count("\n") == 1 and "--allow-weak-isolation" in refused.output
+    assert not out.exists()
+    graded = CliRunner().invoke(main, ["grade", "week1", str(notebook), "--out", str(out), "--allow-weak-isolation",
+                                       "--format", "json", "--format", "md", "--format", "html"])
+    assert graded.exit_code == 0, graded.output
+    grade = Grade.model_validate_json((out / "local-week1.json").read_text())
+    assert grade.score == grade.max_score == 10
+    assert grade.provenance.sandbox.weak and grade.provenance.sandbox.level == "unshare"
+    first_line = (out / "local-week1.md").read_text().splitlines()[0]
+    assert "Weak isolation" in first_line and "'unshare'" in first_line
+    html = (out / "local-week1.html").read_text()
+    assert html.index('id="weak-isolation"') < html.index("<h1>")
+    batch = CliRunner().invoke(main, ["batch", "week1", "--roster", str(notebook), "--out", str(tmp_path / "b")])
+    assert batch.exit_code == 4 and "--allow-weak-isolation" in batch.output, batch.output
+    checked = CliRunner().invoke(main, ["check", "week1", str(notebook), "--out", str(tmp_path / "c")])
+    assert checked.exit_code == 0, checked.output  # a student's own machine: graded, with a warning
+    assert checked.output.startswith("warning: without bubblewrap") and "'unshare'" in checked.output.splitlines()[0]

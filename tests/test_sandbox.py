@@ -265,3 +265,170 @@ def test_require_isolation_refuses_to_grade_below_bwrap(tmp_path, monkeypatch):
     submission = Submission(week="week1", source=str(tmp_path), workdir=str(tmp_path), notebook="week1.ipynb")
     with pytest.raises(IsolationError, match="'bwrap' was required"):
         pipeline.grade_submission(submission, Settings(profile="cpu", require_isolation=True))
+
+
+# ---- what the boundary must also hold: forbidden packages, no root, refusal below bubblewrap ----------
+
+FORBID = ("torch", "sympy", "mpmath", "functorch")
+WEAK_LEVELS = [Isolation.bwrap, Isolation.unshare]
+
+
+def _usable(level: Isolation) -> None:
+    works, why = probe_level(level)
+    if not works:
+        pytest.skip(f"{level.value} unusable here: {why}")
+
+
+@pytest.mark.parametrize("level", WEAK_LEVELS)
+def test_forbidden_packages_cannot_be_imported_whatever_the_route(tmp_path, level):
+    """Every route to torch fails with the week's message: names built at run time, importlib, a path
+    hack to the package folder by name, loading its files directly, ctypes on libtorch."""
+    if os.geteuid() != 0 and level is Isolation.unshare:
+        pytest.skip("the unshare level mounts over packages only as root")
+    _usable(level)
+    import torch
+
+    torch_dir = Path(torch.__file__).parent
+    spec = make_spec(tmp_path, level, forbid=FORBID, forbid_note="week 1 forbids it")
+    proc = run_inside(spec, f"""
+        import ctypes, importlib, importlib.util, sys
+        routes = {{
+            "import": lambda: __import__("to" + "rch"),
+            "importlib": lambda: importlib.import_module("sympy"),
+            "submodule": lambda: importlib.import_module("torch.autograd"),
+            "path_hack": lambda: (sys.path.insert(0, {str(torch_dir.parent)!r}), __import__("mpmath")),
+            "file": lambda: importlib.util.spec_from_file_location("t", {str(torch_dir / '__init__.py')!r})
+                            .loader.exec_module(importlib.util.module_from_spec(
+                                importlib.util.spec_from_file_location("t", {str(torch_dir / '__init__.py')!r}))),
+            "ctypes": lambda: ctypes.CDLL({str(torch_dir / 'lib' / 'libtorch_cpu.so')!r}),
+        }}
+        for name, route in routes.items():
+            try:
+                route()
+                print(name, "LOADED")
+            except BaseException as exc:
+                print(name, type(exc).__name__, str(exc).replace(chr(10), " ")[:120])
+        print("numpy", __import__("numpy").__name__)  # what is not forbidden still imports
+    """)
+    assert proc.returncode == 0, proc.stderr
+    lines = dict(line.split(" ", 1) for line in proc.stdout.strip().splitlines())
+    assert "LOADED" not in proc.stdout, proc.stdout
+    for route in ("import", "importlib", "submodule", "path_hack", "file"):
+        assert "cannot be imported while grading: week 1 forbids it" in lines[route], lines
+    assert lines["import"].startswith("ModuleNotFoundError 'torch'")
+    assert lines["numpy"] == "numpy"
+
+
+@pytest.mark.parametrize("level", WEAK_LEVELS)
+def test_address_layout_is_fixed_at_every_level(tmp_path, level):
+    """ASLR is off inside (setarch -R innermost: bwrap's uid switch resets the personality): two runs
+    place a fresh object at the same address."""
+    _usable(level)
+    seen = []
+    for index in range(2):
+        spec = make_spec(tmp_path / str(index), level)
+        proc = run_inside(spec, "print(open('/proc/self/personality').read().strip(), hex(id(object())))")
+        assert proc.returncode == 0, proc.stderr
+        seen.append(proc.stdout.split())
+    assert int(seen[0][0], 16) & 0x0040000  # ADDR_NO_RANDOMIZE
+    assert seen[0] == seen[1]
+
+
+@needs_root
+@needs_unshare
+def test_unshare_level_as_root_switches_uid_and_covers_the_host(tmp_path, monkeypatch):
+    """No kernel runs as root: its own uid, no capabilities, the repository (solutions/, .git), the
+    homes and other runs hidden; the environment readable and not writable."""
+    monkeypatch.setenv("GRADER_SECRET_TOKEN", "tok-unshare")
+    (tmp_path / "decoy").mkdir()
+    (tmp_path / "decoy" / "other-student.ipynb").write_text("{}")
+    spec = make_spec(tmp_path / "a", Isolation.unshare)
+    proc = run_inside(spec, f"""
+        import json, os, sys
+        status = dict(l.split(':', 1) for l in open('/proc/self/status').read().splitlines())
+        def writable(path):
+            try:
+                open(path, 'w').close(); return True
+            except OSError:
+                return False
+        print(json.dumps({{
+            "uid": os.getuid(), "capeff": status['CapEff'].strip(),
+            "solutions": os.path.exists({str(ROOT / 'solutions')!r}), "git": os.path.exists({str(ROOT / '.git')!r}),
+            "decoy": os.path.exists({str(tmp_path / 'decoy')!r}), "root": sorted(os.listdir('/root')),
+            "venv": os.path.exists(sys.executable), "venv_writable": writable(sys.prefix + '/pwned'),
+            "secret": 'GRADER_SECRET_TOKEN' in os.environ,
+        }}))
+    """)
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    seen = json.loads(proc.stdout)
+    assert seen["uid"] == spec.uid != 0 and int(seen["capeff"], 16) == 0
+    assert not seen["solutions"] and not seen["git"] and not seen["decoy"] and not seen["secret"]
+    assert set(seen["root"]) <= {".pyenv"}  # only the path to the base Python, bound back
+    assert seen["venv"] and not seen["venv_writable"]
+
+
+@needs_root
+def test_reap_kills_every_process_of_the_run_uid(tmp_path):
+    """A daemon that exec'd itself a clean environment (no GRADER_RUN_ID) still goes: it keeps the run's uid."""
+    spec = make_spec(tmp_path, Isolation.process)
+    daemon = subprocess.Popen(["setpriv", f"--reuid={spec.uid}", f"--regid={spec.uid}", "--clear-groups",
+                               "env", "-i", "sleep", "120"])
+    try:
+        deadline = time.monotonic() + 10
+        while daemon.pid not in run_pids(spec.run_id, uid=spec.uid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert daemon.pid not in run_pids(spec.run_id)  # its environment no longer names the run
+        assert daemon.pid in reap(spec.run_id, uid=spec.uid)
+        assert daemon.wait(timeout=10) == -9
+    finally:
+        daemon.kill()
+
+
+def test_process_level_problems_are_one_clear_line(tmp_path, monkeypatch):
+    """As root the process level hides nothing: refused where the run's uid could not read the environment,
+    or could read the hidden checks."""
+    from grader.run import sandbox
+
+    if os.geteuid() != 0:
+        assert sandbox.level_problem(Isolation.process) == ""
+        return
+    closed = tmp_path / "closed"
+    (closed / "env").mkdir(parents=True)
+    closed.chmod(0o700)
+    monkeypatch.setattr(sandbox, "grading_env_paths", lambda: [closed / "env"])
+    problem = sandbox.level_problem(Isolation.process)
+    assert "cannot read the grading environment" in problem and "0700" in problem and "\n" not in problem
+    import tempfile
+
+    opened = Path(tempfile.mkdtemp(prefix="grader-open-"))  # pytest's own folders are 0700
+    try:
+        (opened / "env").mkdir()
+        (opened / "solutions").mkdir()
+        for path in (opened, opened / "env", opened / "solutions"):
+            path.chmod(0o755)
+        monkeypatch.setattr(sandbox, "grading_env_paths", lambda: [opened / "env"])
+        monkeypatch.setattr(sandbox, "SOLUTIONS", opened / "solutions")
+        assert "could read the hidden checks" in sandbox.level_problem(Isolation.process)
+        (opened / "solutions").chmod(0o750)
+        assert sandbox.level_problem(Isolation.process) == ""
+    finally:
+        shutil.rmtree(opened)
+
+
+def test_check_level_refuses_below_bubblewrap_unless_allowed(monkeypatch):
+    from grader.run import sandbox
+
+    monkeypatch.setattr(sandbox, "level_works", lambda level: (level is not Isolation.bwrap, "bwrap: no namespaces"))
+    sandbox.check_level(Isolation.bwrap, allow_weak=False)
+    with pytest.raises(IsolationError) as refused:
+        sandbox.check_level(Isolation.unshare, allow_weak=False)
+    message = str(refused.value)
+    assert "'unshare'" in message and "--allow-weak-isolation" in message and "\n" not in message
+    sandbox.check_level(Isolation.unshare, allow_weak=True)
+    with pytest.raises(IsolationError, match="'bwrap' was required"):
+        sandbox.check_level(Isolation.unshare, allow_weak=True, required=True)
+    monkeypatch.setattr(sandbox, "level_works", lambda level: (False, "no uid can read it"))
+    with pytest.raises(IsolationError, match="cannot grade with 'process' isolation: no uid can read it"):
+        sandbox.check_level(Isolation.process, allow_weak=True)

@@ -261,3 +261,22 @@ def test_public_suite_discriminates(notebook, full, tmp_path):
     assert grade.status == "graded"
     assert grade.max_score > 0
     assert grade.score == (grade.max_score if full else 0), [(c.id, c.points, c.message) for c in grade.checks]
+
+
+@pytest.mark.slow
+def test_an_order_dependent_bug_gets_one_grade(tmp_path):
+    """`=` instead of `+=` in backward: which gradient survives depends on the order in which a set of
+    Values is visited, i.e. on their addresses (the stub's `self._prev = set(_children)`). Before, five
+    grades of one commit gave up to four different scores; now the kernel runs without ASLR and the probes
+    on a fixed-address heap, and every grade is the same, to the last digit of the measured loss."""
+    from grader.run.execute import DETERMINISTIC_HEAP
+
+    if not DETERMINISTIC_HEAP.is_file():
+        pytest.skip(f"{DETERMINISTIC_HEAP} is not built (ci/install.sh builds it)")
+    notebook = ROOT / "fixtures" / "submissions" / "week1" / "fails_grad_overwrite.ipynb"
+    grades = [grade_notebook("week1", notebook, tmp_path / str(i), select=("zero_grad", "toy_training"))
+              for i in range(5)]
+    seen = {(g.score, tuple((c.id, c.points, c.measured) for c in g.checks)) for g in grades}
+    assert len(seen) == 1, seen
+    sandbox = grades[0].provenance.sandbox
+    assert sandbox.layout_fixed and sandbox.deterministic_heap and sandbox.hash_seed == "0"

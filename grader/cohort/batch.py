@@ -282,6 +282,10 @@ def run_batch(week: str, roster_path: Path, out_dir: Path, *, settings: Settings
                   policy=policy, trust_commit_dates=trust_commit_dates)
     if jobs is not None and jobs < 1:
         raise ValueError(f"--jobs must be at least 1 (got {jobs})")
+    if not fetch_only:  # before any fork is fetched: IsolationError, one line (exit 4)
+        from grader.pipeline import check_isolation
+
+        check_isolation(settings or Settings())
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = open(out_dir / "batch.lock", "w")  # noqa: SIM115 - held until this process ends or returns
@@ -345,7 +349,7 @@ def _local_pool(week: str, settings: Settings, jobs: int | None) -> LocalPool:
     profile = settings.profile or detect_profile()
     session = session_context(suite, profile, config.profile(profile).thresholds, settings.select, DATA_DIR)
     return LocalPool(jobs or (len(gpus) if gpus else os.cpu_count() or 1), gpus,
-                     judge_preload=judge_preload(config.uses_torch), judge_session=session)
+                     judge_preload=judge_preload(config.judge_uses_torch), judge_session=session)
 
 
 def _run_batch(week: str, roster_path: Path, out_dir: Path, t0: float, log: HeadsLog, *, settings: Settings | None,

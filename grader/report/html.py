@@ -23,7 +23,7 @@ from grader.report.charts import (
     read_png_artifact,
     read_text_artifact,
 )
-from grader.report.markdown import CATEGORY_TITLES, _fmt, atomic_write, register
+from grader.report.markdown import CATEGORY_TITLES, _fmt, atomic_write, register, weak_isolation_note
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -220,7 +220,9 @@ def _footer(grade: Grade) -> list[str]:
 @register("html", ".html")
 def render_html(grade: Grade) -> str:
     """One submission: verdict and score first, then categories, checks, problems, figures."""
-    body = [*_verdict(grade), *_categories(grade), *_checks(grade), *_failures(grade),
+    weak = weak_isolation_note(grade)
+    banner = [f'<div class="note" id="weak-isolation"><strong>{_e(weak)}</strong></div>'] if weak else []
+    body = [*banner, *_verdict(grade), *_categories(grade), *_checks(grade), *_failures(grade),
             *_artifacts(grade), *_footer(grade)]
     return _page(f"{grade.student} {grade.week}: {grade.score:g}/{grade.max_score:g}", body)
 

@@ -70,6 +70,19 @@ def _verdict(status: str, message: str) -> list[str]:
     return lines
 
 
+def weak_isolation_note(grade: Grade) -> str | None:
+    """One sentence for a grade made below bubblewrap (every report's first line), else None."""
+    sandbox = grade.provenance.sandbox
+    if sandbox is None or not sandbox.weak:
+        return None
+    held = [label for label, ok in (
+        ("its own unprivileged user", sandbox.uid == "own"), ("no network", sandbox.network_cut),
+        ("the forbidden packages blocked", sandbox.forbidden_blocked and bool(sandbox.forbidden)),
+        ("private mounts", sandbox.private_mounts)) if ok]
+    return (f"Weak isolation: graded at the '{sandbox.level}' level, without bubblewrap's sandbox"
+            + (f" (held: {', '.join(held)})" if held else "") + "; this grade is only as trustworthy as the notebook.")
+
+
 @register("md", ".md")
 def render_markdown(grade: Grade) -> str:
     """Verdict first, then categories, then each check with measured value and target."""
@@ -79,6 +92,9 @@ def render_markdown(grade: Grade) -> str:
     if grade.title:
         lines[0] += f" — {grade.title}"
     lines += submission_lines(grade)
+    weak = weak_isolation_note(grade)
+    if weak:
+        lines.insert(0, f"> ⚠️ **{weak}**\n")
     if grade.status != "graded" or grade.message:
         lines += _verdict(grade.status, grade.message)
     if grade.late_days:

@@ -36,6 +36,7 @@ from grader.run.sandbox import (
     prepare_run_dir,
     reap,
     release_cgroup,
+    run_uid,
     sandbox_prefix,
 )
 from grader.run.scratch import SPACE_ERRORS, Scratch
@@ -65,6 +66,10 @@ def bounded_unpack(raw: Any) -> Any:
     except JSONShapeError as exc:
         raise MessageRefused(f"a message from the kernel {exc}") from None
     return json_unpacker(data)
+# The fixed-address allocator the probes run on (detalloc.c), built into the environment by ci/install.sh;
+# the sandbox mounts the environment, so the kernel loads it from there. Without it grades still work,
+# and an order-dependent bug may score differently between runs (the grade records which).
+DETERMINISTIC_HEAP = Path(sys.prefix) / "lib" / "grader-detalloc.so"
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,8 @@ class KernelPlan:
     level: Isolation = Isolation.process
     gpu: int | None = None
     limits: Limits = Limits()
+    forbid: tuple[str, ...] = ()  # packages the sandbox must not let the notebook import
+    forbid_note: str = ""  # the week's rule, quoted by the failing import
 
 
 @dataclass(frozen=True)
@@ -222,19 +229,25 @@ def _make_client(plan: KernelPlan, run_dir: Path, spec: SandboxSpec):
 
 
 def _preamble(plan: KernelPlan) -> str:
-    lines = [
-        "import random as _r, os as _o",
-        f"_r.seed({plan.seeds.get('python', 0)})",
-        "try:\n    import numpy as _np\n    _np.random.seed(%d)\nexcept ImportError:\n    pass" % plan.seeds.get("numpy", 0),
+    """Seed the kernel's generators before the notebook runs. Inside a function that deletes itself, so
+    the student's namespace gets no name from it (a week that forbids torch never imports it)."""
+    body = [
+        "import random",
+        f"random.seed({plan.seeds.get('python', 0)})",
+        "try:",
+        "    import numpy",
+        f"    numpy.random.seed({plan.seeds.get('numpy', 0)})",
+        "except ImportError:",
+        "    pass",
     ]
     if plan.uses_torch:
-        lines += [
-            "import torch as _t",
-            f"_t.manual_seed({plan.seeds.get('torch', 0)})",
-            f"_t.set_num_threads(int(_o.environ.get('OMP_NUM_THREADS', '2')))",
+        body += [
+            "import os, torch",
+            f"torch.manual_seed({plan.seeds.get('torch', 0)})",
+            "torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '2')))",
         ]
-    lines.append("del _r, _o")
-    return "\n".join(lines)
+    return "def __grader_preamble():\n" + "".join(f"    {line}\n" for line in body) + \
+        "__grader_preamble()\ndel __grader_preamble\n"
 
 
 def _cell_failure(cell, index: int) -> CellFailure | None:
@@ -439,7 +452,7 @@ def _kill_run(km, spec: SandboxSpec, state: dict[str, Any]) -> None:
             os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    reap(spec.run_id)
+    reap(spec.run_id, uid=run_uid(spec))
 
 
 async def _run_probes(client, plan: KernelPlan, run: RunPlan, probes_dir: Path, spec: SandboxSpec) -> Path:
@@ -452,12 +465,12 @@ async def _run_probes(client, plan: KernelPlan, run: RunPlan, probes_dir: Path, 
     shutil.copyfile(run.probes_file, probe_dir / "probes.py")
     shutil.copyfile(RUNTIME, probe_dir / "probe_runtime.py")
     run.write_requests(probe_dir)
+    heap_lib = str(DETERMINISTIC_HEAP) if DETERMINISTIC_HEAP.is_file() else None
     code = (
-        "import runpy as _rp\n"
-        f"_rp.run_path({str(probe_dir / 'probe_runtime.py')!r}, "
+        "__import__('runpy').run_path("
+        f"{str(probe_dir / 'probe_runtime.py')!r}, "
         f"init_globals={{'STUDENT_NS': globals(), 'PROBE_DIR': {str(probe_dir)!r}, "
-        f"'PROBE_TIMEOUT': {plan.probe_timeout!r}}}, run_name='__grader_probes__')\n"
-        "del _rp"
+        f"'PROBE_TIMEOUT': {plan.probe_timeout!r}, 'HEAP_LIB': {heap_lib!r}}}, run_name='__grader_probes__')\n"
     )
     client.timeout = int(plan.probe_timeout) + 30
     try:
@@ -476,7 +489,7 @@ def execute_notebook(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: 
     """
     start = time.monotonic()
     spec = SandboxSpec(run_dir=run_dir, level=plan.level, gpu=plan.gpu, limits=plan.limits,
-                       writable=(plan.workdir,))
+                       writable=(plan.workdir,), forbid=plan.forbid, forbid_note=plan.forbid_note)
     # The run's writable space, size-capped (the pipeline releases it once the answers are judged).
     scratch = Scratch(run_dir, level_is_bwrap=plan.level is Isolation.bwrap)
     prepare_run_dir(spec)
@@ -489,7 +502,7 @@ def execute_notebook(plan: KernelPlan, prepare: Callable[[], RunPlan], run_dir: 
                  "message": f"the notebook ran past its total budget of {plan.total_timeout:.0f} s"}
     finally:
         scratch.stop_watching()
-        reap(spec.run_id)  # nothing of the submission outlives its run (daemons, double forks)
+        reap(spec.run_id, uid=run_uid(spec))  # nothing of the submission outlives its run (daemons, double forks)
         release_cgroup(spec)
     if plan.gpu is not None and gpu_holders(spec.run_id):  # reaped, yet still on the GPU: a harness bug
         raise RuntimeError(f"a process of run {spec.run_id} still holds GPU memory after the run")

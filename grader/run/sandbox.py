@@ -8,11 +8,19 @@ recorded in every grade:
              environment (read-only) and this run's folder mounted, size-capped tmpfs /tmp,
              all capabilities dropped, a real uid switch (setpriv) to a uid of its own,
              rlimits applied inside
-    unshare  env -i, util-linux unshare: new net/pid/ipc/uts namespaces, rlimits
-    process  env -i and rlimits only
+    unshare  env -i, util-linux unshare: new net/pid/ipc/uts/mount namespaces; as root, /tmp, the
+             homes and the grader's repository covered (the environment and the run bound back),
+             then the uid switch; rlimits
+    process  env -i, the uid switch as root (refused where that uid could read the hidden checks
+             or not read the environment), rlimits
+
+At every level the packages the week forbids are mounted over (bwrap, unshare) so that importing
+them fails with a message naming the week's rule, and the kernel runs without address space
+randomisation (setarch -R, innermost: bwrap's uid switch resets the personality).
 
 Every sandboxed process carries GRADER_RUN_ID in its environment, so `reap` can find and
-kill whatever a submission left behind, whichever level ran it.
+kill whatever a submission left behind, whichever level ran it; as root it also kills every
+process of the run's own uid (a daemon that exec'd itself a clean environment).
 """
 
 from __future__ import annotations
@@ -20,8 +28,10 @@ from __future__ import annotations
 import functools
 import os
 import secrets
+import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -30,6 +40,8 @@ import zlib
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+
+from grader.config import REPO_ROOT, SOLUTIONS
 
 SANDBOX_UID = 65534  # inside a user namespace (grading as a normal user): nobody
 # As root each run gets its own unused host uid: RLIMIT_NPROC counts per uid, so a fork bomb in one
@@ -81,6 +93,8 @@ class SandboxSpec:
     gpu: int | None = None  # CUDA device index given to this submission, if any
     run_id: str = field(default_factory=lambda: secrets.token_hex(8))
     writable: tuple[Path, ...] = ()  # extra folders chowned to the sandbox uid (the scratch copy)
+    forbid: tuple[str, ...] = ()  # packages that must not be importable inside (week.toml `forbid`)
+    forbid_note: str = ""  # the week's rule, in the message an import of one of them raises
 
     @property
     def uid(self) -> int:
@@ -91,8 +105,8 @@ class SandboxSpec:
 
     @property
     def switches_uid(self) -> bool:
-        """Only bwrap as root switches uid: the fallbacks cannot reach a grading env under /root."""
-        return self.level is Isolation.bwrap and os.geteuid() == 0
+        """As root every level switches to the run's own uid: no kernel ever runs as uid 0."""
+        return os.geteuid() == 0
 
 
 def base_env(spec: SandboxSpec) -> dict[str, str]:
@@ -177,6 +191,8 @@ def _bwrap_prefix(spec: SandboxSpec) -> list[str]:
     for path in grading_env_paths():
         argv += ["--ro-bind", str(path), str(path)]
     argv += ["--bind", str(spec.run_dir), str(spec.run_dir)]
+    for target, blocker in forbidden_mounts(spec):
+        argv += ["--ro-bind", str(blocker), str(target)]
     if spec.gpu is not None:
         for dev in sorted(Path("/dev").glob("nvidia*")):
             if dev.is_char_device():
@@ -184,11 +200,16 @@ def _bwrap_prefix(spec: SandboxSpec) -> list[str]:
         if Path("/sys").is_dir():  # the CUDA driver reads PCI topology from /sys
             argv += ["--ro-bind", "/sys", "/sys"]
     argv += ["--"]  # no --chdir: bwrap keeps the launcher's cwd (the notebook's folder)
-    if spec.switches_uid:
-        uid = str(spec.uid)
-        argv += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                 "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
-    return argv
+    return argv + _uid_prefix(spec)
+
+
+def _uid_prefix(spec: SandboxSpec) -> list[str]:
+    """As root: become the run's own unprivileged uid, with no capability left to regain."""
+    if not spec.switches_uid:
+        return []
+    uid = str(spec.uid)
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+            "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
 
 
 def _tmp_mounts(spec: SandboxSpec) -> list[str]:
@@ -206,9 +227,153 @@ def _namespace_prefix(spec: SandboxSpec) -> list[str]:
         return _bwrap_prefix(spec)
     if spec.level is Isolation.unshare:
         # A fresh network namespace (loopback only, down) and pid namespace: nothing of the
-        # kernel survives its process tree, and no socket reaches the network.
-        return ["unshare", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child", "--mount-proc"]
-    return []
+        # kernel survives its process tree, and no socket reaches the network. The mount namespace
+        # (--mount-proc makes one) lets root cover what the kernel must not see before it switches uid.
+        argv = ["unshare", "--net", "--pid", "--ipc", "--uts", "--mount", "--fork", "--kill-child", "--mount-proc"]
+        if os.geteuid() == 0:
+            argv += ["/bin/sh", "-c", _unshare_mounts(spec) + '\nexec "$@"', "grader-mounts"]
+        return argv + _uid_prefix(spec)
+    return _uid_prefix(spec)
+
+
+# ---- below bubblewrap: what root can still hide in a mount namespace ----------------------------------
+
+def _covered_paths() -> list[Path]:
+    """Folders the unshare level covers with an empty tmpfs: other runs and the host's temp files, the
+    homes (tokens, keys) and the grader's repository (hidden checks, .git); the environment and the
+    run's folder are bound back on top. Never a folder inside the environment (a grader installed into
+    site-packages has its "repository" there)."""
+    hidden = [Path("/tmp"), Path("/var/tmp"), Path("/root"), Path("/home"), REPO_ROOT, SOLUTIONS]
+    if os.environ.get("GRADER_SOLUTIONS_DIR"):
+        hidden.append(Path(os.environ["GRADER_SOLUTIONS_DIR"]))
+    env = [Path(os.path.realpath(p)) for p in grading_env_paths()]
+    kept: list[Path] = []
+    for path in sorted({Path(os.path.realpath(p)) for p in hidden if p.is_dir()}, key=lambda p: len(p.parts)):
+        if path == Path("/") or any(e == path or e in path.parents for e in env):
+            continue
+        if not any(k == path or k in path.parents for k in kept):
+            kept.append(path)
+    return kept
+
+
+def _unshare_mounts(spec: SandboxSpec) -> str:
+    """A shell script, run as root inside the new mount namespace before the uid switch: stage what must
+    stay visible, cover the folders above, bind the staged ones back (the environment read-only), block
+    the forbidden packages."""
+    q = shlex.quote
+    covers = _covered_paths()
+    keeps = [(Path(os.path.realpath(p)), p != spec.run_dir) for p in [*grading_env_paths(), spec.run_dir]]
+    keeps = [(p, ro) for p, ro in keeps if any(c == p or c in p.parents for c in covers)]
+    stage = next(Path(d) for d in ("/mnt", "/media", "/srv", "/dev/shm")
+                 if Path(d).is_dir() and not any(Path(d) in p.parents or Path(d) == p for p, _ in keeps))
+    lines = ["set -e", f"mount -t tmpfs -o size=64k,mode=0700 grader-stage {q(str(stage))}"]
+    for i, (path, _) in enumerate(keeps):
+        lines += [f"mkdir {q(str(stage / str(i)))}", f"mount --bind {q(str(path))} {q(str(stage / str(i)))}"]
+    for cover in covers:
+        lines.append(f"mount -t tmpfs -o size=1m,mode=0755 grader-cover {q(str(cover))}")
+    for i, (path, read_only) in enumerate(keeps):
+        lines += [f"mkdir -p {q(str(path))}", f"mount --bind {q(str(stage / str(i)))} {q(str(path))}"]
+        if read_only:
+            lines.append(f"mount -o remount,bind,ro {q(str(path))}")
+    lines.append(f"umount -l {q(str(stage))}")
+    for target, blocker in forbidden_mounts(spec):
+        lines += [f"mount --bind {q(str(blocker))} {q(str(target))}",
+                  f"mount -o remount,bind,ro {q(str(target))}"]
+    return "\n".join(lines)
+
+
+def readable_by_others(path: Path) -> bool:
+    """Whether a uid that is neither the owner nor in the group can list/read `path` (mode bits only)."""
+    path = Path(os.path.realpath(path))
+    try:
+        for parent in [*reversed(path.parents), path]:
+            mode = parent.stat().st_mode
+            if not mode & stat.S_IXOTH or (parent == path and not mode & stat.S_IROTH):
+                return False
+    except OSError:
+        return False
+    return True
+
+
+def level_problem(level: Isolation) -> str:
+    """Why grading at `level` would not be safe here ("" when it is): the process level as root switches
+    to an unprivileged uid but hides nothing, so that uid must be able to read the environment, and must
+    not be able to read the hidden checks or write the environment."""
+    if level is not Isolation.process or os.geteuid() != 0:
+        return ""
+    for path in grading_env_paths():
+        if not readable_by_others(path):
+            blocker = next((p for p in [*reversed(path.parents), path] if not readable_by_others(p)), path)
+            return (f"the 'process' level runs the kernel as an unprivileged uid, which cannot read the grading "
+                    f"environment at {path} ({blocker} is mode {stat.S_IMODE(blocker.stat().st_mode):04o}): "
+                    "install bubblewrap, or put the environment where every user can read it")
+        if path.stat().st_mode & stat.S_IWOTH:
+            return f"the grading environment at {path} is writable by every user: chmod o-w it"
+    for path in {SOLUTIONS, *([Path(os.environ["GRADER_SOLUTIONS_DIR"])] if os.environ.get("GRADER_SOLUTIONS_DIR") else [])}:
+        if path.is_dir() and readable_by_others(path):
+            return (f"at the 'process' level the kernel's uid could read the hidden checks in {path}: "
+                    f"chmod o-rwx {path}, or install bubblewrap")
+    return ""
+
+
+# ---- packages the week forbids -------------------------------------------------------------------
+
+def _site_dirs() -> list[Path]:
+    """Every package folder a student's import could reach inside the sandbox: the environment's and the
+    system Pythons' site-/dist-packages (a path hack to a folder by name reaches them all)."""
+    found: set[Path] = set()
+    for root in [*grading_env_paths(), Path("/usr/lib"), Path("/usr/local/lib")]:
+        for depth in ("*", "*/*", "*/*/*"):
+            for name in ("site-packages", "dist-packages"):
+                found.update(p for p in root.glob(f"{depth}/{name}") if p.is_dir())
+    return sorted(found)
+
+
+@functools.lru_cache(maxsize=8)
+def forbidden_paths(names: tuple[str, ...]) -> tuple[Path, ...]:
+    """Where the forbidden packages are installed: package folders, modules, extension modules."""
+    hits: set[Path] = set()
+    for site in _site_dirs():
+        for name in names:
+            for path in [site / name, site / f"{name}.py", *site.glob(f"{name}.*.so")]:
+                if path.exists():
+                    hits.add(Path(os.path.realpath(path)))
+    return tuple(sorted(hits))
+
+
+def blocker_source(name: str, note: str) -> str:
+    """The module that stands in for a forbidden package: importing it fails, naming the package and why."""
+    message = f"{name!r} cannot be imported while grading: {note}" if note else \
+        f"{name!r} cannot be imported while grading (forbidden this week)"
+    return f"raise ModuleNotFoundError({message!r}, name={name!r})\n"
+
+
+def forbidden_mounts(spec: SandboxSpec) -> list[tuple[Path, Path]]:
+    """(installed path, blocker in the run folder) pairs to mount over; the blockers are written here."""
+    pairs = []
+    for target in forbidden_paths(tuple(sorted(spec.forbid))):
+        name = target.name.split(".")[0]
+        blocker = spec.run_dir / "forbid" / f"{'pkg' if target.is_dir() else 'mod'}-{name}"
+        if not blocker.exists():
+            source = blocker_source(name, spec.forbid_note)
+            if target.is_dir():
+                blocker.mkdir(parents=True)
+                (blocker / "__init__.py").write_text(source)
+            else:
+                blocker.parent.mkdir(parents=True, exist_ok=True)
+                blocker.write_text(source)
+        pairs.append((target, blocker))
+    return pairs
+
+
+def _layout_prefix() -> list[str]:
+    """No address space randomisation for the kernel: an order-dependent bug (a set of Values iterated by
+    address) then gets the same grade each time. Innermost: the uid switch before it resets the personality."""
+    return ["setarch", os.uname().machine, "-R"] if shutil.which("setarch") else []
+
+
+def layout_fixed() -> bool:
+    return bool(_layout_prefix())
 
 
 def _limits_prefix(spec: SandboxSpec) -> list[str]:
@@ -265,7 +430,7 @@ def sandbox_prefix(spec: SandboxSpec) -> list[str]:
     group = memory_cgroup(spec)
     if group is not None:  # join the cgroup before the namespaces: /sys is not mounted inside
         argv += ["/bin/sh", "-c", f'echo $$ > "{group}/cgroup.procs" && exec "$@"', "sh"]
-    return argv + _namespace_prefix(spec) + _limits_prefix(spec)
+    return argv + _namespace_prefix(spec) + _limits_prefix(spec) + _layout_prefix()
 
 
 def prepare_run_dir(spec: SandboxSpec) -> None:
@@ -292,30 +457,57 @@ def give_to_sandbox(path: Path, spec: SandboxSpec) -> None:
     for root, dirs, files in os.walk(path):
         for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
             os.chown(name, spec.uid, spec.uid, follow_symlinks=False)
+    if spec.level is Isolation.process:
+        _private_folders(path)
 
 
-def run_pids(run_id: str) -> list[int]:
-    """Host pids of every live process that carries this run's GRADER_RUN_ID."""
+def _private_folders(path: Path) -> None:
+    """The run's own folders are its uid's alone: at the process level a neighbour graded at the same time
+    (another uid) sees the other runs' folders and must not enter them. (bwrap mounts only this run and
+    unshare covers /tmp; there bwrap's own chdir, as root without capabilities, needs them open.)"""
+    for root, dirs, _ in os.walk(path):
+        for name in [root, *(os.path.join(root, n) for n in dirs)]:
+            if not os.path.islink(name):
+                os.chmod(name, 0o700)
+
+
+def _real_uid(entry: Path) -> int | None:
+    """The real uid of a live process (None for a zombie: it runs nothing and goes when it is reaped)."""
+    fields = dict(line.split(":", 1) for line in (entry / "status").read_text().splitlines() if ":" in line)
+    if fields.get("State", "").strip().startswith("Z"):
+        return None
+    return int(fields["Uid"].split()[0]) if "Uid" in fields else None
+
+
+def run_pids(run_id: str, uid: int | None = None) -> list[int]:
+    """Host pids of every live process that carries this run's GRADER_RUN_ID, or runs as `uid` (the run's
+    own uid, given as root: a process can replace its environment by exec, never its uid)."""
     marker = f"GRADER_RUN_ID={run_id}".encode()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            if marker in (entry / "environ").read_bytes().split(b"\0"):
+            if (uid is not None and _real_uid(entry) == uid) or \
+                    marker in (entry / "environ").read_bytes().split(b"\0"):
                 found.append(int(entry.name))
         except OSError:  # gone, or not ours to read
             continue
     return found
 
 
-def reap(run_id: str, wait: float = 10.0) -> list[int]:
+def run_uid(spec: SandboxSpec) -> int | None:
+    """The uid that only this run's processes have (as root), else None."""
+    return spec.uid if spec.switches_uid else None
+
+
+def reap(run_id: str, wait: float = 10.0, uid: int | None = None) -> list[int]:
     """SIGKILL every process of this run until none is left (a fork bomb refills between scans;
     a killed process lingers until the kernel tears it down); return the pids killed."""
     killed: list[int] = []
     deadline = time.monotonic() + wait
     while True:
-        pids = run_pids(run_id)
+        pids = run_pids(run_id, uid)
         if not pids or time.monotonic() > deadline:
             return killed
         for pid in pids:
@@ -347,8 +539,11 @@ def probe_level(level: Isolation) -> tuple[bool, str]:
         return False, f"{tool} is not installed"
     if not shutil.which("prlimit"):
         return False, "prlimit (util-linux) is not installed"
-    if level is Isolation.bwrap and os.geteuid() == 0 and not shutil.which("setpriv"):
-        return False, "setpriv (util-linux) is not installed"
+    if os.geteuid() == 0 and not shutil.which("setpriv"):
+        return False, "setpriv (util-linux) is not installed: no kernel may run as root"
+    problem = level_problem(level)
+    if problem:
+        return False, problem
     with tempfile.TemporaryDirectory(prefix="grader-probe-") as tmp:
         spec = SandboxSpec(run_dir=Path(tmp) / "run", level=level)
         prepare_run_dir(spec)
@@ -366,13 +561,37 @@ def probe_level(level: Isolation) -> tuple[bool, str]:
     return True, f"uid {uid} inside"
 
 
+@functools.lru_cache(maxsize=4)
+def level_works(level: Isolation) -> tuple[bool, str]:
+    """probe_level, once per level and process."""
+    return probe_level(level)
+
+
 @functools.lru_cache(maxsize=1)
 def detect_isolation() -> Isolation:
     """The strongest level this machine gives (probed by running Python under it; cached)."""
     for level in (Isolation.bwrap, Isolation.unshare):
-        if probe_level(level)[0]:
+        if level_works(level)[0]:
             return level
     return Isolation.process
+
+
+def check_level(level: Isolation, *, allow_weak: bool, required: bool = False) -> None:
+    """Refuse to run student code where it would not be safe: below bubblewrap unless the caller allows
+    it (--allow-weak-isolation, or `check` on a student's own machine), and never where the level itself
+    cannot hold (the process level as root with the hidden checks readable). One line, for exit 4."""
+    if level is Isolation.bwrap:
+        return
+    if required:
+        require(level, Isolation.bwrap)
+    if not allow_weak:
+        raise IsolationError(
+            f"refusing to grade with '{level.value}' isolation: bubblewrap is unusable here "
+            f"({level_works(Isolation.bwrap)[1]}); install it (apt-get install bubblewrap) or pass "
+            "--allow-weak-isolation to grade anyway (every report then says so)")
+    works, why = level_works(level)
+    if not works:
+        raise IsolationError(f"cannot grade with '{level.value}' isolation: {why}")
 
 
 def require(level: Isolation, wanted: Isolation | None) -> None:

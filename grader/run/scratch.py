@@ -190,9 +190,9 @@ def mounts_under(run_dir: Path) -> list[Path]:
 _OWNED = re.compile(r"^grader-(box|probes)-(\d+)$")
 
 
-def sweep_stale() -> int:
+def sweep_stale() -> set[Path]:
     """Unmount the run spaces of graders that were killed before they released them (a worker stopped at
-    its cap or timeout), and remove their run folders; returns how many run folders were freed."""
+    its cap or timeout), and remove their run folders; returns the run folders freed."""
     stale = set()
     for target, source in _mounts():
         match = _OWNED.match(source)
@@ -202,7 +202,7 @@ def sweep_stale() -> int:
         release(run_dir)
         if run_dir.name.startswith("grader-"):
             shutil.rmtree(run_dir, ignore_errors=True)
-    return len(stale)
+    return stale
 
 
 def release(run_dir: Path, keep: bool = False) -> None:

@@ -127,6 +127,12 @@ def render(d: Diagnosis) -> str:
     lines.append(f"isolation reached: {d.level.value} ({verdict})")
     lines.append(f"GPU: {', '.join(d.gpus) if d.gpus else 'none (cpu profile)'}")
     lines.append(f"grading env: python {d.python}, torch {d.torch or 'not installed'}")
+    from grader.run.execute import DETERMINISTIC_HEAP
+    from grader.run.sandbox import layout_fixed
+
+    heap = "built" if DETERMINISTIC_HEAP.is_file() else "MISSING (ci/install.sh builds grader/run/detalloc.c)"
+    lines.append(f"reproducible grades: address layout {'fixed (setarch -R)' if layout_fixed() else 'RANDOM (no setarch)'}, "
+                 f"probe heap {heap}")
     start = f"{d.kernel_start_seconds:.2f} s" if d.kernel_start_seconds is not None else f"FAILED ({d.kernel_start_error})"
     lines.append(f"kernel start (sandboxed interpreter + ipykernel import): {start}")
     lines.append("caps on what a submission can make the grader do (enforced here?):")

@@ -1,6 +1,7 @@
 """How much the harness costs beyond the student's own code, measured side by side in one run.
 
     .venv/bin/python tests/benchmarks/bench.py [--week week1] [--repeats 3] [--batch 20] [--out DIR]
+                                               [--baseline OTHER/.venv/bin/grader]
 
 Prints ratios first and writes DIR/bench.json. Outside the default test run (the machine is shared
 and noisy: only ratios between runs interleaved in this one process mean anything).
@@ -11,6 +12,9 @@ and noisy: only ratios between runs interleaved in this one process mean anythin
 5. fetching N local forks (fetch only); 6. otter-grader / nbgrader on week 1's notebook with three
    checks (peers.py), in the rounds of week 1's floor and grade, when their separate environment is
    there (tests/benchmarks/install_peers.sh, or OTTER_PYTHON / NBGRADER_PYTHON); skipped otherwise, and said so.
+7. --baseline: another grader (e.g. a worktree of the previous commit, its own venv) in the same rounds
+   as this one: `grade` and the batches, interleaved (before and after a change, under the same load),
+   wall seconds and, where `perf` is installed, CPU seconds of each run's whole process tree.
 """
 
 from __future__ import annotations
@@ -36,12 +40,24 @@ NotebookClient(nb, kernel_name="python3", timeout=600, resources={"metadata": {"
 """
 
 
-def timed(argv: list[str], **kw) -> float:
-    t = time.perf_counter()
-    proc = subprocess.run(argv, check=False, capture_output=True, text=True, **kw)
-    took = time.perf_counter() - t
-    if proc.returncode not in (0, 1):
-        raise RuntimeError(f"{argv[:4]} exited {proc.returncode}: {(proc.stdout + proc.stderr)[-2000:]}")
+CPU: dict[str, list[float]] = {}  # label -> CPU seconds of each timed run's whole process tree
+PERF = shutil.which("perf")
+
+
+def timed(argv: list[str], cpu: str | None = None, **kw) -> float:
+    """Wall seconds of one run; with `cpu`, also the CPU seconds of its whole process tree (perf stat's
+    task-clock follows every fork, the sandboxed kernels included, whoever reaps them; what other users
+    of a shared machine do is not in it), appended to CPU[cpu]."""
+    with tempfile.NamedTemporaryFile(suffix=".perf") as counts:
+        prefix = [PERF, "stat", "-e", "task-clock", "-x", ",", "-o", counts.name, "--"] if cpu and PERF else []
+        t = time.perf_counter()
+        proc = subprocess.run(prefix + argv, check=False, capture_output=True, text=True, **kw)
+        took = time.perf_counter() - t
+        if proc.returncode not in (0, 1):
+            raise RuntimeError(f"{argv[:4]} exited {proc.returncode}: {(proc.stdout + proc.stderr)[-2000:]}")
+        if prefix:
+            msec = next(line.split(",")[0] for line in Path(counts.name).read_text().splitlines() if "task-clock" in line)
+            CPU.setdefault(cpu, []).append(round(float(msec) / 1000, 3))
     return took
 
 
@@ -65,7 +81,7 @@ def floor_vs_grade(week: str, work: Path, repeats: int, extra: dict | None = Non
     for i in range(repeats):  # interleaved, so that every tool sees the same machine load
         times["floor"].append(timed([sys.executable, "-c", FLOOR, str(notebook), str(notebook.parent)], env=env))
         times["grade"].append(timed([str(VENV / "grader"), "grade", week, str(notebook), "--out",
-                                     str(work / f"g-{week}-{i}"), "--format", "json"]))
+                                     str(work / f"g-{week}-{i}"), "--format", "json"], cpu=f"{week} grade"))
         for name, run in (extra or {}).items():
             times[name].append(run(i))
     median = {name: statistics.median(values) for name, values in times.items()}
@@ -104,17 +120,38 @@ def busy_core_seconds() -> float:
     return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # less idle and iowait
 
 
-def batch(week: str, work: Path, count: int) -> dict:
+def baseline_runner(grader: str, week: str, work: Path):
+    """`grade` with another grader on the same notebook; it writes nothing beside itself (no bytecode)."""
+    notebook = stage_notebook(week, work)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+
+    def run(i: int) -> float:
+        return timed([grader, "grade", week, str(notebook), "--out", str(work / f"base-{week}-{i}"),
+                      "--format", "json"], cpu=f"{week} baseline grade", env=env, cwd=work)
+
+    return run
+
+
+def batch(week: str, work: Path, count: int, baseline: str | None = None) -> dict:
     roster = make_forks(week, work, count)
     grader = str(VENV / "grader")
+    graders = {"": grader, **({"baseline_": baseline} if baseline else {})}
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     out = {}
     for jobs in (1, 2):
-        busy = busy_core_seconds()
-        out[f"jobs{jobs}_s"] = timed([grader, "batch", week, "--roster", str(roster), "--jobs", str(jobs),
-                                      "--out", str(work / f"batch{jobs}"), "--format", "json"])
-        # The machine's CPU over the run: at --jobs 2 a batch is bound by it, not by its wall time.
-        out[f"jobs{jobs}_busy_core_s"] = round(busy_core_seconds() - busy, 2)
-        out[f"jobs{jobs}_mean_busy_cores"] = round(out[f"jobs{jobs}_busy_core_s"] / out[f"jobs{jobs}_s"], 2)
+        for prefix, program in graders.items():  # interleaved with the baseline: the same load for both
+            busy = busy_core_seconds()
+            key = f"{prefix}jobs{jobs}"
+            out[f"{key}_s"] = timed([program, "batch", week, "--roster", str(roster), "--jobs", str(jobs),
+                                     "--out", str(work / f"{prefix}batch{jobs}"), "--format", "json"],
+                                    cpu=key, env=env, cwd=work)
+            if key in CPU:
+                out[f"{key}_cpu_s_per_submission"] = round(CPU[key][-1] / count, 3)
+            # The machine's CPU over the run: at --jobs 2 a batch is bound by it, not by its wall time.
+            out[f"{key}_busy_core_s"] = round(busy_core_seconds() - busy, 2)
+            out[f"{key}_mean_busy_cores"] = round(out[f"{key}_busy_core_s"] / out[f"{key}_s"], 2)
+            out[f"{key}_s_per_submission"] = round(out[f"{key}_s"] / count, 3)
+            out[f"{key}_core_s_per_submission"] = round(out[f"{key}_busy_core_s"] / count, 3)
     out["scaling"] = round(out["jobs1_s"] / out["jobs2_s"], 3)
     cached = timed([grader, "batch", week, "--roster", str(roster), "--jobs", "2",
                     "--out", str(work / "batch2"), "--format", "json"])
@@ -152,6 +189,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=20, help="forks in the batch benchmark (0: skip)")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--baseline", help="another grader executable to time in the same rounds")
     args = parser.parse_args()
     weeks = args.week or ["week1", "week2"]
     work = Path(tempfile.mkdtemp(prefix="grader-bench-"))
@@ -159,7 +197,9 @@ def main() -> None:
     try:
         runners, result["peers"] = peers(work)
         for week in weeks:
-            extra = runners if week == "week1" else None  # the peers' assignment is week 1's notebook
+            extra = dict(runners) if week == "week1" else {}  # the peers' assignment is week 1's notebook
+            if args.baseline:
+                extra["baseline"] = baseline_runner(args.baseline, week, work / "baseline")
             row = floor_vs_grade(week, work, args.repeats, extra)
             result["floor_vs_grade"].append(row)
             print(f"{week}: grade / floor = {row['ratio']:.3f}  (median of {args.repeats}, interleaved)")
@@ -168,9 +208,21 @@ def main() -> None:
                       f"{name} / floor = {row[name + '_vs_floor']:.2f}x")
         for name, note in result["peers"].items():
             print(f"{name}: {note}")
+        if args.baseline and PERF:  # CPU figures need perf (linux-perf); wall times are printed either way
+            for row in result["floor_vs_grade"]:
+                week = row["week"]
+                print(f"{week}: grade {statistics.median(row['grade_s']):.2f} s and "
+                      f"{statistics.median(CPU[week + ' grade']):.2f} CPU s, baseline "
+                      f"{statistics.median(row['baseline_s']):.2f} s and {statistics.median(CPU[week + ' baseline grade']):.2f}"
+                      f" CPU s (medians of {args.repeats}, interleaved)")
         if args.batch:
-            result["batch"] = batch(weeks[0], work, args.batch)
+            result["batch"] = batch(weeks[0], work, args.batch, args.baseline)
             b = result["batch"]
+            for jobs in (1, 2) if args.baseline and PERF else ():
+                print(f"batch --jobs {jobs}: {b[f'jobs{jobs}_s_per_submission']:.3f} s and "
+                      f"{b[f'jobs{jobs}_cpu_s_per_submission']:.3f} CPU s per submission; baseline "
+                      f"{b[f'baseline_jobs{jobs}_s_per_submission']:.3f} s and "
+                      f"{b[f'baseline_jobs{jobs}_cpu_s_per_submission']:.3f} CPU s")
             print(f"batch of {args.batch} ({weeks[0]}): jobs1/jobs2 = {b['scaling']:.2f}x; cached re-run "
                   f"{b['cached_per_submission_s']:.3f} s per submission; fetch of {args.batch} forks {b['fetch_s']:.2f} s")
             print(f"  busy cores: {b['jobs1_mean_busy_cores']:.2f} at --jobs 1 ({b['jobs1_busy_core_s']:.1f} core-s), "
@@ -179,6 +231,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     out = args.out or ROOT / "grades"
     out.mkdir(parents=True, exist_ok=True)
+    result["cpu_s"] = CPU
     (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out / 'bench.json'}")
 
