@@ -167,6 +167,59 @@ def init_z_scores(plan, drawn: list[float]) -> list[float]:
     return out
 
 
+# ---- week 2 ----------------------------------------------------------------------------------
+
+@week("week2")
+def week2(seeds: int) -> list[Metric]:
+    import numpy as np
+    import torch
+
+    suite, data = ROOT / "solutions" / "week2", ROOT / "fixtures" / "data"
+    cases = load(suite / "cases.py", "cases")  # the name the suite's own modules import it by
+    ref = load(suite / "week2_reference.py", "cal_week2_reference")
+    probes = load(ROOT / "assignments" / "week2" / "public" / "probes.py", "cal_week2_probes")
+    from grader.judge.samples import NameReference, name_metrics
+
+    t = load_thresholds("week2")
+    words = cases.load_words(data)
+    graded, counts = cases.graded_words(words), cases.bigram_counts(words)
+    p_mle = (counts / counts.sum(1, keepdims=True)).astype(np.float32)
+    xs, ys = cases.train_pairs(words)
+    names_ref = NameReference.fit(words)
+    impls = {"solution": suite / "week2.ipynb",
+             "independent (makemore)": ROOT / "fixtures" / "submissions" / "week2" / "passes_bigram_independent.ipynb"}
+    torch.set_num_threads(1)
+    out = []
+    for label, path in impls.items():
+        ns = notebook_namespace(path, cwd=data)
+        tv = Metric("sampler: first-letter total variation, n=500", label, pass_at=t["first_letter_tv_max"])
+        long_len = Metric("sampler: mean length (upper line)", label, pass_at=t["sampler_len_max"])
+        short_len = Metric("sampler: mean length (lower line)", label, pass_at=t["sampler_len_min"],
+                           higher_is_better=True)
+        train = Metric("training: |loss - the grader's own run|, seed varied", label, pass_at=t["trained_loss_slack"],
+                       log=True)
+        wb4 = Metric("own samples: 4-gram NLL", label, pass_at=t["quality_wb4_pass"])
+        long_share = Metric("own samples: share longer than 15", label, pass_at=t["quality_long_pass"])
+        for seed in range(seeds):
+            names = probes.sampler(ns, p_mle, int(t["sampler_n"]), 1000 + seed)
+            first = np.bincount([cases.STOI[s[0]] for s in names], minlength=27)[1:] / len(names)
+            p = cases.probs(counts, 0.0)
+            tv.values.append(0.5 * float(np.abs(first - p[0, 1:]).sum()))
+            mean_len = sum(map(len, names)) / len(names)
+            long_len.values.append(mean_len)
+            short_len.values.append(mean_len)
+            args = {"steps": int(t["train_steps"]), "lr": t["train_lr"], "reg": t["train_reg"], "seed": 5000 + seed}
+            w = probes.train(ns, xs, ys, **args)["w"].numpy()
+            mine = cases.net_loss(w, xs, ys, args["reg"])
+            train.values.append(max(abs(mine - cases.net_loss(ref.reference_train(data, **args), xs, ys, args["reg"])),
+                                    1e-12))
+            m = name_metrics(probes.own_samples(ns, graded, int(t["quality_n"]), 7000 + seed), names_ref)
+            wb4.values.append(m.wb4_nll)
+            long_share.values.append(m.long_share)
+        out += [tv, long_len, short_len, train, wb4, long_share]
+    return out
+
+
 def load_thresholds(name: str, profile: str = "cpu") -> dict:
     import tomllib
 
