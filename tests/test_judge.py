@@ -7,6 +7,7 @@ The student's folder holds files that would leave a marker behind if anything im
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 
 import pytest
@@ -314,7 +315,19 @@ def test_judge_memory_is_bounded_on_a_notebook_of_tiny_statements(tmp_path, monk
               "source": ("class Value:\n    pass\n" if i == 0 else "a;" * (MAX_CODE_BYTES // 8 - 16))} for i in range(5)]
     answers = tmp_path / "answers"
     answers.mkdir()
-    (answers / "answers.json").write_text(json.dumps({"ops": {"ok": True, "value": [{"value": 1.0}]}}))
+    # A working engine's answers (the check counts only once Value computes): the judge's own references.
+    import importlib.util
+
+    def load(name):
+        spec = importlib.util.spec_from_file_location(f"memory_test_{name}", suite / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+        return module
+
+    plan, reference = load("plan"), load("week1_reference")
+    ops = [dict(zip(("value", "grads"), reference.torch_eval(spec)), root_grad=1.0) for spec in plan.OP_CASES]
+    (answers / "answers.json").write_text(json.dumps({"ops": {"ok": True, "value": ops}}))
     for name, repeat in (("at_limit", 1), ("over_limit", 8)):
         notebook = tmp_path / f"{name}.ipynb"
         doc = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells[:1] + cells[1:] * repeat}
