@@ -38,6 +38,7 @@ from grader.judge.process import JudgeProcess, judge_preload
 from grader.records import Enforcement, Execution, Grade, Submission
 from grader.run.answers_file import answer_meta
 from grader.run.execute import KernelPlan, RunPlan, execute_notebook
+from grader.run.optional import optional_cells, set_apart_optional
 from grader.run.sandbox import Isolation, Limits, check_level, detect_isolation, layout_fixed
 from grader.run.scratch import release as release_scratch
 from grader.score import LatePolicy, make_grade, provenance_for, to_check_results
@@ -185,6 +186,7 @@ class _Found:
     rel: str | None = None  # the notebook's path in the submission
     sha256: str | None = None
     ctx: JudgeContext | None = None
+    optional: frozenset[int] = frozenset()  # its `# OPTIONAL` cells (grader.run.optional)
 
 
 def _locate(submission: Submission, workdir: Path, pristine: Path, week: WeekConfig, found: _Found):
@@ -300,6 +302,7 @@ def grade_submission(
             """Locate, copy and plan: runs in a thread while the kernel starts (execute_notebook)."""
             try:
                 nb = _locate(submission, workdir, pristine, week, found)
+                found.optional = frozenset(optional_cells(nb, week.graded_names))
             finally:
                 durations["locate"] = round(time.monotonic() - t0, 3)
                 found.ctx = judge_context()
@@ -322,7 +325,7 @@ def grade_submission(
         try:
             if found.problems and not Path(submission.workdir).is_dir() or _is_stub(submission, week):
                 prepare()  # a dead fork or the untouched stub: no kernel at all (prepare raises)
-            execution = execute_notebook(kernel, prepare, run_dir)
+            execution = set_apart_optional(execute_notebook(kernel, prepare, run_dir), found.optional)
             durations["execute"] = round(time.monotonic() - t1, 3)
         except NotSubmitted as exc:
             execution, not_submitted = _empty_execution("not_run", str(exc), level), True

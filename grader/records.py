@@ -76,6 +76,7 @@ class Execution(Record):
     cells_total: int = 0
     cells_run: int = 0
     failures: list[CellFailure] = Field(default_factory=list)
+    optional_failures: list[CellFailure] = Field(default_factory=list)  # cells marked `# OPTIONAL`: cost nothing
     probes: list[ProbeStatus] = Field(default_factory=list)
     wall_seconds: float = 0.0
     device: str = "cpu"  # cpu or cuda:<name>

@@ -198,7 +198,7 @@ def test_real_week1_case(name, real_corpus, tmp_path, monkeypatch):
     submission = Submission(student=f"{RUN_TAG}-{name}", week="week1", source=str(folder), workdir=str(folder),
                             notebook=notebook)
     grade = pipeline.grade_submission(submission, Settings(profile="cpu", out_dir=tmp_path))
-    assert grade.max_score == 39
+    assert grade.max_score == 46
     check_expected(grade, spec, name)
     assert grade.score <= grade.max_score / 4, [(c.id, c.points) for c in grade.checks if c.points]
     assert sandbox_survivors(f"{RUN_TAG}-{name}") == []

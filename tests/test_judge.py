@@ -7,6 +7,7 @@ The student's folder holds files that would leave a marker behind if anything im
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 
 import pytest
@@ -68,6 +69,22 @@ def test_banded(measure):
     """A value inside the band earns partial credit even though the assertion fails."""
     measure(0.275, pass_at=0.05, fail_at=0.5)
     assert 0.275 < 0.05, "loss 0.275, target < 0.05"
+
+
+@pytest.mark.check(points=3, category="samples")
+def test_band_met_requirement_failed(measure):
+    """200 identical names: the quality band is met, the uniqueness requirement is not."""
+    measure(3.4, pass_at=3.8, fail_at=4.4)
+    assert 1 / 200 >= 0.9, "only 0.5 % of the samples are distinct"
+
+
+@pytest.mark.check(points=2, category="loss")
+def test_required(measure):
+    """A band inside its partial zone, and a hard requirement that fails beside it."""
+    from grader.judge.verdict import require
+
+    measure(0.275, pass_at=0.05, fail_at=0.5)
+    require(False, "asked for 100 losses, got 99")
 
 
 @pytest.mark.check(points=1, category="correctness")
@@ -141,7 +158,7 @@ def test_forged_results_file_is_replaced(judged):
     assert "forged" not in checks
     assert set(checks) == {"isolated_interpreter", "student_folder_is_not_importable",
                            "grader_modules_are_the_real_ones", "only_the_plugins_the_judge_names", "banded",
-                           "reads_answers", "crashes"}
+                           "band_met_requirement_failed", "required", "reads_answers", "crashes"}
 
 
 def test_band_gives_partial_credit_on_a_failed_assertion(judged):
@@ -151,6 +168,17 @@ def test_band_gives_partial_credit_on_a_failed_assertion(judged):
     assert banded.fraction == pytest.approx(0.5)
     assert banded.measured == 0.275
     assert "target < 0.05" in banded.message
+
+
+def test_a_failed_requirement_costs_all_the_points_of_its_check(judged):
+    """Issue 19: 200 identical names kept 2.997/3 when the quality band was met; now 0, and `require`
+    takes the points even from a band in its partial zone."""
+    checks, _ = judged
+    for check_id, message in (("band_met_requirement_failed", "distinct"), ("required", "99")):
+        check = checks[check_id]
+        assert (check.outcome, check.fraction) == ("failed", 0.0), check
+        assert message in check.message
+    assert checks["band_met_requirement_failed"].measured == 3.4  # the report still shows what was measured
 
 
 def test_answers_are_read_and_a_crashing_check_is_an_error(judged):
@@ -318,7 +346,19 @@ def test_judge_memory_is_bounded_on_a_notebook_of_tiny_statements(tmp_path, monk
               "source": ("class Value:\n    pass\n" if i == 0 else "a;" * (MAX_CODE_BYTES // 8 - 16))} for i in range(5)]
     answers = tmp_path / "answers"
     answers.mkdir()
-    (answers / "answers.json").write_text(json.dumps({"ops": {"ok": True, "value": [{"value": 1.0}]}}))
+    # A working engine's answers (the check counts only once Value computes): the judge's own references.
+    import importlib.util
+
+    def load(name):
+        spec = importlib.util.spec_from_file_location(f"memory_test_{name}", suite / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+        return module
+
+    plan, reference = load("plan"), load("week1_reference")
+    ops = [dict(zip(("value", "grads"), reference.torch_eval(spec)), root_grad=1.0) for spec in plan.OP_CASES]
+    (answers / "answers.json").write_text(json.dumps({"ops": {"ok": True, "value": ops}}))
     for name, repeat in (("at_limit", 1), ("over_limit", 8)):
         notebook = tmp_path / f"{name}.ipynb"
         doc = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells[:1] + cells[1:] * repeat}

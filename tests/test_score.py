@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from grader.judge.context import RawCheck
-from grader.judge.plugin import band_fraction
+from grader.judge.plugin import band_fraction, credit
 from grader.records import Execution, Provenance, Submission
 from grader.score import LatePolicy, make_grade, to_check_results
 
@@ -43,6 +43,15 @@ def test_log_band_is_linear_in_decades():
 def test_non_finite_measurements_earn_nothing(value):
     assert band_fraction(value, 1e-9, 1e-4, log=True) == 0.0
     assert band_fraction(value, 0.05, 0.5) == 0.0
+
+
+def test_credit_a_failed_requirement_costs_the_points_it_is_worth():
+    assert credit("passed", []) == 1.0 and credit("passed", [1.0, 0.4]) == 0.4
+    assert credit("failed", [0.5]) == 0.5  # the band's own assertion: partial credit
+    assert credit("failed", [1.0, 1.0]) == 0.0  # every band met: another requirement failed
+    assert credit("failed", []) == 0.0
+    assert credit("failed", [0.5], requirement=True) == 0.0
+    assert credit("error", [0.5]) == 0.0 and credit("skipped", [1.0]) == 0.0
 
 
 def test_degenerate_band_is_all_or_nothing():

@@ -79,6 +79,43 @@ def test_probes_and_references_agree_on_the_solution(solution_ns):
         assert max(errors) < 1e-12, [c.message for c in reference.compare_graphs(specs, results)]
 
 
+def test_new_probes_agree_with_the_judge_on_the_solution(solution_ns):
+    """Modules with the judge's weights, a second backward(), train_step, zero_grad, init and h: the
+    sandbox side on the solution gives exactly what the judge's references expect."""
+    for case, res in zip(plan.MODULE_CASES, probes.modules(solution_ns, plan.MODULE_CASES), strict=True):
+        outs, grads = reference.module_eval(plan.layer_sizes(case["cls"], case["args"]), case["params"],
+                                            case["inputs"])
+        assert [pytest.approx(o, abs=1e-12) for o in outs] == res["outputs"]
+        assert res["grads"] == pytest.approx(grads, abs=1e-12)
+    for spec, res in zip(plan.TWICE_CASES, probes.backward_twice(solution_ns, plan.TWICE_CASES), strict=True):
+        want = reference.torch_eval(spec)[1]
+        assert res["once"] == pytest.approx(want, abs=1e-12)
+        assert res["twice"] == pytest.approx([2 * w for w in want], abs=1e-12)
+    steps = probes.train_steps(solution_ns, **plan.STEP_CASE, xs=plan.TOY_XS, ys=plan.TOY_YS)
+    losses, params = reference.sgd([3, 4, 4, 1], plan.STEP_CASE["params"], plan.TOY_XS, plan.TOY_YS,
+                                   plan.STEP_CASE["lr"], plan.STEP_CASE["steps"])
+    assert [s["returned"] for s in steps] == pytest.approx(losses, rel=1e-12)
+    assert steps[-1]["after"] == pytest.approx(params, rel=1e-12)
+    zero = probes.zero_grad(solution_ns, **plan.ZERO_GRAD_CASE, xs=plan.TOY_XS, ys=plan.TOY_YS)
+    want = reference.sse([3, 4, 4, 1], plan.ZERO_GRAD_CASE["params"], plan.TOY_XS, plan.TOY_YS)[1]
+    for key in ("once", "twice", "after"):
+        assert zero[key] == pytest.approx(want, abs=1e-12), key
+    assert not any(zero["zeroed"])
+    drawn = probes.init_values(solution_ns, plan.INIT_MODEL, 7)
+    assert drawn["first"] == drawn["same_seed"] != drawn["other_seed"]
+    assert len(drawn["first"]) == plan.count_params("MLP", plan.INIT_MODEL) == 3151
+    for (name, args, h), res in zip(plan.NUMGRAD_STEP_POINTS, probes.numerical_grad(solution_ns,
+                                                                                    plan.NUMGRAD_STEP_POINTS)):
+        assert res["grad"] == reference.centered_difference(name, args, h)
+        assert max(abs(a - b) for a, b in zip(res["grad"], reference.analytic_grad(name, args))) > 1e-5  # h shows
+
+
+def test_the_grader_weights_are_fixed_and_its_counts_are_right():
+    assert plan.module_params("MLP", [3, [4, 4, 1]], 13) == plan.MODULE_CASES[2]["params"]
+    assert [plan.count_params(cls, args) for cls, args in plan.COUNT_CASES] == [41, 337, 37, 21, 8]
+    assert [len(c["params"]) for c in plan.MODULE_CASES] == [4, 8, 41, 33, 29]
+
+
 def test_deep_chain_doubles_per_level_without_a_visited_set(solution_ns):
     """The deep-chain spec really punishes a missing visited set: paths double per level."""
     spec = plan.spec_for_depth(12)

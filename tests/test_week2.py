@@ -117,21 +117,18 @@ def test_nll_reference_matches_course_notes(cases):
     assert abs(cases.avg_nll(cases.probs(counts, 1.0), words) - 2.4539) < 5e-4
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("profile", ["cpu", "cuda"])
-def test_trained_loss_reference_reproduces(cases, solution, profile):
-    """week.toml's trained_loss_ref is what the solution reaches in the profile's step budget."""
-    t = tomllib.loads((SUITE / "week.toml").read_text())["profiles"][profile]["thresholds"]
-    words = cases.load_words(DATA_DIR)
-    xs, ys = cases.train_pairs(words)
-    torch.set_num_threads(2)
-    w = solution["train_bigram_net"](
-        torch.from_numpy(xs),
-        torch.from_numpy(ys),
-        steps=t["train_steps"],
-        lr=t["train_lr"],
-        reg=t["train_reg"],
-        seed=2147483647,
-    )
-    loss = cases.net_loss(w.detach().numpy(), xs, ys, t["train_reg"])
-    assert abs(loss - t["trained_loss_ref"]) < 5e-4, f"{profile}: solution reaches {loss:.5f}"
+@pytest.mark.parametrize("run", [0, 1])
+def test_the_judges_own_training_run_matches_the_solution(cases, solution, run, monkeypatch):
+    """The training check's reference is the judge's own run (same seed, steps, lr, reg, data): the
+    solution's train_bigram_net lands on it, so a correct submission sits at 0 error."""
+    t = tomllib.loads((SUITE / "week.toml").read_text())["profiles"]["cpu"]["thresholds"]
+    monkeypatch.syspath_prepend(str(SUITE))  # the checks import their `cases` as the judge gives it
+    monkeypatch.delitem(sys.modules, "cases", raising=False)
+    suite = load(SUITE / "week2_reference.py", "week2_reference_under_test")
+    monkeypatch.delitem(sys.modules, "cases", raising=False)
+    key, args = suite.train_runs(t)[run]
+    xs, ys = cases.train_pairs(cases.load_words(DATA_DIR))
+    w = solution["train_bigram_net"](torch.from_numpy(xs), torch.from_numpy(ys), **args).detach().numpy()
+    loss = cases.net_loss(w, xs, ys, args["reg"])
+    ref = cases.net_loss(suite.reference_train(DATA_DIR, **args), xs, ys, args["reg"])
+    assert abs(loss - ref) < 1e-6, (key, loss, ref)

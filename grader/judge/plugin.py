@@ -8,7 +8,9 @@ A check is a plain pytest function in solutions/weekN/test_*.py marked with
     thresholds  the active profile's thresholds from week.toml
     measure     measure(value, pass_at=..., fail_at=..., log=False, target=None, **details)
                 records the measured value; between pass_at and fail_at the check earns
-                partial credit, linearly (or in log10 when log=True)
+                partial credit, linearly (or in log10 when log=True): see `credit` for
+                when a failed assertion keeps it, and grader.judge.verdict.require for a
+                requirement that costs all the check's points
     cells       the notebook's code-cell sources, read as data (for static integrity checks)
     submission  pristine copy of the student's files (never seen by the sandbox), or None
     execution   the Execution record's JSON (cells run, failures)
@@ -38,6 +40,7 @@ import pytest
 
 from grader.judge.answers import AnswerError, Answers
 from grader.judge.context import JudgeContext, read_line
+from grader.judge.verdict import RequirementFailed
 
 _CTX: JudgeContext | None = None
 _RESULTS: dict[str, dict[str, Any]] = {}
@@ -111,6 +114,22 @@ def _open_gate(pending: JudgeContext) -> None:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "check(points, category, title=None): a graded check")
+
+
+def credit(outcome: str, bands: list[float], requirement: bool = False) -> float:
+    """The fraction of its points a check earns: a failed requirement costs the points it is worth.
+
+    A passing check earns its lowest band (1 without bands). A failed assertion keeps partial credit only
+    when it is the band's own failure: some measured value sits short of its pass line (min band < 1).
+    When every band is at full credit, the assertion that failed is another requirement (a count, a
+    floor, a format) and the check earns 0; `grader.judge.verdict.require` earns 0 in every case.
+    Errors and skips earn 0.
+    """
+    if outcome == "passed":
+        return min(bands, default=1.0)
+    if outcome != "failed" or requirement or not bands or min(bands) >= 1.0:
+        return 0.0
+    return min(bands)
 
 
 def band_fraction(value: float, pass_at: float, fail_at: float, log: bool = False) -> float:
@@ -256,7 +275,8 @@ def pytest_runtest_makereport(item, call):
     elif report.failed:
         is_check_fail = call.excinfo is not None and call.excinfo.errisinstance(AssertionError)
         entry.update(outcome="failed" if is_check_fail and report.when == "call" else "error",
-                     fraction=0.0, message=_message(report))
+                     fraction=0.0, message=_message(report),
+                     requirement=call.excinfo is not None and call.excinfo.errisinstance(RequirementFailed))
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -271,11 +291,11 @@ def pytest_sessionfinish(session, exitstatus):
             entry["target"] = measures[-1]["target"]
             entry["details"] = {k: v for m in measures for k, v in m["details"].items()
                                 if isinstance(v, (int, float, str, bool)) or v is None}
-        if bands and entry["outcome"] in ("passed", "failed"):
-            # A band gives partial credit even when the check's assertion failed.
-            entry["fraction"] = min(bands) if entry["outcome"] == "passed" else min(min(bands), 0.999)
-            if entry["outcome"] == "failed" and entry["fraction"] > 0 or entry["fraction"] < 1:
-                entry["outcome"] = "partial" if entry["fraction"] > 0 else "failed"
+        entry["fraction"] = credit(entry["outcome"], bands, entry.pop("requirement", False))
+        if entry["outcome"] in ("passed", "failed") and 0 < entry["fraction"] < 1:
+            entry["outcome"] = "partial"
+        elif entry["outcome"] == "passed" and entry["fraction"] == 0:
+            entry["outcome"] = "failed"
         out.append(entry)
     path = Path(_ctx().results_path)
     tmp = path.with_suffix(".tmp")

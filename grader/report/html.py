@@ -152,10 +152,12 @@ def _checks(grade: Grade) -> list[str]:
 
 
 def _failures(grade: Grade) -> list[str]:
-    failures = grade.execution.failures
+    failures, optional = grade.execution.failures, grade.execution.optional_failures
+    shown = "; ".join(f"cell {f.index + 1}: {_e(f.ename or f.kind)}" for f in optional[:5])
+    out = [f'<p class="muted">Optional cells that failed (not graded): {shown}</p>'] if optional else []
     if not failures:
-        return []
-    out = [f"<h2>Notebook problems ({len(failures)})</h2>"]
+        return out
+    out.append(f"<h2>Notebook problems ({len(failures)})</h2>")
     for f in failures[:MAX_FAILURES_SHOWN]:
         label = f"Cell {f.index + 1}" + (f" [{f.execution_count}]" if f.execution_count else "")
         out.append(f"<h3>{_e(label)}: {_e(f.ename or f.kind)}</h3><p>{_e(strip_ansi(f.evalue))}</p>")

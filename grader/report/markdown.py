@@ -119,6 +119,10 @@ def render_markdown(grade: Grade) -> str:
             lines.append(f"\n**{head}: {md_text(f.ename or f.kind, 80)}** {_cell(f.evalue, 200)}")
             if f.source_excerpt:  # the fence outgrows any backtick run in the excerpt: it cannot close early
                 lines += md_fence(f.source_excerpt[:800], "python")
+    optional = grade.execution.optional_failures
+    if optional:
+        lines += ["", "Optional cells that failed (not graded): " + "; ".join(
+            f"cell {f.index + 1}: {md_text(f.ename or f.kind, 80)}" for f in optional[:5])]
     p = grade.provenance
     # device and torch version are what the kernel reported: the sandbox's words, escaped like the rest
     lines += ["", f"<sub>grader {md_text(p.grader_version)} · checks {md_text(p.checks_hash[:12])} · "

@@ -3,7 +3,7 @@
 A mutant is the solution notebook with one edit in one cell, made on libcst's concrete syntax tree
 so that everything around the edit keeps its spacing and comments (the diff is the bug, nothing
 else). Only code between the solution markers and in solution cells (grader.staff.assign) is
-mutated: what a student writes. The operators (grader.staff.operators) mirror how students get
+mutated: what a student writes (never an optional cell, grader.run.optional). The operators (grader.staff.operators) mirror how students get
 micrograd, makemore and GPT code wrong. A mutant's id hashes its operator, the function it sits in and the
 lines it changes, not a line number, so the id survives edits elsewhere in the notebook and course
 staff can mark it equivalent in week.toml.
@@ -29,6 +29,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, ParentNodeProvider
 from pydantic import BaseModel, ConfigDict
 
+from grader.run.optional import is_optional
 from grader.staff.assign import BEGIN, END, SOLUTION_CELL
 from grader.staff.operators import Edit, find_edits
 
@@ -75,6 +76,9 @@ def notebook_mutants(path: Path) -> tuple[list[Mutant], list[str]]:
     signatures = required_arguments(cell.source for cell in nb.cells if cell.cell_type == "code")
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or not solution_lines(cell.source):
+            continue
+        if is_optional(cell.source):  # an optional exercise: no check reads it, so no mutant counts
+            skipped.append(f"cell {index}: optional (`# OPTIONAL`), not graded")
             continue
         try:
             mutants += cell_mutants(cell.source, index, signatures)

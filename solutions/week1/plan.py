@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import random
 import tomllib
+from itertools import pairwise
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -22,7 +23,11 @@ TOY_XS = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
 TOY_YS = [1.0, -1.0, -1.0, 1.0]
 NUMGRAD_POINTS = [["exercise", [2.0, 3.0, 4.0]], ["exercise", [0.7, 1.3, -2.5]], ["smooth", [0.4, -1.1]]]
 GRADF_POINTS = [[2.0, 3.0, 4.0], [1.5, 0.4, -3.0]]
-SOFTMAX_CASES = [[[0.0, 3.0, -2.0, 1.0], 3], [[1.5, -0.5, 2.0, 0.1, -3.0], 0], [[10.0, 12.0], 1]]
+# numerical_grad at its default step (judged against the analytic gradient) and at steps of the judge's
+# choosing (judged against the judge's own centered difference with that step: `h` must be honoured).
+NUMGRAD_STEP_POINTS = [["exercise", [1.3, 0.8, -1.7], 1e-2], ["smooth", [0.9, 0.6], 5e-2]]
+SOFTMAX_CASES = [[[0.0, 3.0, -2.0, 1.0], 3], [[1.5, -0.5, 2.0, 0.1, -3.0], 0], [[10.0, 12.0], 1],
+                 [[1000.0, 1001.5, -3.0, 999.0], 1]]  # exp(1000) overflows: shift by the largest logit
 TANH_CASES = [400.0, -400.0, 30.0]
 
 
@@ -162,13 +167,79 @@ def random_graphs(seed: int, count: int) -> list[dict]:
     return [random_graph(rng, f"random graph #{i}") for i in range(count)]
 
 
+# Single-operation graphs: every node below the root is a leaf, so a second backward() adds exactly the
+# same gradients again, whatever an engine does with the gradients of inner nodes.
+TWICE_CASES = [
+    spec("a * b (a=1.5, b=-2)", [1.5, -2.0], [["mul", 0, 1]]),
+    spec("a + b (a=0.5, b=2)", [0.5, 2.0], [["add", 0, 1]]),
+    spec("a * a (a=-1.25)", [-1.25], [["mul", 0, 0]]),
+    spec("a ** 3 (a=0.9)", [0.9], [["pow", 0, 3]]),
+    spec("a.tanh() (a=0.4)", [0.4], [["tanh", 0]]),
+    spec("a.exp() (a=-0.3)", [-0.3], [["exp", 0]]),
+]
+
+
+def module_params(cls: str, args: list, seed: int, scale: float = 1.0) -> list[float]:
+    """Values for every parameter of Neuron/Layer/MLP(*args), in the handout's order (layer by layer,
+    neuron by neuron, each neuron's weights then its bias)."""
+    rng = random.Random(seed)
+    return [round(rng.uniform(-scale, scale), 6) for _ in range(count_params(cls, args))]
+
+
+def count_params(cls: str, args: list) -> int:
+    if cls == "Neuron":
+        return args[0] + 1
+    if cls == "Layer":
+        return (args[0] + 1) * args[1]
+    sizes = [args[0], *args[1]]
+    return sum((a + 1) * b for a, b in pairwise(sizes))
+
+
+def layer_sizes(cls: str, args: list) -> list[int]:
+    """[nin, nout1, nout2, ...] of the module."""
+    return {"Neuron": lambda: [args[0], 1], "Layer": lambda: [args[0], args[1]],
+            "MLP": lambda: [args[0], *args[1]]}[cls]()
+
+
+def _inputs(seed: int, nin: int, count: int) -> list[list[float]]:
+    rng = random.Random(seed)
+    return [[round(rng.uniform(-2.0, 2.0), 4) for _ in range(nin)] for _ in range(count)]
+
+
+def _module_case(label: str, cls: str, args: list, seed: int) -> dict:
+    nin = args[0]
+    return {"label": label, "cls": cls, "args": args, "params": module_params(cls, args, seed),
+            "inputs": _inputs(seed + 1, nin, 3)}
+
+
+# Neuron, Layer and MLP with the judge's weights (set through parameters()) on the judge's inputs: the
+# outputs and the parameters' gradients are compared with the judge's own forward and backward.
+MODULE_CASES = [
+    _module_case("Neuron(3)", "Neuron", [3], 11),
+    _module_case("Layer(3, 2)", "Layer", [3, 2], 12),
+    _module_case("MLP(3, [4, 4, 1])", "MLP", [3, [4, 4, 1]], 13),
+    _module_case("MLP(2, [5, 3])", "MLP", [2, [5, 3]], 14),
+    _module_case("MLP(4, [3, 2, 2])", "MLP", [4, [3, 2, 2]], 15),
+]
+COUNT_CASES = [["MLP", [3, [4, 4, 1]]], ["MLP", [2, [16, 16, 1]]], ["MLP", [4, [5, 2]]], ["Layer", [6, 3]],
+               ["Neuron", [7]]]
+INIT_MODEL = [10, [50, 50, 1]]  # 3,151 parameters drawn with random.uniform(-1, 1)
+STEP_CASE = {"args": [3, [4, 4, 1]], "params": module_params("MLP", [3, [4, 4, 1]], 21), "lr": 0.1, "steps": 3}
+ZERO_GRAD_CASE = {"args": [3, [4, 4, 1]], "params": module_params("MLP", [3, [4, 4, 1]], 22)}
+
+
+def toy_init(seed: int) -> list[float]:
+    """The toy training's starting weights, drawn by the judge like the handout's init (uniform(-1, 1))."""
+    return module_params("MLP", [3, [4, 4, 1]], seed)
+
+
 def plan(profile: str, thresholds: dict, data_dir: Path) -> list[dict]:
     """The week's probe requests; `checks` names the checks that read each answer."""
     s = seeds()
     steps, lr = int(thresholds["train_steps"]), float(thresholds["train_lr"])
     return [
         {"id": "ops", "probe": "graphs", "args": {"specs": OP_CASES}, "timeout": 20,
-         "checks": ["forward_values", "op_gradients", "no_torch_in_value", "runs_clean"]},
+         "checks": ["forward_values", "op_gradients", "no_torch_in_value", "parameter_count", "runs_clean"]},
         {"id": "reuse", "probe": "graphs", "args": {"specs": REUSE_CASES}, "timeout": 20,
          "checks": ["reused_nodes", "runs_clean"]},
         {"id": "random_graphs", "probe": "graphs",
@@ -184,17 +255,27 @@ def plan(profile: str, thresholds: dict, data_dir: Path) -> list[dict]:
          "timeout": 20, "checks": ["tanh_saturates", "runs_clean"]},
         {"id": "numgrad", "probe": "numerical_grad", "args": {"points": NUMGRAD_POINTS}, "timeout": 20,
          "checks": ["numerical_grad", "runs_clean"]},
+        {"id": "numgrad_step", "probe": "numerical_grad", "args": {"points": NUMGRAD_STEP_POINTS}, "timeout": 20,
+         "checks": ["numerical_grad", "runs_clean"]},
+        {"id": "twice", "probe": "backward_twice", "args": {"specs": TWICE_CASES}, "timeout": 20,
+         "checks": ["backward_accumulates", "runs_clean"]},
+        {"id": "modules", "probe": "modules", "args": {"cases": MODULE_CASES}, "timeout": 20,
+         "checks": ["mlp_forward_backward", "runs_clean"]},
+        {"id": "init", "probe": "init_values", "args": {"args": INIT_MODEL, "seed": s["train"]}, "timeout": 20,
+         "checks": ["init_uniform", "runs_clean"]},
         {"id": "gradf", "probe": "gradf", "args": {"points": GRADF_POINTS}, "timeout": 20,
          "checks": ["gradf_exercise", "runs_clean"]},
         {"id": "softmax", "probe": "softmax_nll", "args": {"cases": SOFTMAX_CASES}, "timeout": 20,
          "checks": ["softmax_nll", "softmax_nll_gradients", "runs_clean"]},
-        {"id": "params", "probe": "parameter_count", "args": {}, "timeout": 20,
+        {"id": "params", "probe": "parameter_count", "args": {"cases": COUNT_CASES}, "timeout": 20,
          "checks": ["parameter_count", "runs_clean"]},
+        {"id": "step", "probe": "train_steps", "args": {**STEP_CASE, "xs": TOY_XS, "ys": TOY_YS}, "timeout": 20,
+         "checks": ["train_step_exact", "runs_clean"]},
         {"id": "train", "probe": "train",
-         "args": {"seed": s["train"], "steps": steps, "lr": lr, "xs": TOY_XS, "ys": TOY_YS},
+         "args": {"args": [3, [4, 4, 1]], "params": toy_init(s["train"]), "steps": steps, "lr": lr,
+                  "xs": TOY_XS, "ys": TOY_YS},
          "timeout": 60, "checks": ["toy_training", "runs_clean"]},
-        {"id": "zero_grad", "probe": "zero_grad",
-         "args": {"seed": s["train"], "xs": TOY_XS, "ys": TOY_YS}, "timeout": 20,
-         "checks": ["zero_grad", "runs_clean"]},
+        {"id": "zero_grad", "probe": "zero_grad", "args": {**ZERO_GRAD_CASE, "xs": TOY_XS, "ys": TOY_YS},
+         "timeout": 20, "checks": ["zero_grad", "runs_clean"]},
     ]
 

@@ -10,10 +10,13 @@ import ast
 import math
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 
 import torch
 
 from grader.judge.answers import AnswerError, to_number
+from grader.judge.verdict import number, ratio_note
+from grader.judge.verdict import rel_error as error
 
 DTYPE = torch.float64
 
@@ -43,11 +46,6 @@ def torch_eval(spec: dict) -> tuple[float, list[float]]:
     root = nodes[-1]
     root.backward()
     return root.item(), [0.0 if leaf.grad is None else leaf.grad.item() for leaf in leaves]
-
-
-def error(got: float, want: float) -> float:
-    """Relative error, absolute when |want| < 1 (so tiny references do not blow it up)."""
-    return abs(got - want) / max(abs(want), 1.0)
 
 
 def numbers(value, name: str) -> list[float]:
@@ -88,14 +86,14 @@ def compare_graphs(specs: list[dict], results: list) -> list[CaseResult]:
             continue
         errs = [error(value, want_value), error(root_grad, 1.0)] + [error(g, w) for g, w in zip(grads, want_grads)]
         worst = max(errs)
-        detail = f"{label}: value {value:.6g} (expected {want_value:.6g})"
+        parts = [f"value {number(value, errs[0])} (error {errs[0]:.1e})"] if errs[0] > 0 else []
         if errs[1] > 0:
-            detail += f", root grad {root_grad:g} (expected 1)"
+            parts.append(f"root grad {root_grad:g} (must be 1)")
         bad = [(i, g, w) for i, (g, w) in enumerate(zip(grads, want_grads)) if error(g, w) == worst and worst > 0]
-        if bad:
+        if bad:  # the measured value and the error, never the reference of a hidden input
             i, g, w = bad[0]
-            detail += f", leaf {i} grad {g:.6g} (expected {w:.6g})"
-        out.append(CaseResult(label, worst, detail))
+            parts.append(f"leaf {i} grad {number(g, worst)} (error {worst:.1e}{ratio_note(g, w)})")
+        out.append(CaseResult(label, worst, f"{label}: " + (", ".join(parts) or "exact")))
     return out
 
 
@@ -115,7 +113,8 @@ def value_errors(specs: list[dict], results: list) -> list[CaseResult]:
             out.append(CaseResult(label, math.inf, str(exc)))
             continue
         want, _ = torch_eval(spec)
-        out.append(CaseResult(label, error(value, want), f"{label}: got {value:.6g}, expected {want:.6g}"))
+        err = error(value, want)
+        out.append(CaseResult(label, err, f"{label}: got {number(value, err)} (error {err:.1e}{ratio_note(value, want)})"))
     return out
 
 
@@ -130,6 +129,22 @@ def _smooth(x, y):
 
 
 TORCH_FUNCTIONS = {"exercise": _exercise, "smooth": _smooth}
+# The same functions on Python floats, as the sandbox evaluates them (probes.py): the judge's own centered
+# difference with a step it chose must agree with the student's to rounding.
+MATH_FUNCTIONS = {
+    "exercise": lambda a, b, c: -a**3 + math.sin(3 * b) - 1.0 / c + b**2.5 - a**0.5,
+    "smooth": lambda x, y: math.exp(0.3 * x) * math.cos(y) + x * y * y,
+}
+
+
+def centered_difference(name: str, args: list[float], h: float) -> list[float]:
+    f, out = MATH_FUNCTIONS[name], []
+    for i in range(len(args)):
+        up, down = list(args), list(args)
+        up[i] += h
+        down[i] -= h
+        out.append((f(*up) - f(*down)) / (2 * h))
+    return out
 
 
 def analytic_grad(name: str, args: list[float]) -> list[float]:
@@ -143,6 +158,44 @@ def softmax_reference(logits: list[float], target: int) -> tuple[list[float], fl
     loss = torch.nn.functional.cross_entropy(x[None], torch.tensor([target]))
     loss.backward()
     return torch.softmax(x.detach(), 0).tolist(), loss.item(), x.grad.tolist()
+
+
+# ---- Neuron / Layer / MLP: the judge's own forward, backward and SGD ---------------------------
+
+def _forward(sizes: list[int], p: torch.Tensor, x: list[float]) -> torch.Tensor:
+    """tanh(W x + b) layer by layer; p holds each neuron's weights then its bias, neuron by neuron."""
+    h, k = torch.tensor(x, dtype=DTYPE), 0
+    for nin, nout in pairwise(sizes):
+        block = p[k:k + (nin + 1) * nout].view(nout, nin + 1)
+        k += (nin + 1) * nout
+        h = torch.tanh(block[:, :nin] @ h + block[:, nin])
+    return h
+
+
+def module_eval(sizes: list[int], params: list[float], inputs: list[list[float]]):
+    """Outputs on each input, and d(sum of the first input's outputs)/d params."""
+    p = torch.tensor(params, dtype=DTYPE, requires_grad=True)
+    outs = [_forward(sizes, p, x) for x in inputs]
+    outs[0].sum().backward()
+    return [o.tolist() for o in outs], p.grad.tolist()
+
+
+def sse(sizes: list[int], params: list[float], xs: list[list[float]], ys: list[float]):
+    """The toy loss sum((model(x) - y)**2) and its gradient with respect to every parameter."""
+    p = torch.tensor(params, dtype=DTYPE, requires_grad=True)
+    loss = sum((_forward(sizes, p, x)[0] - y) ** 2 for x, y in zip(xs, ys))
+    loss.backward()
+    return loss.item(), p.grad.tolist()
+
+
+def sgd(sizes: list[int], params: list[float], xs, ys, lr: float, steps: int):
+    """The losses train_step must return (each before its update) and the weights after `steps` steps."""
+    p, losses = list(params), []
+    for _ in range(steps):
+        loss, grad = sse(sizes, p, xs, ys)
+        losses.append(loss)
+        p = [v - lr * g for v, g in zip(p, grad)]
+    return losses, p
 
 
 # ---- integrity: no autograd library inside the graded code ---------------------------------

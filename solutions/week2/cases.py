@@ -78,3 +78,15 @@ def net_inputs(words: list[str]) -> dict:
     xs, ys = pairs_of(words[:NET_WORDS])
     w = np.random.default_rng(NET_W_SEED).standard_normal((V, V)).astype(np.float32)
     return {"w": w, "xs": xs, "ys": ys, "regs": [0.0, 0.01, 0.1]}
+
+
+# The grader's own choices for the dataset, reg and seed checks (inputs, not answers).
+DATASET_SEED = 20261207
+REG_TRAIN = {"steps": 20, "lr": 10.0, "reg": 1.0, "seed": 424242}  # a strong reg shrinks W: ignoring it shows
+SAMPLER_SEEDS = (31337, 31337, 271828)  # the same seed twice, then another
+
+
+def dataset_words(words: list[str]) -> list[str]:
+    """Five names drawn with the grader's seed (short and long ones), for make_bigram_dataset."""
+    rng = np.random.default_rng(DATASET_SEED)
+    return [words[i] for i in sorted(rng.choice(len(words), size=5, replace=False))]

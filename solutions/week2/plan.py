@@ -26,7 +26,8 @@ def plan(profile: str, thresholds: dict, data_dir: Path, **_) -> list[dict]:
     t = thresholds
     return [
         {"id": "vocab", "probe": "vocab", "args": {"words": graded}, "checks": ["vocab"]},
-        {"id": "counts", "probe": "counts", "args": {"words": graded}, "checks": ["bigram_counts_exact"]},
+        {"id": "counts", "probe": "counts", "args": {"words": graded},
+         "checks": ["bigram_counts_exact", "runs_clean"]},  # runs clean counts once the counts are right
         {
             "id": "probs",
             "probe": "probs",
@@ -48,7 +49,7 @@ def plan(profile: str, thresholds: dict, data_dir: Path, **_) -> list[dict]:
         {
             "id": "dataset",
             "probe": "dataset",
-            "args": {"words": ["emma", "ava", "zoe"]},
+            "args": {"words": cases.dataset_words(words)},
             "checks": ["bigram_dataset"],
         },
         {
@@ -72,11 +73,25 @@ def plan(profile: str, thresholds: dict, data_dir: Path, **_) -> list[dict]:
             "timeout": 240,
         },
         {
+            "id": "train_reg",  # another reg, seed and budget: each must be honoured
+            "probe": "train",
+            "args": {"xs": xs, "ys": ys, **cases.REG_TRAIN},
+            "checks": ["trained_net_loss"],
+            "timeout": 120,
+        },
+        {
             "id": "sampler",
             "probe": "sampler",
             "args": {"probs": p_mle, "n": t["sampler_n"], "seed": 2147483647},
             "checks": ["sampler_statistics"],
             "timeout": 90,
+        },
+        {
+            "id": "sampler_seeds",
+            "probe": "sampler_seeds",
+            "args": {"probs": p_mle, "n": 20, "seeds": list(cases.SAMPLER_SEEDS)},
+            "checks": ["sampler_statistics"],
+            "timeout": 60,
         },
         {
             "id": "own_samples",

@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import importlib.util
 import io
+import itertools
 import math
 import os
 import statistics
@@ -121,6 +122,122 @@ def definitions(path: Path) -> dict:
         keep = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef))]
         exec(compile(ast.Module(body=keep, type_ignores=[]), str(path), "exec"), ns)  # noqa: S102 - our own notebooks
     return ns
+
+
+# ---- week 1 ----------------------------------------------------------------------------------
+
+@week("week1")
+def week1(seeds: int) -> list[Metric]:
+    import random
+
+    suite = ROOT / "solutions" / "week1"
+    plan = load(suite / "plan.py", "cal_week1_plan")
+    ref = load(suite / "week1_reference.py", "cal_week1_reference")
+    probes = load(suite / "probes.py", "cal_week1_probes")
+    t = load_thresholds("week1")
+    fixtures = ROOT / "fixtures" / "submissions" / "week1"
+    impls = {"solution": suite / "week1.ipynb", "independent (micrograd)": fixtures / "passes_micrograd_independent.ipynb",
+             "alternative design": fixtures / "passes_all.ipynb"}
+    out = []
+    for label, path in impls.items():
+        ns = notebook_namespace(path)
+        grads = Metric("random-graph gradient error", label, pass_at=t["grad_err_pass"], log=True)
+        numgrad = Metric("numerical_grad error, default h", label, pass_at=t["numgrad_err_pass"], log=True)
+        modules = Metric("module output/grad error", label, pass_at=1e-9, log=True)
+        loss = Metric("toy training loss after 100 steps", label, pass_at=t["loss_pass"])
+        init_z = Metric("init: largest |z| of weight/bias mean and std", label, pass_at=5.0)
+        for seed in range(seeds):
+            specs = plan.random_graphs(1000 + seed, int(t["graph_count"]))
+            grads.values.append(max(c.error for c in ref.compare_graphs(specs, probes.graphs(ns, specs))))
+            rng = random.Random(seed)
+            points = [["exercise", [rng.uniform(0.3, 2.0), rng.uniform(0.3, 2.0), rng.uniform(0.5, 3.0)]],
+                      ["smooth", [rng.uniform(-2, 2), rng.uniform(-2, 2)]]]
+            errs = [max(ref.error(g, w) for g, w in zip(r["grad"], ref.analytic_grad(n, a)))
+                    for (n, a), r in zip(points, probes.numerical_grad(ns, points))]
+            numgrad.values.append(max(errs))
+            case = {"label": "MLP", "cls": "MLP", "args": [3, [4, 4, 1]],
+                    "params": plan.module_params("MLP", [3, [4, 4, 1]], 500 + seed),
+                    "inputs": [[rng.uniform(-2, 2) for _ in range(3)] for _ in range(3)]}
+            res = probes.modules(ns, [case])[0]
+            want_out, want_grad = ref.module_eval([3, 4, 4, 1], case["params"], case["inputs"])
+            modules.values.append(max([ref.error(g, w) for o, wo in zip(res["outputs"], want_out)
+                                       for g, w in zip(o, wo)] + [ref.error(g, w) for g, w in
+                                                                  zip(res["grads"], want_grad)]))
+            trained = probes.train(ns, args=[3, [4, 4, 1]], params=plan.toy_init(seed), steps=int(t["train_steps"]),
+                                   lr=t["train_lr"], xs=plan.TOY_XS, ys=plan.TOY_YS)
+            loss.values.append(ref.sse([3, 4, 4, 1], trained["params"], plan.TOY_XS, plan.TOY_YS)[0])
+            drawn = probes.init_values(ns, plan.INIT_MODEL, seed)["first"]
+            init_z.values.append(max(init_z_scores(plan, drawn)))
+        out += [grads, numgrad, modules, loss, init_z]
+    return out
+
+
+def init_z_scores(plan, drawn: list[float]) -> list[float]:
+    """|z| of the weights' and the biases' mean and std against uniform(-1, 1), with the standard errors
+    test_init_uniform allows 5 of (mean: 0.577/sqrt(n), std: 0.298/sqrt(n))."""
+    sizes, bias_at, k = plan.layer_sizes("MLP", plan.INIT_MODEL), set(), 0
+    for nin, nout in itertools.pairwise(sizes):
+        bias_at |= {k + (nin + 1) * j + nin for j in range(nout)}
+        k += (nin + 1) * nout
+    out = []
+    for values in ([v for i, v in enumerate(drawn) if i not in bias_at], [drawn[i] for i in sorted(bias_at)]):
+        n = len(values)
+        out += [abs(statistics.fmean(values)) / (0.577 / math.sqrt(n)),
+                abs(statistics.pstdev(values) - 0.577) / (0.298 / math.sqrt(n))]
+    return out
+
+
+# ---- week 2 ----------------------------------------------------------------------------------
+
+@week("week2")
+def week2(seeds: int) -> list[Metric]:
+    import numpy as np
+    import torch
+
+    suite, data = ROOT / "solutions" / "week2", ROOT / "fixtures" / "data"
+    cases = load(suite / "cases.py", "cases")  # the name the suite's own modules import it by
+    ref = load(suite / "week2_reference.py", "cal_week2_reference")
+    probes = load(ROOT / "assignments" / "week2" / "public" / "probes.py", "cal_week2_probes")
+    from grader.judge.samples import NameReference, name_metrics
+
+    t = load_thresholds("week2")
+    words = cases.load_words(data)
+    graded, counts = cases.graded_words(words), cases.bigram_counts(words)
+    p_mle = (counts / counts.sum(1, keepdims=True)).astype(np.float32)
+    xs, ys = cases.train_pairs(words)
+    names_ref = NameReference.fit(words)
+    impls = {"solution": suite / "week2.ipynb",
+             "independent (makemore)": ROOT / "fixtures" / "submissions" / "week2" / "passes_bigram_independent.ipynb"}
+    torch.set_num_threads(1)
+    out = []
+    for label, path in impls.items():
+        ns = notebook_namespace(path, cwd=data)
+        tv = Metric("sampler: first-letter total variation, n=500", label, pass_at=t["first_letter_tv_max"])
+        long_len = Metric("sampler: mean length (upper line)", label, pass_at=t["sampler_len_max"])
+        short_len = Metric("sampler: mean length (lower line)", label, pass_at=t["sampler_len_min"],
+                           higher_is_better=True)
+        train = Metric("training: |loss - the grader's own run|, seed varied", label, pass_at=t["trained_loss_slack"],
+                       log=True)
+        wb4 = Metric("own samples: 4-gram NLL", label, pass_at=t["quality_wb4_pass"])
+        long_share = Metric("own samples: share longer than 15", label, pass_at=t["quality_long_pass"])
+        for seed in range(seeds):
+            names = probes.sampler(ns, p_mle, int(t["sampler_n"]), 1000 + seed)
+            first = np.bincount([cases.STOI[s[0]] for s in names], minlength=27)[1:] / len(names)
+            p = cases.probs(counts, 0.0)
+            tv.values.append(0.5 * float(np.abs(first - p[0, 1:]).sum()))
+            mean_len = sum(map(len, names)) / len(names)
+            long_len.values.append(mean_len)
+            short_len.values.append(mean_len)
+            args = {"steps": int(t["train_steps"]), "lr": t["train_lr"], "reg": t["train_reg"], "seed": 5000 + seed}
+            w = probes.train(ns, xs, ys, **args)["w"].numpy()
+            mine = cases.net_loss(w, xs, ys, args["reg"])
+            train.values.append(max(abs(mine - cases.net_loss(ref.reference_train(data, **args), xs, ys, args["reg"])),
+                                    1e-12))
+            m = name_metrics(probes.own_samples(ns, graded, int(t["quality_n"]), 7000 + seed), names_ref)
+            wb4.values.append(m.wb4_nll)
+            long_share.values.append(m.long_share)
+        out += [tv, long_len, short_len, train, wb4, long_share]
+    return out
 
 
 # ---- week 3 ----------------------------------------------------------------------------------

@@ -86,6 +86,14 @@ def sampler(ns, probs, n, seed):
     return [str(s) for s in ns["sample_names"](torch.from_numpy(probs), int(n), g)]
 
 
+def sampler_seeds(ns, probs, n, seeds):
+    """The same sampler under several seeds: a seeded generator must fix the draws."""
+    p = torch.from_numpy(probs)
+    draws = [[str(s) for s in ns["sample_names"](p, int(n), torch.Generator().manual_seed(int(seed)))]
+             for seed in seeds]
+    return dict(zip(("first", "same", "other"), draws, strict=True))
+
+
 def own_samples(ns, words, n, seed):
     """Samples from the student's own model (their counts and probs), for the quality metrics."""
     p = ns["counts_to_probs"](ns["bigram_counts"](list(words), dict(STOI)), smoothing=1.0)
