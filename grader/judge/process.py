@@ -337,8 +337,31 @@ def serve_session(fork_children) -> int:
     ctx = JudgeContext.model_validate_json(os.environ["GRADER_JUDGE_SESSION"])
     path = Path("session-context.json").resolve()  # the server's private folder
     path.write_text(ctx.model_dump_json())
-    judge_plugin.fork_point = fork_children
+    threads = _torch_threads(1)
+
+    def fork_point() -> list[str]:
+        forked = fork_children()
+        _torch_threads(threads)  # in the fork: its checks get the threads every other judge gets
+        return forked
+
+    judge_plugin.fork_point = fork_point
     return _main(str(path))
+
+
+def _torch_threads(count: int | None) -> int | None:
+    """Set torch's intra-op threads (when the server imported torch); returns the count it had.
+
+    A judge server forks after collecting and preparing, and GNU OpenMP (torch's libgomp) is not
+    fork-safe: once the server has run one parallel region, every fork's first parallel region waits
+    forever at a barrier for pool threads the fork does not have (week 2's mutate run, 0 % CPU in
+    gomp_team_barrier_wait_end). With one thread torch never opens a region, so no pool exists to inherit.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None or count is None:
+        return None
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    return before
 
 
 serve_session.forks_itself = True  # grader.run.forkserver: this entry calls fork_children itself
