@@ -32,7 +32,7 @@ from grader.run.sandbox import QUIET_BLAS, WAIT_POLICY_VAR
 SERVER_WAIT = 60.0  # seconds a judge waits for a batch's judge server to finish starting
 # A judge at its wall time that used less than this share of one core since the gate was waiting, not
 # working: a harness hang (a lock, a barrier, a pipe), reported as such with its traceback.
-STALL_CPU_SHARE = 0.05
+STALL_CPU_SHARE = 0.02
 TRACEBACK_WAIT = 5.0  # seconds a stalled judge gets to write its traceback before it is killed
 
 
@@ -193,7 +193,7 @@ class JudgeProcess:
         # The wall-time cap counts from the gate: before it the judge only waited for the notebook.
         walls = [w for w in (wall, caps.JUDGE_CAPS.wall_seconds) if w is not None]
         wall = min(walls) if walls else None
-        cpu_at_gate = caps.cpu_seconds(self._proc.pid) or 0.0
+        cpu_at_gate = (caps.cpu_state(self._proc.pid) or (0.0, ""))[0]
         timed_out = self._wait(wall) is None
         if timed_out:
             stalled = self._stalled(ctx, wall, cpu_at_gate)
@@ -211,13 +211,14 @@ class JudgeProcess:
         return [RawCheck(**item) for item in json.loads(results.read_text())]
 
     def _stalled(self, ctx: JudgeContext, wall: float, cpu_at_gate: float) -> str | None:
-        """Why a judge still running at its wall time is stuck, or None when it kept working: it used
-        less than STALL_CPU_SHARE of a core since the gate. Its faulthandler writes every thread's
-        traceback to its log on SIGABRT; the innermost frame in the suite names the check and line."""
-        now = caps.cpu_seconds(self._proc.pid)
-        if now is None or now - cpu_at_gate >= STALL_CPU_SHARE * wall:
+        """Why a judge still running at its wall time is stuck, or None when it kept working: it is
+        asleep and used less than STALL_CPU_SHARE of a core since the gate (a busy judge starved by a
+        loaded machine is still runnable). Its faulthandler writes every thread's traceback to its log
+        on SIGABRT; the innermost frame in the suite names the check and line."""
+        now = caps.cpu_state(self._proc.pid)
+        if now is None or now[1] == "R" or now[0] - cpu_at_gate >= STALL_CPU_SHARE * wall:
             return None  # gone after all, or busy: its cap decides
-        used = now - cpu_at_gate
+        used = now[0] - cpu_at_gate
         try:
             os.kill(self._proc.pid, signal.SIGABRT)
             self._wait(TRACEBACK_WAIT)
