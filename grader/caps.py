@@ -215,6 +215,17 @@ def _rss(pid: int) -> int | None:
     return None  # a zombie has no VmRSS
 
 
+def cpu_state(pid: int) -> tuple[float, str] | None:
+    """The CPU time (user + system, seconds) a live process has used so far and its scheduler state
+    (R running or runnable, S sleeping, D waiting on a device...); None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2:].split()  # after the command name, which may hold spaces
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), fields[0]
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def set_cpu_limit(pid: int, seconds: int) -> bool:
     """RLIMIT_CPU's soft limit for a running process (ours, same uid); False where it cannot be set."""
     try:

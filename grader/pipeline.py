@@ -44,6 +44,11 @@ from grader.run.scratch import release as release_scratch
 from grader.score import LatePolicy, make_grade, provenance_for, to_check_results
 
 MAX_SUBMISSION_BYTES = 200 * 2**20  # copied into scratch; larger files are skipped
+# Seconds past the week's total budget (counted from the grading's start) by which the judge must have
+# finished; a batch's worker cap (grader.cohort.batch.HARNESS_MARGIN) leaves a minute more, so that the
+# judge's own watchdog, which names what a stuck judge waited for, always fires first.
+JUDGE_MARGIN = 240.0
+JUDGE_MIN_WALL = 30.0  # the checks' least time from the gate, however long the notebook took
 
 
 @functools.lru_cache(maxsize=1)
@@ -248,10 +253,10 @@ def _is_stub(submission: Submission, week: WeekConfig) -> bool:
     return False
 
 
-def _judge(judge: JudgeProcess, ctx: JudgeContext) -> tuple[list, CapExceeded | None]:
+def _judge(judge: JudgeProcess, ctx: JudgeContext, wall: float) -> tuple[list, CapExceeded | None]:
     """The checks' results, or none and the cap the judge went over (the submission's doing)."""
     try:
-        return to_check_results(judge.run(ctx)), None
+        return to_check_results(judge.run(ctx, wall=wall)), None
     except CapExceeded as exc:
         return [], exc
 
@@ -339,7 +344,10 @@ def grade_submission(
         t1 = time.monotonic()
         ctx = ctx.model_copy(update={"answers_dir": execution.answers_dir,
                                      "execution": json.loads(execution.model_dump_json())})
-        checks, capped = _judge(judge, ctx)
+        # The checks get what is left of the week's budget plus JUDGE_MARGIN, so that a judge stuck
+        # waiting ends as this grading's harness error well before a batch's worker cap ends it silently.
+        wall = max(JUDGE_MIN_WALL, t0 + profile.total_timeout + JUDGE_MARGIN - time.monotonic())
+        checks, capped = _judge(judge, ctx, wall)
         durations["judge"] = round(time.monotonic() - t1, 3)
 
         meta = answer_meta(execution.answers_dir)

@@ -212,3 +212,44 @@ def test_a_batch_wakes_as_soon_as_a_forked_worker_ends(server, tmp_path):
     started = time.monotonic()
     _wait_any([child], timeout=20)
     assert time.monotonic() - started < 10 and child.wait(timeout=10) == 0
+
+
+PARALLEL_PREPARE = """
+import pytest
+import torch
+
+REFERENCE = []
+
+
+def big_sum():
+    # a million elements: past torch's grain size, so an OpenMP parallel region with two threads
+    return float(torch.ones(1_000_000, dtype=torch.float64).mul(2).sum())
+
+
+def prepare(data_dir, thresholds, profile):
+    REFERENCE.append(big_sum())
+
+
+@pytest.mark.check(points=1, category="correctness")
+def test_parallel_after_the_fork(answers):
+    assert REFERENCE == [2_000_000.0] and big_sum() == 2_000_000.0
+    assert torch.get_num_threads() == 2  # the fork judges with the threads every judge gets
+"""
+
+
+def test_a_judge_forked_after_a_parallel_prepare_still_runs_parallel_code(tmp_path):
+    """The session server ran torch in prepare(); GNU OpenMP is not fork-safe, and a fork whose parent had
+    run a parallel region waited forever at its first one (week 2's `grader mutate`, worker and judge idle)."""
+    pytest.importorskip("torch")
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_suite.py").write_text(PARALLEL_PREPARE)
+    context = session_context(suite, "cpu", {}, [], tmp_path)
+    env = {**judge_env({"GRADER_THREADS": "2", "PATH": os.environ["PATH"]}),
+           "GRADER_JUDGE_SESSION": context.model_dump_json()}
+    with ForkServer("grader.judge.process:serve_session", preload=("pytest", "grader.judge.answers", "torch"),
+                    env=env) as srv:
+        srv.wait_ready()
+        with JudgeProcess(server=srv.address) as judge:
+            checks = judge.run(submission_context(suite, tmp_path, "a", {}), wall=60)
+    assert [(c.id, c.outcome) for c in checks] == [("parallel_after_the_fork", "passed")], checks

@@ -374,3 +374,65 @@ def test_judge_memory_is_bounded_on_a_notebook_of_tiny_statements(tmp_path, monk
             assert peak > 300 * 2**20, "the sample missed the parse"  # the bound is not vacuous
         else:
             assert check.outcome == "error" and "256 KiB" in check.message, check.message
+
+
+STALLING_SUITE = '''
+import os
+from pathlib import Path
+
+import pytest
+
+
+def prepare(data_dir, thresholds, profile):
+    Path({marker!r}).write_text("prepared")
+
+
+@pytest.mark.check(points=1, category="correctness")
+def test_waits_on_a_pipe(answers):
+    read, write = os.pipe()
+    os.read(read, 1)  # nobody writes: idle forever, like a lock or a barrier nobody releases
+
+
+@pytest.mark.check(points=1, category="correctness")
+def test_spins(answers):
+    while True:
+        pass
+'''
+
+
+@pytest.mark.parametrize("check", ["waits_on_a_pipe", "spins"])
+def test_a_judge_past_its_wall_time_says_whether_it_was_stuck_and_where(tmp_path, check):
+    """An idle judge at its wall time is a harness hang whose error names the check and line it waited
+    in; a busy one went over its cap (the submission's doing), as before."""
+    import time
+
+    from grader.caps import CapExceeded
+    from grader.judge.process import JudgeProcess
+
+    suite, marker = tmp_path / "suite", tmp_path / "prepared"
+    suite.mkdir()
+    (suite / "test_suite.py").write_text(STALLING_SUITE.format(marker=str(marker)))
+    ctx = context(tmp_path, suite, execution={"status": "ok"}, select=[check])
+    with JudgeProcess(preload=()) as judge:
+        judge.prepare(ctx)
+        deadline = time.monotonic() + 60
+        while not marker.exists() and time.monotonic() < deadline:  # collected: the wall counts the check
+            time.sleep(0.05)
+        started = time.monotonic()
+        if check == "spins":
+            with pytest.raises(CapExceeded, match="wall-time"):
+                judge.run(ctx, wall=2)
+        else:
+            with pytest.raises(JudgeError, match=r"stalled: 2 s after the answers it had used \d+\.\d s of CPU, "
+                                                 r"waiting in check waits_on_a_pipe, at test_waits_on_a_pipe "
+                                                 r"\(test_suite\.py:15\)"):
+                judge.run(ctx, wall=2)
+        assert time.monotonic() - started < 15  # not the judge's 1800 s cap
+
+
+def test_the_judge_deadline_falls_before_the_batch_worker_cap():
+    from grader.cohort.batch import HARNESS_MARGIN
+    from grader.judge.process import TRACEBACK_WAIT
+    from grader.pipeline import JUDGE_MARGIN
+
+    assert JUDGE_MARGIN + TRACEBACK_WAIT + 30 <= HARNESS_MARGIN

@@ -37,13 +37,15 @@ from grader.fetch.heads import BATCH, FETCH_ONLY, HeadsLog, record_hint
 from grader.fetch.roster import RosterEntry, load_roster
 from grader.judge.context import session_context
 from grader.judge.process import judge_preload
-from grader.pipeline import fetch_failed_grade, released_stub
+from grader.pipeline import JUDGE_MARGIN, fetch_failed_grade, released_stub
 from grader.records import MACHINE_FAILURES, Grade, Submission
 from grader.report.markdown import atomic_write, write_report
 from grader.score import LatePolicy
 
 BATCH_FORMATS = ("json", "md", "html", "junit", "gradescope")  # per submission
-HARNESS_MARGIN = 300.0  # seconds beyond the week's total budget before the harness stops a job
+# Seconds beyond the week's total budget before the harness stops a job: a minute past the judge's own
+# deadline (grader.pipeline.JUDGE_MARGIN), whose watchdog reports a stuck judge in the student's grade.
+HARNESS_MARGIN = JUDGE_MARGIN + 60.0
 
 
 @dataclass

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +30,10 @@ from grader.run.forkserver import ForkedChild, ForkServerError, spawn
 from grader.run.sandbox import QUIET_BLAS, WAIT_POLICY_VAR
 
 SERVER_WAIT = 60.0  # seconds a judge waits for a batch's judge server to finish starting
+# A judge at its wall time that used less than this share of one core since the gate was waiting, not
+# working: a harness hang (a lock, a barrier, a pipe), reported as such with its traceback.
+STALL_CPU_SHARE = 0.02
+TRACEBACK_WAIT = 5.0  # seconds a stalled judge gets to write its traceback before it is killed
 
 
 class JudgeError(RuntimeError):
@@ -165,8 +171,13 @@ class JudgeProcess:
         except (BrokenPipeError, OSError):
             pass  # the judge died: run() reports it with its log
 
-    def run(self, ctx: JudgeContext) -> list[RawCheck]:
-        """Open the gate with the final context, wait for the checks, and return their raw outcomes."""
+    def run(self, ctx: JudgeContext, wall: float | None = None) -> list[RawCheck]:
+        """Open the gate with the final context, wait for the checks, and return their raw outcomes.
+
+        `wall`: seconds the checks may take from the gate (at most the judge's cap), so that a grading
+        ends before whatever waits on it. A judge still running then is killed: one that was busy
+        went over its cap (CapExceeded, the submission's doing); one that sat idle was stuck waiting,
+        a harness bug, and the JudgeError says in which check and at which line (its traceback)."""
         if self._ctx is None:
             self.prepare(ctx)
         self._started()
@@ -180,10 +191,15 @@ class JudgeProcess:
         self._send(str(final))
         self._close_input()
         # The wall-time cap counts from the gate: before it the judge only waited for the notebook.
-        wall = caps.JUDGE_CAPS.wall_seconds
+        walls = [w for w in (wall, caps.JUDGE_CAPS.wall_seconds) if w is not None]
+        wall = min(walls) if walls else None
+        cpu_at_gate = (caps.cpu_state(self._proc.pid) or (0.0, ""))[0]
         timed_out = self._wait(wall) is None
         if timed_out:
+            stalled = self._stalled(ctx, wall, cpu_at_gate)
             self._kill()
+            if stalled:
+                raise JudgeError(stalled)
         results = Path(ctx.results_path)
         if not results.is_file():
             hit = caps.CapExceeded("the judge", "wall-time", wall) if timed_out else \
@@ -193,6 +209,24 @@ class JudgeProcess:
             output = self._log.read_text(errors="replace")[-3000:] if self._log.is_file() else ""
             raise JudgeError(f"the judge exited {self._proc.returncode} without results:\n{output}")
         return [RawCheck(**item) for item in json.loads(results.read_text())]
+
+    def _stalled(self, ctx: JudgeContext, wall: float, cpu_at_gate: float) -> str | None:
+        """Why a judge still running at its wall time is stuck, or None when it kept working: it is
+        asleep and used less than STALL_CPU_SHARE of a core since the gate (a busy judge starved by a
+        loaded machine is still runnable). Its faulthandler writes every thread's traceback to its log
+        on SIGABRT; the innermost frame in the suite names the check and line."""
+        now = caps.cpu_state(self._proc.pid)
+        if now is None or now[1] == "R" or now[0] - cpu_at_gate >= STALL_CPU_SHARE * wall:
+            return None  # gone after all, or busy: its cap decides
+        used = now[0] - cpu_at_gate
+        try:
+            os.kill(self._proc.pid, signal.SIGABRT)
+            self._wait(TRACEBACK_WAIT)
+        except (ProcessLookupError, PermissionError):
+            pass
+        log = self._log.read_text(errors="replace") if self._log.is_file() else ""
+        return (f"the judge stalled: {wall:g} s after the answers it had used {used:.1f} s of CPU, "
+                f"waiting {waiting_in(log, ctx.suite_dir)}")
 
     def memory_peak(self) -> int:
         """The most memory its guard saw it use (bytes; its cgroup's count, or the watchdog's RSS samples)."""
@@ -234,6 +268,22 @@ class JudgeProcess:
         self.close()
 
 
+def waiting_in(log: str, suite_dir: str) -> str:
+    """Where a judge's faulthandler traceback (in its log) shows it waiting: the check, the innermost
+    frame of the suite (faulthandler prints the most recent call first) and the innermost frame overall
+    when that is elsewhere (a library). Only the main thread's traceback is read."""
+    main = log[log.rfind("Current thread"):] if "Current thread" in log else log
+    frames = [(Path(f), line, fn) for f, line, fn in re.findall(r'File "([^"]+)", line (\d+) in (\S+)', main)]
+    if not frames:
+        return "where its log does not show (no traceback)"
+    suite = Path(suite_dir).resolve()
+    ours = [frame for frame in frames if frame[0].resolve().is_relative_to(suite)]
+    where = [f"{fn} ({path.name}:{line})" for path, line, fn in (ours[:1] + frames[:1])]
+    checks = [fn for _, _, fn in ours if fn.startswith("test_")]
+    said = f"in check {checks[-1].removeprefix('test_')}, " if checks else ("outside the checks, " if not ours else "")
+    return said + "at " + where[0] + (f" (innermost: {where[1]})" if len(where) > 1 and where[1] != where[0] else "")
+
+
 def run_judge(ctx: JudgeContext) -> list[RawCheck]:
     """Run the hidden checks in a fresh child process and return their raw outcomes."""
     with JudgeProcess(preload=()) as judge:
@@ -262,6 +312,9 @@ def serve_forked() -> int:
     """A judge whose interpreter already imported what the checks need (a fork, or `--serve`)."""
     # pytest captures fd 0 while it runs: the gate (both context lines) is read from a copy of it,
     # unbuffered by anyone else, so that the second line is still there when the plugin asks.
+    import faulthandler
+
+    faulthandler.enable(sys.stderr)  # a stalled judge's traceback, on the SIGABRT its parent sends (_stalled)
     gate_fd = os.dup(0)
     os.set_inheritable(gate_fd, False)
     line = read_line(gate_fd)
@@ -285,8 +338,31 @@ def serve_session(fork_children) -> int:
     ctx = JudgeContext.model_validate_json(os.environ["GRADER_JUDGE_SESSION"])
     path = Path("session-context.json").resolve()  # the server's private folder
     path.write_text(ctx.model_dump_json())
-    judge_plugin.fork_point = fork_children
+    threads = _torch_threads(1)
+
+    def fork_point() -> list[str]:
+        forked = fork_children()
+        _torch_threads(threads)  # in the fork: its checks get the threads every other judge gets
+        return forked
+
+    judge_plugin.fork_point = fork_point
     return _main(str(path))
+
+
+def _torch_threads(count: int | None) -> int | None:
+    """Set torch's intra-op threads (when the server imported torch); returns the count it had.
+
+    A judge server forks after collecting and preparing, and GNU OpenMP (torch's libgomp) is not
+    fork-safe: once the server has run one parallel region, every fork's first parallel region waits
+    forever at a barrier for pool threads the fork does not have (week 2's mutate run, 0 % CPU in
+    gomp_team_barrier_wait_end). With one thread torch never opens a region, so no pool exists to inherit.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None or count is None:
+        return None
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    return before
 
 
 serve_session.forks_itself = True  # grader.run.forkserver: this entry calls fork_children itself
