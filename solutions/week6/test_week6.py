@@ -60,7 +60,7 @@ def inspect(answers, declared):
 
 def _maps(inspect, key="maps"):
     L, H, T = capstone.CONFIG["n_layer"], capstone.CONFIG["n_head"], 24
-    return to_array(inspect[key], f"get_attention_maps(model, idx)", shape=(L, H, T, T))
+    return to_array(inspect[key], "get_attention_maps(model, idx)", shape=(L, H, T, T))
 
 
 @pytest.mark.check(points=2, category="correctness")
@@ -87,19 +87,20 @@ def test_maps_causal(inspect, measure):
     assert leak == 0.0, f"weight {leak:.3g} on future positions: capture the weights after the mask"
 
 
-@pytest.mark.check(points=3, category="correctness")
-def test_maps_match_model(inspect, measure, data_dir):
-    """The maps are the model's own attention (recomputed by the grader from its weights)."""
-    maps = _maps(inspect)
-    if not isinstance(inspect.get("state"), dict):
-        raise AnswerError("the model's weights did not come back")
-    state = {k: to_array(v, f"state[{k}]") for k, v in inspect["state"].items()}
+def _judge_maps(data_dir, thresholds) -> np.ndarray:
+    """The attention of the given GPT holding the judge's weights (the ones the probes load), float64."""
     chars, _, _ = capstone.shakespeare_data(data_dir)
-    try:
-        want = capstone.reference_attention(state, capstone.encode(capstone.INSPECT_TEXT, chars),
-                                            capstone.CONFIG["n_head"])
-    except (KeyError, ValueError) as exc:
-        raise AnswerError(f"the model is not the notebook's GPT ({exc}); keep the given architecture") from None
+    state = capstone.inspector_state(int(thresholds["seed"]), len(chars))
+    return capstone.reference_attention({k: v.astype(np.float64) for k, v in state.items()},
+                                        capstone.encode(capstone.INSPECT_TEXT, chars), capstone.CONFIG["n_head"])
+
+
+@pytest.mark.check(points=3, category="correctness")
+def test_maps_match_model(inspect, measure, data_dir, thresholds):
+    """The maps are the model's own attention: the probe loads weights the grader chose, and the grader
+    recomputes every layer's and head's attention from them."""
+    maps = _maps(inspect)
+    want = _judge_maps(data_dir, thresholds)
     err = float(np.abs(maps - want).max())
     measure(err, target="≤ 1e-4")
     assert err <= 1e-4, f"the maps differ from the model's attention by up to {err:.3g}"
@@ -116,16 +117,23 @@ def test_maps_no_side_effects(inspect):
     assert np.array_equal(_maps(inspect), _maps(inspect, "maps2")), "two calls gave different maps"
 
 
+@pytest.fixture(scope="module")
+def figure(answers, declared):
+    need(declared, "inspector")
+    return answers.get("plot")
+
+
 @pytest.mark.check(points=3, category="samples")
-def test_attention_figure(inspect, artifacts):
-    """plot_attention saves a real PNG heatmap (shown in the report beside the grader's)."""
+def test_attention_figure(figure, artifacts, data_dir, thresholds):
+    """plot_attention saves a real PNG heatmap of every layer and head of the maps the grader gave it
+    (shown in the report beside the grader's own figure of the same maps)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.image as mpimg
     import matplotlib.pyplot as plt
 
-    maps = _maps(inspect)
+    maps = _judge_maps(data_dir, thresholds)
     L, H = maps.shape[:2]
     fig, axes = plt.subplots(L, H, figsize=(2 * H, 2 * L), squeeze=False)
     for layer in range(L):
@@ -137,16 +145,21 @@ def test_attention_figure(inspect, artifacts):
     fig.savefig(artifacts / "attention_grader.png", dpi=70)
     plt.close(fig)
 
-    png = to_array(inspect["png"], "figure bytes")
+    png = to_array(figure["png"], "figure bytes")
     raw = png.astype(np.uint8).tobytes()
     assert raw[:8] == b"\x89PNG\r\n\x1a\n", "plot_attention did not write a PNG file"
     try:
         image = mpimg.imread(io.BytesIO(raw), format="png")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure to decode the sandbox's bytes is this check's
         raise AnswerError(f"the PNG does not decode: {exc}") from None
     (artifacts / "attention_student.png").write_bytes(raw)
     assert image.shape[0] >= 100 and image.shape[1] >= 100, f"the figure is only {image.shape[1]}x{image.shape[0]} px"
     assert float(np.std(image)) > 0.01, "the figure is blank"
+    drawn = figure.get("drawn")
+    drawn = [to_array(a, "a drawn array", finite=False) for a in drawn] if isinstance(drawn, list) else []
+    found = capstone.figure_maps_found(drawn, maps)
+    assert found == L * H, f"the saved figure draws {found} of the {L * H} maps it was given " \
+                           "(one heatmap per layer and head, e.g. imshow or seaborn.heatmap of maps[l, h])"
 
 
 # --------------------------------------------------------------------------------- architect
@@ -172,57 +185,80 @@ def test_rope_relative_position(arch, measure):
 
 
 @pytest.mark.check(points=2, category="correctness")
-def test_rope_norm_and_identity(arch):
-    """RoPE is a rotation: norms are kept, and position 0 is left unchanged."""
+def test_rope_norm_and_identity(arch, measure, thresholds):
+    """RoPE is the half-split rotation at every position: the grader recomputes the cos/sin tables and
+    apply_rope of its own input x at positions 0..15 (norms kept, position 0 unchanged)."""
     r = arch.get("rope")
-    x = to_array(r["rx"], "apply_rope(x)", shape=(16, 8)).astype(np.float64)
-    cos = to_array(r["cos"], "cos", shape=(16, 8))
-    sin = to_array(r["sin"], "sin", shape=(16, 8))
+    x = capstone.architect_inputs(int(thresholds["seed"]))["x"]
+    rx = to_array(r["rx"], "apply_rope(x)", shape=(16, 8)).astype(np.float64)
+    cos = to_array(r["cos"], "cos", shape=(16, 8)).astype(np.float64)
+    sin = to_array(r["sin"], "sin", shape=(16, 8)).astype(np.float64)
+    want_cos, want_sin = capstone.rope_reference(8, 16)
     assert np.allclose(cos[0], 1) and np.allclose(sin[0], 0), "position 0 must not rotate (cos 1, sin 0)"
-    rq = to_array(r["rq"], "apply_rope(q)", shape=(16, 8))
-    norms = np.linalg.norm(rq, axis=-1)
-    assert np.allclose(norms, norms[0], rtol=1e-4), "apply_rope changes vector norms: not a rotation"
-    assert np.isfinite(x).all()
+    table = float(max(np.abs(cos - want_cos).max(), np.abs(sin - want_sin).max()))
+    bad = int(np.argmax(np.abs(cos - want_cos).max(-1) + np.abs(sin - want_sin).max(-1)))
+    assert table <= 1e-4, f"rope_cache differs by {table:.3g} from base-10000 half-split tables (worst at " \
+                          f"position {bad}: check the frequencies and that they repeat for both halves)"
+    norms = np.linalg.norm(rx, axis=-1)
+    assert np.allclose(norms, np.linalg.norm(x, axis=-1), rtol=1e-4), "apply_rope changes vector norms: not a rotation"
+    err = float(np.abs(rx - capstone.rotate(x, want_cos, want_sin)).max())
+    measure(err, target="≤ 1e-4")
+    assert err <= 1e-4, f"apply_rope(x) differs by {err:.3g} from the half-split rotation " \
+                        "x·cos + cat(-x2, x1)·sin (at some position past 0)"
 
 
 @pytest.mark.check(points=3, category="correctness")
-def test_rope_on_queries_and_keys_only(arch, measure):
-    """The attention module rotates queries and keys, never values."""
+def test_rope_on_queries_and_keys_only(arch, measure, thresholds):
+    """The attention module rotates queries and keys, never values: its output on the grader's input,
+    holding the grader's weights, equals the grader's own softmax(RoPE(q)·RoPE(k)ᵀ)·v."""
     r = arch.get("rope_attention")
-    rq, rk, v = (to_array(r[k], k, shape=(2, 4, 16, 8)).astype(np.float64) for k in ("rq", "rk", "v"))
-    y = to_array(r["y"], "attention output", shape=(2, 16, 32))
-    heads = capstone.softmax_attention(rq, rk, v)  # (B, H, T, hs)
-    merged = heads.transpose(0, 2, 1, 3).reshape(2, 16, 32)
-    want = merged @ to_array(r["proj_w"], "proj.weight", shape=(32, 32)).T + to_array(r["proj_b"], "proj.bias")
-    err = float(np.abs(y - want).max())
+    y = to_array(r["y"], "attention output", shape=(2, 16, 32)).astype(np.float64)
+    inputs = capstone.architect_inputs(int(thresholds["seed"]))
+    args = (inputs["attn_x"], inputs["qkv_w"], inputs["proj_w"], inputs["proj_b"], 4)
+    err = float(np.abs(y - capstone.reference_rope_attention(*args)).max())
     measure(err, target="≤ 1e-4")
-    assert err <= 1e-4, f"attention output differs by {err:.3g} from softmax(RoPE(q)·RoPE(k)ᵀ)·v " \
-                        "(are the values rotated too?)"
+    if err > 1e-4 and float(np.abs(y - capstone.reference_rope_attention(*args, rotate_values=True)).max()) <= 1e-4:
+        raise AssertionError(f"attention output differs by {err:.3g}: the values are rotated too "
+                             "(RoPE applies to queries and keys only)")
+    assert err <= 1e-4, f"attention output differs by {err:.3g} from softmax(RoPE(q)·RoPE(k)ᵀ)·v"
+
+
+def _swiglu_error(arch, thresholds) -> tuple[float, int]:
+    """SwiGLU(48) holding the grader's weights at its own hidden size: max error against the grader's
+    w2(silu(w1 x) * w3 x) at that size, and the hidden size."""
+    r = arch.get("swiglu")
+    hidden = int(to_number(r["hidden"], "hidden size"))
+    if not 0 < hidden <= capstone.SWIGLU_POOL:
+        raise AnswerError(f"hidden size {hidden} is outside 1..{capstone.SWIGLU_POOL}")
+    inputs = capstone.architect_inputs(int(thresholds["seed"]))
+    want = capstone.swiglu_reference(inputs["swiglu_x"], inputs["swiglu_w1"][:hidden],
+                                     inputs["swiglu_w2"][:, :hidden], inputs["swiglu_w3"][:hidden])
+    y = to_array(r["y"], "SwiGLU output", shape=(3, 48)).astype(np.float64)
+    return float(np.abs(y - want).max()), hidden
 
 
 @pytest.mark.check(points=2, category="correctness")
 def test_swiglu_forward(arch, measure, thresholds):
-    """SwiGLU computes w2(silu(w1 x) * w3 x)."""
-    r = arch.get("swiglu")
-    w1, w2, w3 = (to_array(r[k], k).astype(np.float64) for k in ("w1", "w2", "w3"))
-    x = capstone.architect_inputs(int(thresholds["seed"]))["swiglu_x"]
-    a = x @ w1.T
-    want = ((a / (1 + np.exp(-a))) * (x @ w3.T)) @ w2.T
-    y = to_array(r["y"], "SwiGLU output", shape=(3, 48))
-    err = float(np.abs(y - want).max())
-    measure(err, target="≤ 1e-4")
+    """SwiGLU computes w2(silu(w1 x) * w3 x) (recomputed by the grader from the weights it loaded)."""
+    err, hidden = _swiglu_error(arch, thresholds)
+    measure(err, target="≤ 1e-4", hidden=hidden)
     assert err <= 1e-4, f"output differs from w2(silu(w1 x) * w3 x) by {err:.3g}"
 
 
 @pytest.mark.check(points=2, category="correctness")
-def test_swiglu_parameter_count(arch, measure):
-    """SwiGLU(48) has about as many parameters as the 4x ReLU feed-forward (hidden = 2/3 · 4d)."""
-    params = to_number(arch.get("swiglu")["params"], "parameter count")
+def test_swiglu_parameter_count(arch, measure, thresholds):
+    """SwiGLU(48) has about as many parameters as the 4x ReLU feed-forward (hidden = 2/3 · 4d): counted by
+    the grader from the hidden size its forward output proves, not from a reported number."""
+    err, hidden = _swiglu_error(arch, thresholds)
+    assert err <= 1e-4, f"the hidden size cannot be confirmed: the output differs by {err:.3g} from " \
+                        f"w2(silu(w1 x) * w3 x) at hidden size {hidden}"
     d = 48
+    params = 3 * d * hidden
     relu = 2 * 4 * d * d + 4 * d + d
     ratio = params / relu
-    measure(ratio, target="within 3% of the 4x ReLU MLP", relu_params=relu)
-    assert abs(ratio - 1) <= 0.03, f"{params:.0f} parameters vs {relu} for the ReLU MLP (hidden size?)"
+    measure(ratio, target="within 3% of the 4x ReLU MLP", relu_params=relu, hidden=hidden)
+    assert abs(ratio - 1) <= 0.03, f"{params} weights (hidden size {hidden}) vs {relu} for the ReLU MLP " \
+                                   f"(expected hidden int(2 * 4 * {d} / 3) = {int(8 * d / 3)})"
 
 
 @pytest.mark.check(points=4, category="loss")
