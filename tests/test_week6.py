@@ -189,8 +189,9 @@ def test_forged_self_consistent_answers_earn_nothing(tmp_path):
                     "training_after": True, "hooks_left": 0,
                     "state": {"token_embedding.weight": zeros((65, 32))}},
         "plot": {"png": np.frombuffer(png.getvalue(), dtype=np.uint8), "drawn": [uniform]}},
-        ("maps_match_model", "attention_figure", "maps_causal"))
+        ("maps_match_model", "attention_figure", "maps_causal", "maps_no_side_effects"))
     assert inspector["maps_causal"].fraction == 1.0  # a property any causal map has: not the forgery's proof
     assert inspector["maps_match_model"].fraction == 0.0, inspector["maps_match_model"].message
+    assert inspector["maps_no_side_effects"].fraction == 0.0, inspector["maps_no_side_effects"].message
     assert inspector["attention_figure"].fraction == 0.0, inspector["attention_figure"].message
     assert "draws 0 of the 12 maps" in inspector["attention_figure"].message

@@ -140,10 +140,13 @@ def shakespeare_data(data_dir: Path) -> tuple[list[str], np.ndarray, np.ndarray]
     return chars, train, val
 
 
-def reference_attention(state: dict[str, np.ndarray], idx: np.ndarray, n_head: int) -> np.ndarray:
-    """The given (vanilla, pre-norm) GPT's attention weights for idx (T,), from its weights, float64.
+def reference_attention(state: dict[str, np.ndarray], idx: np.ndarray, n_head: int,
+                        with_logits: bool = False):
+    """The given (vanilla, pre-norm) GPT's attention weights for idx (T,), from its weights, float64;
+    with_logits: (maps, logits (T, V)).
 
-    Lets the judge confirm that the maps a student returns are the model's own attention.
+    Lets the judge confirm that the maps a student returns are the model's own attention, and that the
+    model still computes the same logits after its maps were taken.
     """
     def layer_norm(x, w, b):
         mu = x.mean(-1, keepdims=True)
@@ -176,6 +179,9 @@ def reference_attention(state: dict[str, np.ndarray], idx: np.ndarray, n_head: i
         h = layer_norm(x, state[f"{p}.ln2.weight"], state[f"{p}.ln2.bias"])
         x = x + gelu_free_ffwd(h, f"{p}.ffwd")
         layer += 1
+    if with_logits:
+        h = layer_norm(x, state["ln_f.weight"], state["ln_f.bias"])
+        return np.stack(maps), h @ state["lm_head.weight"].T + state["lm_head.bias"]
     return np.stack(maps)  # (L, H, T, T)
 
 

@@ -87,12 +87,18 @@ def test_maps_causal(inspect, measure):
     assert leak == 0.0, f"weight {leak:.3g} on future positions: capture the weights after the mask"
 
 
-def _judge_maps(data_dir, thresholds) -> np.ndarray:
-    """The attention of the given GPT holding the judge's weights (the ones the probes load), float64."""
+def _judge_model(data_dir, thresholds) -> tuple[np.ndarray, np.ndarray]:
+    """The attention maps (L, H, T, T) and logits (T, V) of the given GPT holding the judge's weights
+    (the ones the probe loads), float64."""
     chars, _, _ = capstone.shakespeare_data(data_dir)
     state = capstone.inspector_state(int(thresholds["seed"]), len(chars))
     return capstone.reference_attention({k: v.astype(np.float64) for k, v in state.items()},
-                                        capstone.encode(capstone.INSPECT_TEXT, chars), capstone.CONFIG["n_head"])
+                                        capstone.encode(capstone.INSPECT_TEXT, chars), capstone.CONFIG["n_head"],
+                                        with_logits=True)
+
+
+def _judge_maps(data_dir, thresholds) -> np.ndarray:
+    return _judge_model(data_dir, thresholds)[0]
 
 
 @pytest.mark.check(points=3, category="correctness")
@@ -107,10 +113,14 @@ def test_maps_match_model(inspect, measure, data_dir, thresholds):
 
 
 @pytest.mark.check(points=3, category="correctness")
-def test_maps_no_side_effects(inspect):
-    """Capturing maps leaves the model as it was: same logits, same mode, no hooks, repeatable."""
-    before = to_array(inspect["before"], "logits before")
-    after = to_array(inspect["after"], "logits after", shape=before.shape)
+def test_maps_no_side_effects(inspect, data_dir, thresholds):
+    """Capturing maps leaves the model as it was: the logits after are the ones the grader computes from
+    the weights it loaded (and equal the ones before), same mode, no hooks, repeatable."""
+    want = _judge_model(data_dir, thresholds)[1][None]
+    before = to_array(inspect["before"], "logits before", shape=want.shape)
+    after = to_array(inspect["after"], "logits after", shape=want.shape)
+    err = float(np.abs(before.astype(np.float64) - want).max())
+    assert err <= 1e-3, f"the model's logits differ by {err:.3g} from the given GPT's on the grader's weights"
     assert np.array_equal(before, after), "the model's logits changed after get_attention_maps"
     assert inspect["training_after"] is True, "get_attention_maps left the model in eval mode"
     assert to_number(inspect["hooks_left"], "hooks") == 0, "hooks were left registered on the model"
