@@ -145,7 +145,9 @@ def _judge_forged(tmp_path, notebook: Path, answers: dict, select: tuple[str, ..
     (folder / "answers.json").write_text(json.dumps({k: {"ok": True, "value": encode(v)} for k, v in answers.items()}))
     suite = week_suite("week6")
     ctx = JudgeContext(suite_dir=str(suite), answers_dir=str(folder), profile="cpu",
-                       thresholds=load_week(suite).profile("cpu").thresholds, execution={"status": "ok"},
+                       thresholds=load_week(suite).profile("cpu").thresholds,
+                       execution={"status": "ok", "failures": [], "cells_run": 5, "cells_total": 5,
+                                  "probes": [{"id": k, "ok": True} for k in answers]},
                        notebook_path=str(notebook), data_dir=str(DATA_DIR), artifacts_dir=str(tmp_path / "art"),
                        results_path=str(tmp_path / "results.json"), select=list(select))
     return {c.id: c for c in run_judge(ctx)}
@@ -171,10 +173,12 @@ def test_forged_self_consistent_answers_earn_nothing(tmp_path):
                            "v": zeros((2, 4, 16, 8)), "proj_w": zeros((32, 32)), "proj_b": zeros(32)},
         "rope": {"rq": np.ones((16, 8)), "rk": np.ones((16, 8)), "rx": np.ones((16, 8)),
                  "cos": np.ones((16, 8)), "sin": zeros((16, 8))}},
-        ("swiglu_forward", "swiglu_parameter_count", "rope_on_queries_and_keys_only", "rope_norm_and_identity"))
+        ("swiglu_forward", "swiglu_parameter_count", "rope_on_queries_and_keys_only", "rope_norm_and_identity",
+         "runs_clean"))
     assert {k: c.fraction for k, c in arch.items()} == {
         "swiglu_forward": 0.0, "swiglu_parameter_count": 0.0, "rope_on_queries_and_keys_only": 0.0,
-        "rope_norm_and_identity": 0.0}, {k: c.message for k, c in arch.items()}
+        "rope_norm_and_identity": 0.0, "runs_clean": 0.0}, {k: c.message for k, c in arch.items()}
+    assert "nothing to stand on" in arch["runs_clean"].message  # every cell ran and every probe said ok
 
     T = len(capstone.INSPECT_TEXT)
     uniform = np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]
