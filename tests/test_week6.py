@@ -117,3 +117,85 @@ def test_inspector_report_shows_both_heatmaps(tmp_path):
                            select=("attention_figure",))
     assert {"attention_grader.png", "attention_student.png"} <= set(grade.artifacts)
     assert Path(grade.artifacts["attention_student.png"]).read_bytes()[:4] == b"\x89PNG"
+
+
+def _judge_forged(tmp_path, notebook: Path, answers: dict, select: tuple[str, ...]):
+    """Run week 6's hidden checks on forged probe answers (what a cell that replaces the probes or
+    json.dump could write), without a kernel."""
+    import json
+
+    import numpy as np
+
+    from grader.config import DATA_DIR, load_week, week_suite
+    from grader.judge.context import JudgeContext
+    from grader.judge.process import run_judge
+
+    folder = tmp_path / "answers"
+    (folder / "arrays").mkdir(parents=True)
+
+    def encode(value):
+        if isinstance(value, np.ndarray):
+            name = f"a{len(list((folder / 'arrays').iterdir()))}.npy"
+            np.save(folder / "arrays" / name, value)
+            return {"$array": name}
+        if isinstance(value, dict):
+            return {k: encode(v) for k, v in value.items()}
+        return [encode(v) for v in value] if isinstance(value, list) else value
+
+    (folder / "answers.json").write_text(json.dumps({k: {"ok": True, "value": encode(v)} for k, v in answers.items()}))
+    suite = week_suite("week6")
+    ctx = JudgeContext(suite_dir=str(suite), answers_dir=str(folder), profile="cpu",
+                       thresholds=load_week(suite).profile("cpu").thresholds,
+                       execution={"status": "ok", "failures": [], "cells_run": 5, "cells_total": 5,
+                                  "probes": [{"id": k, "ok": True} for k in answers]},
+                       notebook_path=str(notebook), data_dir=str(DATA_DIR), artifacts_dir=str(tmp_path / "art"),
+                       results_path=str(tmp_path / "results.json"), select=list(select))
+    return {c.id: c for c in run_judge(ctx)}
+
+
+def test_forged_self_consistent_answers_earn_nothing(tmp_path):
+    """Answers that only agree with themselves (zero weights and a zero output, the right parameter
+    count; causal uniform maps with weights that would produce them; a PNG of a solid colour) used to
+    earn these checks; each is now recomputed by the judge from weights and maps it chose (issue 16.2)."""
+    import io
+
+    import matplotlib
+    import numpy as np
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    zeros = np.zeros
+    arch = _judge_forged(tmp_path / "arch", FIXTURES / "architect_passes.ipynb", {
+        "swiglu": {"y": zeros((3, 48)), "hidden": 128, "params": 3 * 48 * 128,
+                   "w1": zeros((128, 48)), "w2": zeros((48, 128)), "w3": zeros((128, 48))},
+        "rope_attention": {"y": zeros((2, 16, 32)), "rq": zeros((2, 4, 16, 8)), "rk": zeros((2, 4, 16, 8)),
+                           "v": zeros((2, 4, 16, 8)), "proj_w": zeros((32, 32)), "proj_b": zeros(32)},
+        "rope": {"rq": np.ones((16, 8)), "rk": np.ones((16, 8)), "rx": np.ones((16, 8)),
+                 "cos": np.ones((16, 8)), "sin": zeros((16, 8))}},
+        ("swiglu_forward", "swiglu_parameter_count", "rope_on_queries_and_keys_only", "rope_norm_and_identity",
+         "runs_clean"))
+    assert {k: c.fraction for k, c in arch.items()} == {
+        "swiglu_forward": 0.0, "swiglu_parameter_count": 0.0, "rope_on_queries_and_keys_only": 0.0,
+        "rope_norm_and_identity": 0.0, "runs_clean": 0.0}, {k: c.message for k, c in arch.items()}
+    assert "nothing to stand on" in arch["runs_clean"].message  # every cell ran and every probe said ok
+
+    T = len(capstone.INSPECT_TEXT)
+    uniform = np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]
+    maps = np.broadcast_to(uniform, (3, 4, T, T)).copy()
+    fig, ax = plt.subplots(figsize=(3, 3))
+    ax.imshow(uniform)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
+    plt.close(fig)
+    inspector = _judge_forged(tmp_path / "insp", ROOT / "solutions" / "week6" / "week6.ipynb", {
+        "inspect": {"maps": maps, "maps2": maps, "before": zeros((1, T, 65)), "after": zeros((1, T, 65)),
+                    "training_after": True, "hooks_left": 0,
+                    "state": {"token_embedding.weight": zeros((65, 32))}},
+        "plot": {"png": np.frombuffer(png.getvalue(), dtype=np.uint8), "drawn": [uniform]}},
+        ("maps_match_model", "attention_figure", "maps_causal", "maps_no_side_effects"))
+    assert inspector["maps_causal"].fraction == 1.0  # a property any causal map has: not the forgery's proof
+    assert inspector["maps_match_model"].fraction == 0.0, inspector["maps_match_model"].message
+    assert inspector["maps_no_side_effects"].fraction == 0.0, inspector["maps_no_side_effects"].message
+    assert inspector["attention_figure"].fraction == 0.0, inspector["attention_figure"].message
+    assert "draws 0 of the 12 maps" in inspector["attention_figure"].message

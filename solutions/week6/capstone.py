@@ -20,6 +20,7 @@ INSPECT_TEXT = "ROMEO:\nBut soft, what li"  # 24 characters whose attention the 
 MIN_CORPUS_BYTES = 50_000
 MAX_CORPUS_BYTES = 20 * 2**20
 HELDOUT = "heldout/shakespeare.txt"  # fixtures/data: judge-only plays (never in a week's data)
+MAPS_CHECKS = ("maps_shape", "maps_rows_sum_to_one", "maps_causal", "maps_match_model", "maps_no_side_effects")
 VAL_SEED = 90217  # places the architect's scored windows; secret (the hidden suite's)
 
 
@@ -139,10 +140,13 @@ def shakespeare_data(data_dir: Path) -> tuple[list[str], np.ndarray, np.ndarray]
     return chars, train, val
 
 
-def reference_attention(state: dict[str, np.ndarray], idx: np.ndarray, n_head: int) -> np.ndarray:
-    """The given (vanilla, pre-norm) GPT's attention weights for idx (T,), from its weights, float64.
+def reference_attention(state: dict[str, np.ndarray], idx: np.ndarray, n_head: int,
+                        with_logits: bool = False):
+    """The given (vanilla, pre-norm) GPT's attention weights for idx (T,), from its weights, float64;
+    with_logits: (maps, logits (T, V)).
 
-    Lets the judge confirm that the maps a student returns are the model's own attention.
+    Lets the judge confirm that the maps a student returns are the model's own attention, and that the
+    model still computes the same logits after its maps were taken.
     """
     def layer_norm(x, w, b):
         mu = x.mean(-1, keepdims=True)
@@ -175,6 +179,9 @@ def reference_attention(state: dict[str, np.ndarray], idx: np.ndarray, n_head: i
         h = layer_norm(x, state[f"{p}.ln2.weight"], state[f"{p}.ln2.bias"])
         x = x + gelu_free_ffwd(h, f"{p}.ffwd")
         layer += 1
+    if with_logits:
+        h = layer_norm(x, state["ln_f.weight"], state["ln_f.bias"])
+        return np.stack(maps), h @ state["lm_head.weight"].T + state["lm_head.bias"]
     return np.stack(maps)  # (L, H, T, T)
 
 
@@ -188,10 +195,109 @@ def softmax_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray
 
 
 def architect_inputs(seed: int) -> dict[str, np.ndarray]:
-    """The random inputs of the architect probes; the plan sends them, the judge remakes them."""
+    """The random inputs and weights of the architect probes; the plan sends them, the judge remakes them.
+
+    The probes load the judge's weights into the student's modules, so every output is checked against
+    the judge's own computation on the same weights, never against weights the notebook reports."""
     rng = np.random.default_rng(seed)
-    return {"q": rng.standard_normal(8), "k": rng.standard_normal(8), "x": rng.standard_normal((16, 8)),
-            "attn_x": rng.standard_normal((2, 16, 32)), "swiglu_x": rng.standard_normal((3, 48))}
+    out = {"q": rng.standard_normal(8), "k": rng.standard_normal(8), "x": rng.standard_normal((16, 8)),
+           "attn_x": rng.standard_normal((2, 16, 32)), "swiglu_x": rng.standard_normal((3, 48))}
+    out["qkv_w"] = rng.standard_normal((96, 32)) * 0.3
+    out["proj_w"] = rng.standard_normal((32, 32)) * 0.2
+    out["proj_b"] = rng.standard_normal(32) * 0.1
+    # SwiGLU weights for any hidden size up to 256: the probe loads the top-left (hidden, 48) blocks
+    out["swiglu_w1"] = rng.standard_normal((SWIGLU_POOL, 48)) * 0.2
+    out["swiglu_w3"] = rng.standard_normal((SWIGLU_POOL, 48)) * 0.2
+    out["swiglu_w2"] = rng.standard_normal((48, SWIGLU_POOL)) * 0.1
+    return out
+
+
+SWIGLU_POOL = 256  # the largest SwiGLU hidden size the probe can load judge weights into
+
+
+def rope_reference(head_size: int, T: int, base: float = 10000.0) -> tuple[np.ndarray, np.ndarray]:
+    """cos, sin (T, head_size) of the half-split convention the notebook asks for, float64."""
+    half = head_size // 2
+    freqs = base ** (-np.arange(half) / half)
+    angles = np.arange(T)[:, None] * freqs[None, :]
+    angles = np.concatenate([angles, angles], axis=-1)
+    return np.cos(angles), np.sin(angles)
+
+
+def rotate(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
+    """Half-split RoPE of x (..., T, hs), float64."""
+    x1, x2 = np.split(x, 2, axis=-1)
+    return x * cos + np.concatenate([-x2, x1], axis=-1) * sin
+
+
+def reference_rope_attention(x: np.ndarray, qkv_w: np.ndarray, proj_w: np.ndarray, proj_b: np.ndarray,
+                             n_head: int, rotate_values: bool = False) -> np.ndarray:
+    """The given CausalSelfAttention with rope=True on judge weights: x (B, T, C) -> (B, T, C), float64.
+    rotate_values=True gives the classic bug (values rotated too), to name it in the message."""
+    B, T, C = x.shape
+    hs = C // n_head
+    cos, sin = rope_reference(hs, T)
+    q, k, v = (t.reshape(B, T, n_head, hs).transpose(0, 2, 1, 3) for t in np.split(x @ qkv_w.T, 3, axis=-1))
+    q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+    if rotate_values:
+        v = rotate(v, cos, sin)
+    heads = softmax_attention(q, k, v)
+    return heads.transpose(0, 2, 1, 3).reshape(B, T, C) @ proj_w.T + proj_b
+
+
+def swiglu_reference(x: np.ndarray, w1: np.ndarray, w2: np.ndarray, w3: np.ndarray) -> np.ndarray:
+    a = x @ w1.T
+    return ((a / (1 + np.exp(-a))) * (x @ w3.T)) @ w2.T
+
+
+def inspector_state(seed: int, vocab_size: int) -> dict[str, np.ndarray]:
+    """Judge-chosen weights for the given (vanilla) GPT of CONFIG: the inspector probe loads them, so the
+    judge recomputes the attention maps from weights it chose (reference_attention), not reported ones.
+    Scaled so that the heads attend sharply enough to tell one map from another."""
+    rng = np.random.default_rng(seed + 6)
+    C, L, T = CONFIG["n_embd"], CONFIG["n_layer"], CONFIG["block_size"]
+
+    def normal(*shape, std):
+        return (rng.standard_normal(shape) * std).astype(np.float32)
+
+    state = {"token_embedding.weight": normal(vocab_size, C, std=1.0),
+             "position_embedding.weight": normal(T, C, std=1.0)}
+    for layer in range(L):
+        p = f"blocks.{layer}"
+        for ln in ("ln1", "ln2"):
+            state[f"{p}.{ln}.weight"] = 1 + normal(C, std=0.1)
+            state[f"{p}.{ln}.bias"] = normal(C, std=0.1)
+        state[f"{p}.attn.qkv.weight"] = normal(3 * C, C, std=0.3)
+        state[f"{p}.attn.proj.weight"] = normal(C, C, std=0.1)
+        state[f"{p}.attn.proj.bias"] = normal(C, std=0.05)
+        state[f"{p}.ffwd.net.0.weight"] = normal(4 * C, C, std=0.1)
+        state[f"{p}.ffwd.net.0.bias"] = normal(4 * C, std=0.05)
+        state[f"{p}.ffwd.net.2.weight"] = normal(C, 4 * C, std=0.1)
+        state[f"{p}.ffwd.net.2.bias"] = normal(C, std=0.05)
+    state["ln_f.weight"] = 1 + normal(C, std=0.1)
+    state["ln_f.bias"] = normal(C, std=0.1)
+    state["lm_head.weight"] = normal(vocab_size, C, std=0.2)
+    state["lm_head.bias"] = normal(vocab_size, std=0.05)
+    return state
+
+
+def figure_maps_found(drawn: list[np.ndarray], maps: np.ndarray, atol: float = 1e-3) -> int:
+    """How many of the (L, H, T, T) maps sent to plot_attention appear among the arrays the saved figure
+    draws (images, meshes): a grid of empty axes, or a figure of something else, finds none."""
+    T = maps.shape[-1]
+    tables = []
+    for arr in drawn:
+        a = np.asarray(arr, dtype=np.float64)
+        if a.size == T * T:
+            tables.append(a.reshape(T, T))
+    found = 0
+    for m in maps.reshape(-1, T, T):
+        for a in tables:
+            ok = np.isfinite(a)  # a masked upper triangle (seaborn's mask=) is drawn as nothing
+            if ok.sum() >= T * (T + 1) // 2 and np.allclose(a[ok], m[ok], atol=atol):
+                found += 1
+                break
+    return found
 
 
 def is_finite_number(x) -> bool:

@@ -3,11 +3,10 @@ specialist's corpus are read from the pristine notebook and files, as data."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
-
-import importlib.util
 
 _spec = importlib.util.spec_from_file_location("week6_capstone", Path(__file__).with_name("capstone.py"))
 capstone = importlib.util.module_from_spec(_spec)
@@ -21,22 +20,32 @@ def plan(profile: str, thresholds: dict, data_dir: Path, submission: Path | None
     seed = int(thresholds["seed"])
     block = cfg["block_size"]
     if track == "inspector":
-        chars, train, _ = capstone.shakespeare_data(data_dir)
+        # Two probes that share nothing that can fail: the maps on judge-set weights, and the figure of
+        # maps the judge computed itself (a plotting failure costs the figure check only, issue 19).
+        chars, _, _ = capstone.shakespeare_data(data_dir)
         sample = capstone.INSPECT_TEXT
-        return [{"id": "inspect", "probe": "inspect", "timeout": thresholds["probe_timeout"], "args": {
-            "vocab_size": len(chars), "config": cfg, "seed": seed, "steps": int(thresholds["inspector_steps"]),
-            "train_ids": train[: 200_000].astype(np.int16),
-            "idx": capstone.encode(sample, chars)[None, :], "tokens": list(sample)}}]
+        state = capstone.inspector_state(seed, len(chars))
+        idx = capstone.encode(sample, chars)
+        return [
+            {"id": "inspect", "probe": "inspect", "checks": [*capstone.MAPS_CHECKS, "runs_clean"], "args": {
+                "vocab_size": len(chars), "config": cfg, "seed": seed, "state": state, "idx": idx[None, :]}},
+            {"id": "plot", "probe": "plot", "checks": ["attention_figure", "runs_clean"], "args": {
+                "maps": capstone.reference_attention(state, idx, cfg["n_head"]).astype(np.float32),
+                "tokens": list(sample)}},
+        ]
     if track == "architect":
         chars, train, _ = capstone.shakespeare_data(data_dir)
         inputs = capstone.architect_inputs(seed)
         val_x, _ = capstone.heldout_windows(data_dir, chars, block, int(thresholds["val_windows"]))
         return [
-            {"id": "rope", "probe": "rope", "args": {
-                "head_size": 8, "T": 16, "q": inputs["q"], "k": inputs["k"], "x": inputs["x"]}},
-            {"id": "rope_attention", "probe": "rope_attention", "args": {
-                "n_embd": 32, "n_head": 4, "block_size": 16, "seed": seed, "x": inputs["attn_x"]}},
-            {"id": "swiglu", "probe": "swiglu", "args": {"n_embd": 48, "seed": seed, "x": inputs["swiglu_x"]}},
+            {"id": "rope", "probe": "rope", "checks": ["rope_relative_position", "rope_norm_and_identity", "runs_clean"],
+             "args": {"head_size": 8, "T": 16, "q": inputs["q"], "k": inputs["k"], "x": inputs["x"]}},
+            {"id": "rope_attention", "probe": "rope_attention", "checks": ["rope_on_queries_and_keys_only", "runs_clean"],
+             "args": {"n_embd": 32, "n_head": 4, "block_size": 16, "seed": seed, "x": inputs["attn_x"],
+                      "qkv_w": inputs["qkv_w"], "proj_w": inputs["proj_w"], "proj_b": inputs["proj_b"]}},
+            {"id": "swiglu", "probe": "swiglu", "checks": ["swiglu_forward", "swiglu_parameter_count", "runs_clean"],
+             "args": {"n_embd": 48, "seed": seed, "x": inputs["swiglu_x"], "w1": inputs["swiglu_w1"],
+                      "w2": inputs["swiglu_w2"], "w3": inputs["swiglu_w3"]}},
             {"id": "compare", "probe": "compare", "checks": ["architect_training", "runs_clean"], "timeout": thresholds["probe_timeout"], "args": {
                 "vocab_size": len(chars), "config": cfg, "seed": seed, "steps": int(thresholds["architect_steps"]),
                 "train_ids": train.astype(np.int16), "val_x": val_x.astype(np.int16)}},

@@ -50,10 +50,25 @@ def _train(model, data, steps, block, seed, lr=3e-3, batch=32):
     return float(loss.item())
 
 
-def inspect(ns, vocab_size, config, seed, steps, train_ids, idx, tokens):
+def _load(module, weights, what):
+    """Copy judge-chosen weights into a student's module, by parameter name; nothing else changes."""
+    params = dict(module.named_parameters())
+    missing = sorted(set(weights) - set(params))
+    if missing:
+        raise ValueError(f"{what} has no parameter {missing[0]!r} of the given architecture")
+    with torch.no_grad():
+        for name, value in weights.items():
+            value = torch.as_tensor(np.asarray(value), dtype=params[name].dtype)
+            if tuple(params[name].shape) != tuple(value.shape):
+                raise ValueError(f"{what}.{name} has shape {tuple(params[name].shape)}, "
+                                 f"expected {tuple(value.shape)}")
+            params[name].copy_(value)
+
+
+def inspect(ns, vocab_size, config, seed, state, idx):
+    """get_attention_maps on the given GPT holding the judge's weights (the judge recomputes the maps)."""
     model = _model(ns, vocab_size, config, seed)
-    data = torch.as_tensor(np.asarray(train_ids, dtype=np.int64))
-    _train(model, data, steps, config["block_size"], seed)
+    _load(model, state, "GPTLanguageModel")
     model.train()
     idx = torch.as_tensor(np.asarray(idx, dtype=np.int64)).to(_device())
     with torch.no_grad():
@@ -63,14 +78,38 @@ def inspect(ns, vocab_size, config, seed, steps, train_ids, idx, tokens):
     with torch.no_grad():
         after = model(idx)[0].float().cpu().numpy()
     hooks = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+    return {"maps": torch.as_tensor(maps).double().cpu(), "maps2": torch.as_tensor(maps2).double().cpu(),
+            "before": before, "after": after, "training_after": bool(model.training), "hooks_left": hooks}
+
+
+def plot(ns, maps, tokens):
+    """plot_attention on maps the judge chose; returns the PNG and what the saved figure draws. Its own
+    probe: a plotting failure costs the figure check only."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    drawn = []
+    original = Figure.savefig
+
+    def savefig(fig, *args, **kwargs):  # note every image and mesh the saved figure holds
+        for ax in fig.axes:
+            for artist in [*ax.images, *ax.collections]:
+                arr = artist.get_array() if hasattr(artist, "get_array") else None
+                if arr is not None and len(drawn) < 64:
+                    drawn.append(np.ma.filled(np.ma.asarray(arr, dtype=np.float64), np.nan))
+        return original(fig, *args, **kwargs)
+
     path = os.path.join(tempfile.mkdtemp(), "attention.png")
-    ns["plot_attention"](maps, tokens, path)
+    Figure.savefig = savefig
+    try:
+        ns["plot_attention"](torch.as_tensor(np.asarray(maps), dtype=torch.float32), list(tokens), path)
+    finally:
+        Figure.savefig = original
     with open(path, "rb") as fh:
         png = np.frombuffer(fh.read(), dtype=np.uint8)
-    state = {k: v.double().cpu().numpy() for k, v in model.state_dict().items() if v.is_floating_point()}
-    return {"maps": torch.as_tensor(maps).double().cpu(), "maps2": torch.as_tensor(maps2).double().cpu(),
-            "before": before, "after": after, "training_after": bool(model.training), "hooks_left": hooks,
-            "png": png, "state": state}
+    return {"png": png, "drawn": drawn}
 
 
 def rope(ns, head_size, T, q, k, x):
@@ -82,27 +121,29 @@ def rope(ns, head_size, T, q, k, x):
             "rx": apply(torch.as_tensor(x, dtype=torch.float32), cos, sin), "cos": cos, "sin": sin}
 
 
-def rope_attention(ns, n_embd, n_head, block_size, seed, x):
+def rope_attention(ns, n_embd, n_head, block_size, seed, x, qkv_w, proj_w, proj_b):
+    """The student's attention (rope=True) holding the judge's weights, on the judge's input."""
     torch.manual_seed(seed)
     attn = ns["CausalSelfAttention"](n_embd, n_head, block_size, 0.0, True).eval()
-    x = torch.as_tensor(x, dtype=torch.float32)
-    B, T, C = x.shape
-    hs = C // n_head
+    _load(attn, {"qkv.weight": qkv_w, "proj.weight": proj_w, "proj.bias": proj_b}, "CausalSelfAttention")
     with torch.no_grad():
-        y = attn(x)
-        q, k, v = (t.view(B, T, n_head, hs).transpose(1, 2) for t in attn.qkv(x).split(C, dim=2))
-        cos, sin = attn.cos[:T], attn.sin[:T]
-        rq, rk = ns["apply_rope"](q, cos, sin), ns["apply_rope"](k, cos, sin)
-    return {"y": y, "rq": rq, "rk": rk, "v": v, "proj_w": attn.proj.weight, "proj_b": attn.proj.bias}
+        y = attn(torch.as_tensor(x, dtype=torch.float32))
+    return {"y": y}
 
 
-def swiglu(ns, n_embd, seed, x):
+def swiglu(ns, n_embd, seed, x, w1, w2, w3):
+    """The student's SwiGLU holding the judge's weights (top-left blocks at the module's hidden size)."""
     torch.manual_seed(seed)
     mod = ns["SwiGLU"](n_embd).eval()
+    hidden = int(mod.w1.weight.shape[0])
+    if hidden > np.shape(w1)[0]:
+        raise ValueError(f"SwiGLU's hidden size {hidden} is over {np.shape(w1)[0]}")
+    w1, w2, w3 = np.asarray(w1), np.asarray(w2), np.asarray(w3)
+    _load(mod, {"w1.weight": w1[:hidden, :n_embd], "w3.weight": w3[:hidden, :n_embd],
+                "w2.weight": w2[:n_embd, :hidden]}, "SwiGLU")
     with torch.no_grad():
         y = mod(torch.as_tensor(x, dtype=torch.float32))
-    return {"y": y, "params": sum(p.numel() for p in mod.parameters()),
-            "w1": mod.w1.weight, "w2": mod.w2.weight, "w3": mod.w3.weight}
+    return {"y": y, "hidden": hidden, "params": sum(p.numel() for p in mod.parameters())}
 
 
 def compare(ns, vocab_size, config, seed, steps, train_ids, val_x):
