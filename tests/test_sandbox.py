@@ -402,7 +402,9 @@ def test_process_level_problems_are_one_clear_line(tmp_path, monkeypatch):
     assert "cannot read the grading environment" in problem and "0700" in problem and "\n" not in problem
     import tempfile
 
-    opened = Path(tempfile.mkdtemp(prefix="grader-open-"))  # pytest's own folders are 0700
+    # pytest's own folders are 0700, and so is the private temp folder a grader in this process may have
+    # set as tempfile's default (grader.run.tempdirs): /tmp itself is open to every user.
+    opened = Path(tempfile.mkdtemp(prefix="grader-open-", dir="/tmp"))
     try:
         (opened / "env").mkdir()
         (opened / "solutions").mkdir()
