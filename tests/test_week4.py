@@ -171,6 +171,16 @@ def test_shapes_and_no_autograd_earn_nothing_on_their_own(suite):
 WAVENET_CELLS = ("class Linear", "def build_wavenet")  # the layer classes and the WaveNet functions
 
 
+@pytest.fixture
+def one_thread():
+    """Small forward passes, one at a time: on a busy 2-core machine a second torch thread makes each
+    one ~70x slower (sampling 40 names: 7.8 s with 2 threads, 0.11 s with 1)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _jsonable(value):
     """A probe's return value as it crosses the answers file: arrays as nested lists."""
     if isinstance(value, dict):
@@ -205,7 +215,7 @@ def _wavenet_answers(suite, ns: dict) -> tuple:
     return answers, raw
 
 
-def test_wavenet_answers_are_recomputed_by_the_judge(suite):
+def test_wavenet_answers_are_recomputed_by_the_judge(suite, one_thread):
     """wavenet_params counts the parameters the judge receives and recomputes the model's logits from them;
     eval_single_example recomputes evaluate_logits from the trained parameters and running statistics.
     The solution passes both; answers of the right shapes and counts that no model computed earn nothing."""
@@ -242,10 +252,38 @@ def test_wavenet_answers_are_recomputed_by_the_judge(suite):
 
 
 @pytest.mark.filterwarnings("ignore:var\\(\\):UserWarning")
-def test_eval_mode_bug_fails_the_recomputation(suite):
+def test_eval_mode_bug_fails_the_recomputation(suite, one_thread):
     """A model left in training mode: the single example's logits are NaN and the batch's differ from the
     eval-mode recomputation."""
     thresholds = tomllib.loads((SUITE / "week.toml").read_text())["profiles"]["cpu"]["thresholds"]
     answers, _ = _wavenet_answers(suite, _namespace(FIXTURES / "fails_eval_mode.ipynb", WAVENET_CELLS))
     with pytest.raises(AssertionError, match="NaN"):
         suite.test_eval_single_example(answers, ROOT / "fixtures" / "data", thresholds, lambda *a, **k: None)
+
+
+def test_samples_must_come_from_the_returned_model(suite, one_thread):
+    """sample_quality reads names only once the judge has seen that the returned model sampled them: names
+    the model drew sit near its entropy (z about 0); real names handed in instead sit far above it, and a
+    model unsure of everything (an untrained one, near uniform) proves nothing."""
+    probes = _load(ROOT / "assignments" / "week4" / "public" / "probes.py", "week4_probes")
+    ns = _namespace(SUITE / "week4.ipynb", WAVENET_CELLS)
+    ns["itos"] = {i: chr(96 + i) if i else "." for i in range(27)}
+    torch.manual_seed(1)
+    model = ns["build_wavenet"](27, 24, 128, 8)
+    with torch.no_grad():
+        model.layers[-1].weight *= 60  # a confident model (a trained one is too; this one is just quicker)
+        model.layers[-1].bias[0] += 4.0  # that ends its names soon (sampling runs one forward per character)
+        model(torch.from_numpy(suite.cases.structure_input(3, 64)))  # running statistics
+    probes._STATE.update(model=model, device=torch.device("cpu"))
+    got = _jsonable(probes.samples(ns, None, None, 40, 2147483647, 8))
+    z, entropy = suite.sample_consistency(got["names"], got)
+    thresholds = tomllib.loads((SUITE / "week.toml").read_text())["profiles"]["cpu"]["thresholds"]
+    assert abs(z) < 4 and entropy < thresholds["sample_entropy_max"], (z, entropy)
+    real = suite.cases.names(ROOT / "fixtures" / "data")[:200]
+    z_real, _ = suite.sample_consistency(real, got)
+    assert z_real > 10 * thresholds["sample_z_max"], z_real
+    # the same real names beside an untrained model: close to its entropy, but that entropy is uniform's
+    probes._STATE.update(model=ns["build_wavenet"](27, 24, 128, 8))
+    fresh = _jsonable(probes.samples(ns, None, None, 1, 0, 8))
+    _, entropy_fresh = suite.sample_consistency(real, fresh)
+    assert entropy_fresh > thresholds["sample_entropy_max"], entropy_fresh

@@ -432,11 +432,15 @@ def test_sample_quality(answers, thresholds, data_dir, artifacts, measure):
     from grader.judge.samples import NameReference, name_metrics
 
     names = answers.strings("samples", "names", max_items=2 * thresholds["n_samples"])
+    got = answers.get("samples")
     (artifacts / "week4_samples.txt").write_text("\n".join(names[:200]))
     assert len(names) == thresholds["n_samples"], f"sample_names returned {len(names)} names, asked for {thresholds['n_samples']}"
     train, dev, test = cases.split(cases.names(data_dir))
     m = name_metrics(names, NameReference.fit(train, dev + test))
-    measure(m.wb4_nll, pass_at=thresholds["wb4_pass"], fail_at=thresholds["wb4_fail"], **m.as_dict())
+    # names that read well prove nothing until the judge sees that the model sampled them
+    z, entropy = sample_consistency(names, got) if m.valid > 0 else (math.inf, math.inf)
+    measure(m.wb4_nll, pass_at=thresholds["wb4_pass"], fail_at=thresholds["wb4_fail"], **m.as_dict(),
+            model_entropy=entropy, sample_z=z)
     problems = []
     if m.valid < thresholds["min_valid"]:
         problems.append(f"only {m.valid:.0%} valid names (a-z, non-empty)")
@@ -447,4 +451,39 @@ def test_sample_quality(answers, thresholds, data_dir, artifacts, measure):
     if m.exact_real > thresholds["max_exact_real"] or m.novel < thresholds["min_novel"]:
         problems.append(f"{m.exact_real:.0%} are real names, {m.novel:.0%} novel: memorised?")
     assert not problems, "; ".join(problems)
+    require(entropy <= thresholds["sample_entropy_max"], (
+        f"the model that sampled these names is {entropy:.2f} nats/char unsure of every next character (limit "
+        f"{thresholds['sample_entropy_max']}, uniform 3.30): samples count only from a trained model"))
+    require(z <= thresholds["sample_z_max"], (
+        f"the names are {z:.1f} standard deviations less likely under the model than its own samples would be "
+        f"(limit {thresholds['sample_z_max']}): sample_names must draw every character from the model's softmax"))
     assert m.wb4_nll <= thresholds["wb4_pass"], f"samples score {m.wb4_nll:.3f} nats/char under the 4-gram reference"
+
+
+def sample_consistency(names: list[str], got) -> tuple[float, float]:
+    """(z, mean entropy) of the valid names under the model whose parameters and running statistics the
+    samples probe returned, recomputed by the judge in eval mode. z is the sum over every character drawn
+    (and the end of each name up to 15 characters) of NLL minus the distribution's entropy, over its
+    standard deviation: about N(0, 1) for names the model sampled, large for names drawn elsewhere."""
+    stats = got.get("bn_stats")
+    if not isinstance(stats, list) or len(stats) != 3:
+        raise AnswerError("the sampling model must have 3 BatchNorm1d layers with running statistics")
+    params = wavenet_weights(got, plan.STRUCTURES["wavenet_structure"])
+    contexts, targets = [], []
+    for name in names:
+        if not name or not all("a" <= ch <= "z" for ch in name):
+            continue
+        context = [0] * cases.BLOCK
+        for ix in [ord(ch) - 96 for ch in name] + ([0] if len(name) <= 15 else []):
+            contexts.append(context)
+            targets.append(ix)
+            context = context[1:] + [ix]
+    if not targets:
+        raise AnswerError("no valid name to check against the model")
+    logp = F.log_softmax(torch.from_numpy(wavenet_logits(params, np.array(contexts), stats)), dim=1)
+    nll = -logp[torch.arange(len(targets)), torch.tensor(targets)]
+    p = logp.exp()
+    entropy = -(p * logp).sum(1)
+    var = (p * logp ** 2).sum(1) - entropy ** 2
+    z = float((nll - entropy).sum() / var.sum().clamp_min(1e-12).sqrt())
+    return z, float(entropy.mean())

@@ -199,7 +199,8 @@ def eval_single(ns, Xtr, Ytr, X, block_size):
 
 
 def samples(ns, Xtr, Ytr, n, seed, block_size):
-    """sample_names() from the trained model with the grader's seed."""
+    """sample_names() from the trained model with the grader's seed, and that model's parameters and
+    running statistics (the judge checks that the names are what the model samples)."""
     model, device = _trained(ns, Xtr, Ytr, block_size)
     g = torch.Generator(device=device).manual_seed(seed)
     if device.type == "cuda":
@@ -208,4 +209,5 @@ def samples(ns, Xtr, Ytr, n, seed, block_size):
         names = ns["sample_names"](model, n, g, block_size)
     finally:
         torch.set_default_device("cpu")
-    return {"names": [str(s)[:100] for s in list(names)[: 2 * n]]}
+    params, stats = _weights(model)
+    return {"names": [str(s)[:100] for s in list(names)[: 2 * n]], "params": params, "bn_stats": stats}
