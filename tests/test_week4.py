@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from conftest import ROOT
+from grader.judge.verdict import RequirementFailed
 
 SUITE = ROOT / "solutions" / "week4"
 FIXTURES = ROOT / "fixtures" / "submissions" / "week4"
@@ -210,14 +211,21 @@ def _wavenet_answers(suite, ns: dict) -> tuple:
     probes._STATE.update(model=model, device=torch.device("cpu"))
     Xdev = plan.heldout_windows(ROOT / "fixtures" / "data", suite.cases.BLOCK)[0][:16]
     raw["eval_single"] = {"ok": True, "value": _jsonable(probes.eval_single(ns, None, None, Xdev, 8))}
+    Xdev = plan.heldout_windows(ROOT / "fixtures" / "data", suite.cases.BLOCK)[0]
+    with torch.no_grad():  # what train_wavenet returns, less the training
+        logits = ns["evaluate_logits"](model, torch.from_numpy(Xdev))
+    params, stats = probes._weights(model)
+    raw["train_wavenet"] = {"ok": True, "value": _jsonable({"dev_logits": logits.float(), "curve": [],
+                                                            "params": params, "bn_stats": stats})}
     answers = Answers(None)
     answers.raw = raw
     return answers, raw
 
 
-def test_wavenet_answers_are_recomputed_by_the_judge(suite, one_thread):
+def test_wavenet_answers_are_recomputed_by_the_judge(suite, one_thread, tmp_path):
     """wavenet_params counts the parameters the judge receives and recomputes the model's logits from them;
-    eval_single_example recomputes evaluate_logits from the trained parameters and running statistics.
+    eval_single_example and wavenet_dev_loss recompute evaluate_logits from the trained parameters and
+    running statistics.
     The solution passes both; answers of the right shapes and counts that no model computed earn nothing."""
     thresholds = tomllib.loads((SUITE / "week.toml").read_text())["profiles"]["cpu"]["thresholds"]
     measured = {}
@@ -230,6 +238,16 @@ def test_wavenet_answers_are_recomputed_by_the_judge(suite, one_thread):
     assert measured["value"] == 76579 and measured["recompute_error"] < 1e-6, measured
     suite.test_eval_single_example(answers, ROOT / "fixtures" / "data", thresholds, measure)
     assert measured["value"] < 1e-6 and measured["single_vs_batch"] < 1e-5, measured
+    # an untrained model: its logits are recomputed, its loss (log 27-ish) is far from the pass line
+    with pytest.raises(AssertionError, match="above the full-marks line"):
+        suite.test_wavenet_dev_loss(answers, thresholds, ROOT / "fixtures" / "data", tmp_path, measure)
+    assert measured["recompute_error"] < 1e-6 and measured["value"] > 3.0, measured
+    # dev logits no WaveNet gave (here: the targets themselves, which a lookup would aim for) earn nothing
+    Ydev = suite.plan.heldout_windows(ROOT / "fixtures" / "data", suite.cases.BLOCK)[1]
+    raw["train_wavenet"]["value"]["dev_logits"] = (8.0 * np.eye(27)[Ydev]).tolist()
+    with pytest.raises(RequirementFailed, match="recomputes from the trained"):
+        suite.test_wavenet_dev_loss(answers, thresholds, ROOT / "fixtures" / "data", tmp_path, measure)
+    assert measured["value"] > 3.0  # the loss measured is the returned model's, not the forged logits'
 
     # forged: the right count, shapes and output shape, parameters and logits that no forward pass links
     rng = np.random.default_rng(0)

@@ -284,7 +284,7 @@ def wavenet_weights(got, sizes: tuple[int, int, int, int]) -> list[np.ndarray]:
 
 def wavenet_logits(params: list[np.ndarray], X: np.ndarray, stats=None, eps: float = 1e-5) -> np.ndarray:
     """Eval-mode logits of the lecture's WaveNet, float64, from its parameters and each BatchNorm's
-    running (mean, var) as returned (None: fresh ones, 0 and 1)."""
+    running (mean, var) as returned (None: fresh ones, 0 and 1; "batch": training mode, X's statistics)."""
     C, *layers = (torch.from_numpy(p).double() for p in params)
     x = C[torch.from_numpy(np.asarray(X, dtype=np.int64))]
     levels = (len(layers) - 2) // 3
@@ -295,8 +295,12 @@ def wavenet_logits(params: list[np.ndarray], X: np.ndarray, stats=None, eps: flo
         if x.shape[1] == 1:
             x = x.squeeze(1)
         x = x @ W
-        mean, var = (torch.zeros(()), torch.ones(())) if stats is None else (
-            torch.from_numpy(to_array(s, "running statistics")).double() for s in stats[i])
+        if stats == "batch":  # training mode: the batch's statistics over every dim but the last
+            dims = tuple(range(x.ndim - 1))
+            mean, var = x.mean(dims, keepdim=True), x.var(dims, keepdim=True, unbiased=True)
+        else:
+            mean, var = (torch.zeros(()), torch.ones(())) if stats is None else (
+                torch.from_numpy(to_array(s, "running statistics")).double() for s in stats[i])
         try:
             x = torch.tanh(gain * (x - mean) / torch.sqrt(var + eps) + bias)
         except RuntimeError as exc:
@@ -369,14 +373,28 @@ def test_batchnorm_3d(answers, measure):
 @pytest.mark.check(points=6, category="loss")
 def test_wavenet_dev_loss(answers, thresholds, data_dir, artifacts, measure):
     """The grader trains your WaveNet (its seed, loop and budget) and scores dev loss on held-out names."""
-    _, Ydev = plan.heldout_windows(data_dir, cases.BLOCK)
+    Xdev, Ydev = plan.heldout_windows(data_dir, cases.BLOCK)
     got = answers.get("train_wavenet")
     logits = to_array(got.get("dev_logits"), "dev logits", shape=(len(Ydev), cases.VOCAB))
-    loss = F.cross_entropy(torch.from_numpy(logits).double(), torch.from_numpy(Ydev)).item()
+    # the loss is the trained WaveNet's: the judge recomputes the logits from its parameters and running
+    # statistics (logits from anything else, a lookup or an n-gram, would not be)
+    stats = got.get("bn_stats")
+    if not isinstance(stats, list) or len(stats) != 3:
+        raise AnswerError("the trained WaveNet must have 3 BatchNorm1d layers with running statistics")
+    params = wavenet_weights(got, plan.STRUCTURES["wavenet_structure"])
+    # eval mode, or (evaluate_logits left training on: eval_single_example takes its points) the dev batch's
+    # statistics: either way the logits are the trained WaveNet's, and that is what this check scores
+    err, want = min(((recompute_error(logits, w), w) for w in
+                     (wavenet_logits(params, Xdev, stats), wavenet_logits(params, Xdev, "batch"))), key=lambda t: t[0])
+    loss = F.cross_entropy(torch.from_numpy(want), torch.from_numpy(Ydev)).item()
     write_curve(artifacts / "week4_train_curve.json", got.get("curve") or [],
                 title="WaveNet train loss (grader's run)", target=thresholds["dev_loss_pass"])
     measure(loss, pass_at=thresholds["dev_loss_pass"], fail_at=thresholds["dev_loss_fail"],
-            steps=thresholds["train_steps"], batch_size=thresholds["batch_size"], floor=thresholds["dev_loss_floor"])
+            steps=thresholds["train_steps"], batch_size=thresholds["batch_size"], floor=thresholds["dev_loss_floor"],
+            recompute_error=err)
+    require(err <= thresholds["recompute_tol"], (
+        f"evaluate_logits' dev logits differ by {err:.1e} (relative) from those the judge recomputes from the trained "
+        "model's parameters (with its running statistics, or the batch's): they must be the trained WaveNet's"))
     assert loss >= thresholds["dev_loss_floor"], (
         f"dev loss {loss:.4f} is below {thresholds['dev_loss_floor']}: impossible for a 76k-parameter model; "
         "does the model see the next character?")
