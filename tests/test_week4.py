@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from conftest import ROOT
+from grader.judge.verdict import RequirementFailed
 
 SUITE = ROOT / "solutions" / "week4"
 FIXTURES = ROOT / "fixtures" / "submissions" / "week4"
@@ -50,11 +51,12 @@ def _code_cells(path: Path) -> list[str]:
     return ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
 
 
-def _namespace(path: Path) -> dict:
-    """The notebook's function definitions only (no data loading, no training)."""
+def _namespace(path: Path, starts: tuple[str, ...] = ("def cross_entropy_backward", "def init_params")) -> dict:
+    """The notebook's cells that begin with one of `starts` only (by default the manual-backprop
+    functions: no data loading, no training)."""
     ns: dict = {"torch": torch, "F": torch.nn.functional}
     for src in _code_cells(path):
-        if src.lstrip().startswith("def cross_entropy_backward") or src.lstrip().startswith("def init_params"):
+        if src.lstrip().startswith(starts):
             exec(src, ns)
     return ns
 
@@ -165,3 +167,141 @@ def test_shapes_and_no_autograd_earn_nothing_on_their_own(suite):
         suite.test_grad_shapes(zeros, thresholds, measure)
     with pytest.raises(AssertionError, match="only 0 of the 5"):
         suite.test_no_autograd(zeros, [], thresholds, measure)
+
+
+WAVENET_CELLS = ("class Linear", "def build_wavenet")  # the layer classes and the WaveNet functions
+
+
+@pytest.fixture
+def one_thread():
+    """Small forward passes, one at a time: on a busy 2-core machine a second torch thread makes each
+    one ~70x slower (sampling 40 names: 7.8 s with 2 threads, 0.11 s with 1)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _jsonable(value):
+    """A probe's return value as it crosses the answers file: arrays as nested lists."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        return np.asarray(value).tolist()
+    return value
+
+
+def _wavenet_answers(suite, ns: dict) -> tuple:
+    """The WaveNet probes' answers for the notebook namespace `ns`, without training: eval_single runs on
+    a fresh model whose running statistics come from a few training-mode batches (what the judge checks
+    is that evaluate_logits uses them, not how good they are)."""
+    from grader.judge.answers import Answers
+
+    probes = _load(ROOT / "assignments" / "week4" / "public" / "probes.py", "week4_probes")
+    plan, X = suite.plan, suite.cases.structure_input(suite.plan.STRUCTURE_SEED)
+    raw = {key: {"ok": True, "value": _jsonable(probes.wavenet_structure(ns, X, *sizes, seed=42))}
+           for key, sizes in plan.STRUCTURES.items()}
+    torch.manual_seed(0)
+    model = ns["build_wavenet"](27, 24, 128, 8)
+    for i in range(3):
+        with torch.no_grad():
+            model(torch.from_numpy(suite.cases.structure_input(100 + i, 32)))
+    probes._STATE.update(model=model, device=torch.device("cpu"))
+    Xdev = plan.heldout_windows(ROOT / "fixtures" / "data", suite.cases.BLOCK)[0][:16]
+    raw["eval_single"] = {"ok": True, "value": _jsonable(probes.eval_single(ns, None, None, Xdev, 8))}
+    Xdev = plan.heldout_windows(ROOT / "fixtures" / "data", suite.cases.BLOCK)[0]
+    with torch.no_grad():  # what train_wavenet returns, less the training
+        logits = ns["evaluate_logits"](model, torch.from_numpy(Xdev))
+    params, stats = probes._weights(model)
+    raw["train_wavenet"] = {"ok": True, "value": _jsonable({"dev_logits": logits.float(), "curve": [],
+                                                            "params": params, "bn_stats": stats})}
+    answers = Answers(None)
+    answers.raw = raw
+    return answers, raw
+
+
+def test_wavenet_answers_are_recomputed_by_the_judge(suite, one_thread, tmp_path):
+    """wavenet_params counts the parameters the judge receives and recomputes the model's logits from them;
+    eval_single_example and wavenet_dev_loss recompute evaluate_logits from the trained parameters and
+    running statistics.
+    The solution passes both; answers of the right shapes and counts that no model computed earn nothing."""
+    thresholds = tomllib.loads((SUITE / "week.toml").read_text())["profiles"]["cpu"]["thresholds"]
+    measured = {}
+
+    def measure(value, **details):
+        measured.update(value=value, **details)
+
+    answers, raw = _wavenet_answers(suite, _namespace(SUITE / "week4.ipynb", WAVENET_CELLS))
+    suite.test_wavenet_params(answers, thresholds, measure)
+    assert measured["value"] == 76579 and measured["recompute_error"] < 1e-6, measured
+    suite.test_eval_single_example(answers, ROOT / "fixtures" / "data", thresholds, measure)
+    assert measured["value"] < 1e-6 and measured["single_vs_batch"] < 1e-5, measured
+    # an untrained model: its logits are recomputed, its loss (log 27-ish) is far from the pass line
+    with pytest.raises(AssertionError, match="above the full-marks line"):
+        suite.test_wavenet_dev_loss(answers, thresholds, ROOT / "fixtures" / "data", tmp_path, measure)
+    assert measured["recompute_error"] < 1e-6 and measured["value"] > 3.0, measured
+    # dev logits no WaveNet gave (here: the targets themselves, which a lookup would aim for) earn nothing
+    Ydev = suite.plan.heldout_windows(ROOT / "fixtures" / "data", suite.cases.BLOCK)[1]
+    raw["train_wavenet"]["value"]["dev_logits"] = (8.0 * np.eye(27)[Ydev]).tolist()
+    with pytest.raises(RequirementFailed, match="recomputes from the trained"):
+        suite.test_wavenet_dev_loss(answers, thresholds, ROOT / "fixtures" / "data", tmp_path, measure)
+    assert measured["value"] > 3.0  # the loss measured is the returned model's, not the forged logits'
+
+    # forged: the right count, shapes and output shape, parameters and logits that no forward pass links
+    rng = np.random.default_rng(0)
+    for key, sizes in suite.plan.STRUCTURES.items():
+        value = raw[key]["value"]
+        value["params"] = [rng.normal(size=s).tolist() for s in suite.wavenet_shapes(*sizes)]
+        value["logits"] = rng.normal(size=np.shape(value["logits"])).tolist()
+    forged_eval = raw["eval_single"]["value"]
+    forged_eval["batch"] = rng.normal(size=(16, 27)).tolist()
+    forged_eval["single"] = forged_eval["batch"][:1]  # self-consistent: one example = its batched row
+    with pytest.raises(AssertionError, match="judge's recomputation"):
+        suite.test_wavenet_params(answers, thresholds, measure)
+    assert measured["value"] == 76579  # the count alone would have passed
+    with pytest.raises(AssertionError, match="recomputes from the model's parameters"):
+        suite.test_eval_single_example(answers, ROOT / "fixtures" / "data", thresholds, measure)
+    # a count with the right total but not the WaveNet's shapes is refused before any recomputation
+    raw["wavenet_structure"]["value"]["params"] = [np.zeros(76579).tolist()]
+    with pytest.raises(AssertionError, match="parameters\\(\\) gives 1 tensors"):
+        suite.test_wavenet_params(answers, thresholds, measure)
+
+
+@pytest.mark.filterwarnings("ignore:var\\(\\):UserWarning")
+def test_eval_mode_bug_fails_the_recomputation(suite, one_thread):
+    """A model left in training mode: the single example's logits are NaN and the batch's differ from the
+    eval-mode recomputation."""
+    thresholds = tomllib.loads((SUITE / "week.toml").read_text())["profiles"]["cpu"]["thresholds"]
+    answers, _ = _wavenet_answers(suite, _namespace(FIXTURES / "fails_eval_mode.ipynb", WAVENET_CELLS))
+    with pytest.raises(AssertionError, match="NaN"):
+        suite.test_eval_single_example(answers, ROOT / "fixtures" / "data", thresholds, lambda *a, **k: None)
+
+
+def test_samples_must_come_from_the_returned_model(suite, one_thread):
+    """sample_quality reads names only once the judge has seen that the returned model sampled them: names
+    the model drew sit near its entropy (z about 0); real names handed in instead sit far above it, and a
+    model unsure of everything (an untrained one, near uniform) proves nothing."""
+    probes = _load(ROOT / "assignments" / "week4" / "public" / "probes.py", "week4_probes")
+    ns = _namespace(SUITE / "week4.ipynb", WAVENET_CELLS)
+    ns["itos"] = {i: chr(96 + i) if i else "." for i in range(27)}
+    torch.manual_seed(1)
+    model = ns["build_wavenet"](27, 24, 128, 8)
+    with torch.no_grad():
+        model.layers[-1].weight *= 60  # a confident model (a trained one is too; this one is just quicker)
+        model.layers[-1].bias[0] += 4.0  # that ends its names soon (sampling runs one forward per character)
+        model(torch.from_numpy(suite.cases.structure_input(3, 64)))  # running statistics
+    probes._STATE.update(model=model, device=torch.device("cpu"))
+    got = _jsonable(probes.samples(ns, None, None, 40, 2147483647, 8))
+    z, entropy = suite.sample_consistency(got["names"], got)
+    thresholds = tomllib.loads((SUITE / "week.toml").read_text())["profiles"]["cpu"]["thresholds"]
+    assert abs(z) < 4 and entropy < thresholds["sample_entropy_max"], (z, entropy)
+    real = suite.cases.names(ROOT / "fixtures" / "data")[:200]
+    z_real, _ = suite.sample_consistency(real, got)
+    assert z_real > 10 * thresholds["sample_z_max"], z_real
+    # the same real names beside an untrained model: close to its entropy, but that entropy is uniform's
+    probes._STATE.update(model=ns["build_wavenet"](27, 24, 128, 8))
+    fresh = _jsonable(probes.samples(ns, None, None, 1, 0, 8))
+    _, entropy_fresh = suite.sample_consistency(real, fresh)
+    assert entropy_fresh > thresholds["sample_entropy_max"], entropy_fresh

@@ -12,7 +12,10 @@ import numpy as np
 
 from grader.config import HELDOUT_DIR, public_module
 
-UNIT_SEED, NET_SEED, BN3D_SEED = 4, 5, 6
+UNIT_SEED, NET_SEED, BN3D_SEED, STRUCTURE_SEED = 4, 5, 6, 7
+# build_wavenet() at the lecture's sizes (the 76,579 parameters) and at sizes the judge picks (the
+# arguments are used): (vocab_size, n_embd, n_hidden, block_size)
+STRUCTURES = {"wavenet_structure": (27, 24, 128, 8), "wavenet_small": (27, 5, 12, 8)}
 HELDOUT_SEED = 4_2017  # which position of each held-out name is scored
 FALLBACK = 20_000  # training rows for the eval/sampling probes when train_wavenet did not run
 GRAD_CHECKS = ["grad_cross_entropy", "grad_linear", "grad_tanh", "grad_batchnorm", "grad_embedding"]
@@ -63,9 +66,9 @@ def plan(profile: str, thresholds: dict, data_dir: Path) -> list[dict]:
          "args": {**units, "vocab_size": cases.VOCAB}, "checks": GRAD_CHECKS + ["grad_shapes", "no_autograd"]},
         {"id": "grad_network", "probe": "grad_network", "timeout": 60,
          "args": {"params": params, "Xb": Xb, "Yb": Yb}, "checks": ["grad_network", "grad_shapes", "no_autograd"]},
-        {"id": "wavenet_structure", "probe": "wavenet_structure", "timeout": 60, "checks": ["wavenet_params"],
-         "args": {"X": Xtr[:4], "vocab_size": 27, "n_embd": 24, "n_hidden": 128, "block_size": cases.BLOCK,
-                  "seed": 42}},
+        *({"id": key, "probe": "wavenet_structure", "timeout": 60, "checks": ["wavenet_params"],
+           "args": {"X": cases.structure_input(STRUCTURE_SEED), "vocab_size": v, "n_embd": e, "n_hidden": h,
+                    "block_size": b, "seed": 42}} for key, (v, e, h, b) in STRUCTURES.items()),
         {"id": "flatten_consecutive", "probe": "flatten_consecutive", "timeout": 30,
          "args": {"x": cases.flatten_input(), "n": 2}, "checks": ["flatten_consecutive"]},
         {"id": "flatten_all", "probe": "flatten_consecutive", "timeout": 30,

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from grader.config import public_module
 from grader.judge.answers import AnswerError, to_array, to_number
+from grader.judge.verdict import require
 from grader.report.charts import write_curve
 
 cases = public_module(__file__, "cases")
@@ -252,14 +253,89 @@ def test_no_autograd(answers, cells, thresholds, measure):
 
 # ---- WaveNet ------------------------------------------------------------------------------
 
+def wavenet_shapes(vocab_size: int, n_embd: int, n_hidden: int, block_size: int) -> list[tuple[int, ...]]:
+    """The lecture's WaveNet, in parameters() order: Embedding, then per level of FlattenConsecutive(2)
+    a Linear without bias and a BatchNorm1d (gain, bias), then the output Linear (weight, bias)."""
+    shapes, width = [(vocab_size, n_embd)], n_embd
+    while block_size > 1:
+        shapes += [(2 * width, n_hidden), (n_hidden,), (n_hidden,)]
+        width, block_size = n_hidden, block_size // 2
+    return shapes + [(n_hidden, vocab_size), (vocab_size,)]
+
+
+def wavenet_weights(got, sizes: tuple[int, int, int, int]) -> list[np.ndarray]:
+    """The returned parameters, each checked against the shape the lecture's WaveNet of these sizes
+    gives it (BatchNorm's gain and bias may be (C,), (1, C) or (1, 1, C))."""
+    params = got.get("params")
+    want = wavenet_shapes(*sizes)
+    if not isinstance(params, list) or len(params) != len(want):
+        raise AnswerError(f"model.parameters() gives {len(params) if isinstance(params, list) else 'no'} tensors "
+                          f"for a WaveNet of sizes {sizes}, expected {len(want)} (the embedding, per level a Linear "
+                          "without bias and a BatchNorm1d's gain and bias, the output Linear's weight and bias)")
+    arrays = []
+    for i, (value, shape) in enumerate(zip(params, want)):
+        arr = to_array(value, f"parameter {i}")
+        ok = arr.shape == shape or (len(shape) == 1 and arr.size == shape[0] and max(arr.shape, default=0) == arr.size)
+        if not ok:
+            raise AnswerError(f"parameter {i} of a WaveNet of sizes {sizes} has shape {arr.shape}, expected {shape}")
+        arrays.append(arr.reshape(shape))
+    return arrays
+
+
+def wavenet_logits(params: list[np.ndarray], X: np.ndarray, stats=None, eps: float = 1e-5) -> np.ndarray:
+    """Eval-mode logits of the lecture's WaveNet, float64, from its parameters and each BatchNorm's
+    running (mean, var) as returned (None: fresh ones, 0 and 1; "batch": training mode, X's statistics)."""
+    C, *layers = (torch.from_numpy(p).double() for p in params)
+    x = C[torch.from_numpy(np.asarray(X, dtype=np.int64))]
+    levels = (len(layers) - 2) // 3
+    for i in range(levels):
+        W, gain, bias = layers[3 * i: 3 * i + 3]
+        B, T, width = x.shape
+        x = x.reshape(B, T // 2, 2 * width)
+        if x.shape[1] == 1:
+            x = x.squeeze(1)
+        x = x @ W
+        if stats == "batch":  # training mode: the batch's statistics over every dim but the last
+            dims = tuple(range(x.ndim - 1))
+            mean, var = x.mean(dims, keepdim=True), x.var(dims, keepdim=True, unbiased=True)
+        else:
+            mean, var = (torch.zeros(()), torch.ones(())) if stats is None else (
+                torch.from_numpy(to_array(s, "running statistics")).double() for s in stats[i])
+        try:
+            x = torch.tanh(gain * (x - mean) / torch.sqrt(var + eps) + bias)
+        except RuntimeError as exc:
+            raise AnswerError(f"BatchNorm {i + 1}'s running statistics do not fit its input {tuple(x.shape)}: "
+                              f"{str(exc)[:120]}") from None
+    return (x @ layers[-2] + layers[-1]).numpy()
+
+
+def recompute_error(logits: np.ndarray, want: np.ndarray) -> float:
+    """Max |logits - judge's recomputation|, relative to the logits' scale (at least 1)."""
+    if logits.shape != want.shape:
+        return math.inf
+    return float(np.abs(logits - want).max() / max(1.0, float(np.abs(want).max())))
+
+
 @pytest.mark.check(points=2, category="correctness")
-def test_wavenet_params(answers, measure):
-    """build_wavenet() has 76,579 parameters and maps (4, 8) contexts to (4, 27) logits."""
-    got = answers.get("wavenet_structure")
-    n = to_number(got.get("n_params"), "parameter count")
-    measure(n, target="= 76579")
-    assert n == 76579, f"build_wavenet() has {n:g} parameters, expected 76,579"
-    assert got.get("out_shape") == [4, 27], f"output shape {got.get('out_shape')}, expected [4, 27]"
+def test_wavenet_params(answers, thresholds, measure):
+    """build_wavenet() has 76,579 parameters, counted by the judge from the returned tensors, which must
+    give the model's own logits on the judge's contexts (and do the same at sizes the judge picks)."""
+    X = cases.structure_input(plan.STRUCTURE_SEED)
+    counts, errors = {}, {}
+    for key, sizes in plan.STRUCTURES.items():
+        got = answers.get(key)
+        params = wavenet_weights(got, sizes)
+        logits = to_array(got.get("logits"), f"logits of a WaveNet of sizes {sizes}",
+                          shape=(len(X), sizes[0]), finite=False)
+        counts[key] = sum(p.size for p in params)
+        errors[key] = recompute_error(logits, wavenet_logits(params, X))
+    n, worst = counts["wavenet_structure"], max(errors.values())
+    measure(n, target="= 76579", recompute_error=worst, small_model_params=counts["wavenet_small"])
+    require(n == 76579, f"build_wavenet() has {n:g} parameters, expected 76,579")
+    require(worst <= thresholds["recompute_tol"], (
+        f"the model's eval-mode logits differ by {worst:.1e} (relative) from the judge's recomputation from its "
+        "own parameters: is the layer order Embedding, 3 x [FlattenConsecutive(2), Linear(bias=False), BatchNorm1d, "
+        "Tanh], Linear, with build_wavenet using its arguments?"))
 
 
 @pytest.mark.check(points=2, category="correctness")
@@ -297,14 +373,28 @@ def test_batchnorm_3d(answers, measure):
 @pytest.mark.check(points=6, category="loss")
 def test_wavenet_dev_loss(answers, thresholds, data_dir, artifacts, measure):
     """The grader trains your WaveNet (its seed, loop and budget) and scores dev loss on held-out names."""
-    _, Ydev = plan.heldout_windows(data_dir, cases.BLOCK)
+    Xdev, Ydev = plan.heldout_windows(data_dir, cases.BLOCK)
     got = answers.get("train_wavenet")
     logits = to_array(got.get("dev_logits"), "dev logits", shape=(len(Ydev), cases.VOCAB))
-    loss = F.cross_entropy(torch.from_numpy(logits).double(), torch.from_numpy(Ydev)).item()
+    # the loss is the trained WaveNet's: the judge recomputes the logits from its parameters and running
+    # statistics (logits from anything else, a lookup or an n-gram, would not be)
+    stats = got.get("bn_stats")
+    if not isinstance(stats, list) or len(stats) != 3:
+        raise AnswerError("the trained WaveNet must have 3 BatchNorm1d layers with running statistics")
+    params = wavenet_weights(got, plan.STRUCTURES["wavenet_structure"])
+    # eval mode, or (evaluate_logits left training on: eval_single_example takes its points) the dev batch's
+    # statistics: either way the logits are the trained WaveNet's, and that is what this check scores
+    err, want = min(((recompute_error(logits, w), w) for w in
+                     (wavenet_logits(params, Xdev, stats), wavenet_logits(params, Xdev, "batch"))), key=lambda t: t[0])
+    loss = F.cross_entropy(torch.from_numpy(want), torch.from_numpy(Ydev)).item()
     write_curve(artifacts / "week4_train_curve.json", got.get("curve") or [],
                 title="WaveNet train loss (grader's run)", target=thresholds["dev_loss_pass"])
     measure(loss, pass_at=thresholds["dev_loss_pass"], fail_at=thresholds["dev_loss_fail"],
-            steps=thresholds["train_steps"], batch_size=thresholds["batch_size"], floor=thresholds["dev_loss_floor"])
+            steps=thresholds["train_steps"], batch_size=thresholds["batch_size"], floor=thresholds["dev_loss_floor"],
+            recompute_error=err)
+    require(err <= thresholds["recompute_tol"], (
+        f"evaluate_logits' dev logits differ by {err:.1e} (relative) from those the judge recomputes from the trained "
+        "model's parameters (with its running statistics, or the batch's): they must be the trained WaveNet's"))
     assert loss >= thresholds["dev_loss_floor"], (
         f"dev loss {loss:.4f} is below {thresholds['dev_loss_floor']}: impossible for a 76k-parameter model; "
         "does the model see the next character?")
@@ -315,26 +405,43 @@ def test_wavenet_dev_loss(answers, thresholds, data_dir, artifacts, measure):
 
 
 @pytest.mark.check(points=2, category="correctness")
-def test_eval_single_example(answers, thresholds, measure):
-    """evaluate_logits works in eval mode: one example gives finite logits equal to its batched row."""
+def test_eval_single_example(answers, data_dir, thresholds, measure):
+    """evaluate_logits works in eval mode: one example and a batch give the logits the judge recomputes
+    from the trained model's parameters and running statistics."""
     got = answers.get("eval_single")
+    X = plan.heldout_windows(data_dir, cases.BLOCK)[0][:16]
     one = to_array(got.get("single"), "single-example logits", shape=(1, cases.VOCAB), finite=False)
     batch = to_array(got.get("batch"), "batch logits", shape=(16, cases.VOCAB), finite=False)
+    stats = got.get("bn_stats")
+    if not isinstance(stats, list) or len(stats) != 3 or any(not isinstance(s, list) or len(s) != 2 for s in stats):
+        raise AnswerError("the trained WaveNet must have 3 BatchNorm1d layers, each with running_mean and running_var")
+    want = wavenet_logits(wavenet_weights(got, plan.STRUCTURES["wavenet_structure"]), X, stats)
     finite = bool(np.isfinite(one).all())
     diff = float(np.abs(one[0] - batch[0]).max()) if finite and np.isfinite(batch).all() else math.inf
-    measure(diff, target=f"finite, ≤ {thresholds['eval_tol']:g}", finite=finite)
-    assert finite, "a single example gives NaN/inf logits: is BatchNorm still in training mode (batch statistics)?"
-    assert diff <= thresholds["eval_tol"], (
-        f"logits of one example change by {diff:.2e} when other examples are in the batch: set eval mode")
+    err = max(recompute_error(one, want[:1]), recompute_error(batch, want))
+    measure(err, target=f"≤ {thresholds['recompute_tol']:g} from the judge's eval-mode recomputation",
+            finite=finite, single_vs_batch=diff)
+    require(finite, "a single example gives NaN/inf logits: is BatchNorm still in training mode (batch statistics)?")
+    require(diff <= thresholds["eval_tol"],
+            f"logits of one example change by {diff:.2e} when other examples are in the batch: set eval mode")
+    require(err <= thresholds["recompute_tol"], (
+        f"evaluate_logits differs by {err:.1e} (relative) from the eval-mode logits the judge recomputes from the "
+        "model's parameters and running statistics: use the running statistics, not the batch's"))
 
 
 @pytest.mark.check(points=1, category="runs_clean")
-def test_runs_clean(execution, measure):
-    """Every cell of the notebook runs without an error."""
+def test_runs_clean(execution, answers, thresholds, measure):
+    """Every cell of the notebook runs without an error (and its code works: most backward functions
+    match autograd)."""
     failures = execution.get("failures", [])
     measure(len(failures), target="0 failing cells")
+    assert execution.get("cells_run", 0) > 0, "no cell ran"
     assert not failures, "cells failed: " + "; ".join(
         f"cell {f['index']}: {f.get('ename', f.get('kind'))} {f.get('evalue', '')[:120]}" for f in failures[:3])
+    # cells that catch their own errors run clean too: the point counts once the notebook's code works
+    working = units_that_work(answers, thresholds)
+    require(len(working) >= 3, f"the notebook runs, but only {len(working)} of the 5 backward functions give "
+            "gradients that match autograd: this check counts a clean run once at least 3 work")
 
 
 @pytest.mark.check(points=3, category="samples")
@@ -343,11 +450,15 @@ def test_sample_quality(answers, thresholds, data_dir, artifacts, measure):
     from grader.judge.samples import NameReference, name_metrics
 
     names = answers.strings("samples", "names", max_items=2 * thresholds["n_samples"])
+    got = answers.get("samples")
     (artifacts / "week4_samples.txt").write_text("\n".join(names[:200]))
     assert len(names) == thresholds["n_samples"], f"sample_names returned {len(names)} names, asked for {thresholds['n_samples']}"
     train, dev, test = cases.split(cases.names(data_dir))
     m = name_metrics(names, NameReference.fit(train, dev + test))
-    measure(m.wb4_nll, pass_at=thresholds["wb4_pass"], fail_at=thresholds["wb4_fail"], **m.as_dict())
+    # names that read well prove nothing until the judge sees that the model sampled them
+    z, entropy = sample_consistency(names, got) if m.valid > 0 else (math.inf, math.inf)
+    measure(m.wb4_nll, pass_at=thresholds["wb4_pass"], fail_at=thresholds["wb4_fail"], **m.as_dict(),
+            model_entropy=entropy, sample_z=z)
     problems = []
     if m.valid < thresholds["min_valid"]:
         problems.append(f"only {m.valid:.0%} valid names (a-z, non-empty)")
@@ -358,4 +469,39 @@ def test_sample_quality(answers, thresholds, data_dir, artifacts, measure):
     if m.exact_real > thresholds["max_exact_real"] or m.novel < thresholds["min_novel"]:
         problems.append(f"{m.exact_real:.0%} are real names, {m.novel:.0%} novel: memorised?")
     assert not problems, "; ".join(problems)
+    require(entropy <= thresholds["sample_entropy_max"], (
+        f"the model that sampled these names is {entropy:.2f} nats/char unsure of every next character (limit "
+        f"{thresholds['sample_entropy_max']}, uniform 3.30): samples count only from a trained model"))
+    require(z <= thresholds["sample_z_max"], (
+        f"the names are {z:.1f} standard deviations less likely under the model than its own samples would be "
+        f"(limit {thresholds['sample_z_max']}): sample_names must draw every character from the model's softmax"))
     assert m.wb4_nll <= thresholds["wb4_pass"], f"samples score {m.wb4_nll:.3f} nats/char under the 4-gram reference"
+
+
+def sample_consistency(names: list[str], got) -> tuple[float, float]:
+    """(z, mean entropy) of the valid names under the model whose parameters and running statistics the
+    samples probe returned, recomputed by the judge in eval mode. z is the sum over every character drawn
+    (and the end of each name up to 15 characters) of NLL minus the distribution's entropy, over its
+    standard deviation: about N(0, 1) for names the model sampled, large for names drawn elsewhere."""
+    stats = got.get("bn_stats")
+    if not isinstance(stats, list) or len(stats) != 3:
+        raise AnswerError("the sampling model must have 3 BatchNorm1d layers with running statistics")
+    params = wavenet_weights(got, plan.STRUCTURES["wavenet_structure"])
+    contexts, targets = [], []
+    for name in names:
+        if not name or not all("a" <= ch <= "z" for ch in name):
+            continue
+        context = [0] * cases.BLOCK
+        for ix in [ord(ch) - 96 for ch in name] + ([0] if len(name) <= 15 else []):
+            contexts.append(context)
+            targets.append(ix)
+            context = context[1:] + [ix]
+    if not targets:
+        raise AnswerError("no valid name to check against the model")
+    logp = F.log_softmax(torch.from_numpy(wavenet_logits(params, np.array(contexts), stats)), dim=1)
+    nll = -logp[torch.arange(len(targets)), torch.tensor(targets)]
+    p = logp.exp()
+    entropy = -(p * logp).sum(1)
+    var = (p * logp ** 2).sum(1) - entropy ** 2
+    z = float((nll - entropy).sum() / var.sum().clamp_min(1e-12).sqrt())
+    return z, float(entropy.mean())

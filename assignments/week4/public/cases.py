@@ -86,3 +86,8 @@ def flatten_input() -> np.ndarray:
 
 def bn3d_input(seed: int) -> np.ndarray:
     return np.random.default_rng(seed).normal(1.0, 3.0, (32, 4, 16)).astype(np.float32)
+
+
+def structure_input(seed: int, n: int = 8) -> np.ndarray:
+    """Random contexts (n, BLOCK) for the WaveNet structure probe: every character, every position."""
+    return np.random.default_rng(seed).integers(0, VOCAB, (n, BLOCK)).astype(np.int64)

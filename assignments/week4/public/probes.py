@@ -84,13 +84,40 @@ def grad_network(ns, params, Xb, Yb):
             "autograd_calls": counter[0]}
 
 
+def _eval_mode(model):
+    """Every layer out of training mode (BatchNorm then uses its running statistics)."""
+    for layer in getattr(model, "layers", []):
+        if hasattr(layer, "training"):
+            layer.training = False
+
+
+def _weights(model):
+    """The model's parameters (in parameters() order) and each BatchNorm's running statistics."""
+    params = [_out(p) for p in model.parameters()]
+    stats = [[_out(layer.running_mean), _out(layer.running_var)]
+             for layer in getattr(model, "layers", []) if hasattr(layer, "running_mean")]
+    return params, stats
+
+
 def wavenet_structure(ns, X, vocab_size, n_embd, n_hidden, block_size, seed):
-    """Parameter count and the output shape of a fresh WaveNet on a small batch (train mode)."""
+    """A fresh WaveNet of the judge's sizes: its parameters, moved off their initial values (so that
+    every one of them, BatchNorm's gains and biases included, shows in the output), and its EVAL-mode
+    logits on the judge's contexts. The judge counts the parameters from their shapes and recomputes
+    the logits from them."""
     torch.manual_seed(seed)
     model = ns["build_wavenet"](vocab_size, n_embd, n_hidden, block_size)
-    n_params = sum(p.nelement() for p in model.parameters())
-    out = model(_t(X))
-    return {"n_params": int(n_params), "out_shape": list(out.shape)}
+    params = list(model.parameters())
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in params:
+            scale = float(p.abs().mean()) or 1.0  # zeros (BatchNorm's beta) move by 0.5
+            p += 0.5 * scale * torch.randn(tuple(p.shape), generator=g, dtype=p.dtype)
+    _eval_mode(model)
+    with torch.no_grad():
+        out = model(_t(X))
+    weights, _ = _weights(model)
+    return {"n_params": int(sum(p.nelement() for p in params)), "out_shape": list(out.shape),
+            "params": weights, "logits": _out(out)}
 
 
 def flatten_consecutive(ns, x, n):
@@ -132,7 +159,8 @@ def _train(ns, Xtr, Ytr, steps, batch_size, seed, lr, lr_final, decay_at, block_
 
 def train_wavenet(ns, Xtr, Ytr, Xdev, steps, batch_size, seed, lr, lr_final, decay_at, block_size,
                   device="cpu"):
-    """Train build_wavenet() with the grader's loop; return dev logits from evaluate_logits()."""
+    """Train build_wavenet() with the grader's loop; return dev logits from evaluate_logits(), and the
+    trained parameters and running statistics they must come from."""
     use_cuda = device == "cuda" and torch.cuda.is_available()
     target = torch.device("cuda" if use_cuda else "cpu")
     if not use_cuda:  # small matmuls: a second thread only adds contention (measured 25x slower
@@ -148,7 +176,9 @@ def train_wavenet(ns, Xtr, Ytr, Xdev, steps, batch_size, seed, lr, lr_final, dec
             torch.set_default_device("cpu")
     _STATE["model"] = model
     _STATE["device"] = target
-    return {"dev_logits": logits.detach().float().cpu(), "curve": curve, "device": str(target)}
+    params, stats = _weights(model)  # the judge recomputes the dev logits from them
+    return {"dev_logits": logits.detach().float().cpu(), "curve": curve, "device": str(target),
+            "params": params, "bn_stats": stats}
 
 
 def _trained(ns, Xtr, Ytr, block_size):
@@ -160,16 +190,20 @@ def _trained(ns, Xtr, Ytr, block_size):
 
 
 def eval_single(ns, Xtr, Ytr, X, block_size):
-    """evaluate_logits on one example, and on a batch holding it: in eval mode they agree."""
+    """evaluate_logits on one example and on a batch holding it, with the trained model's parameters
+    and running statistics: the judge recomputes the eval-mode logits from them."""
     model, device = _trained(ns, Xtr, Ytr, block_size)
     X = _t(X).to(device)
     one = ns["evaluate_logits"](model, X[:1])
     batch = ns["evaluate_logits"](model, X)
-    return {"single": one.detach().double().cpu(), "batch": batch.detach().double().cpu()}
+    params, stats = _weights(model)
+    return {"single": one.detach().double().cpu(), "batch": batch.detach().double().cpu(),
+            "params": params, "bn_stats": stats}
 
 
 def samples(ns, Xtr, Ytr, n, seed, block_size):
-    """sample_names() from the trained model with the grader's seed."""
+    """sample_names() from the trained model with the grader's seed, and that model's parameters and
+    running statistics (the judge checks that the names are what the model samples)."""
     model, device = _trained(ns, Xtr, Ytr, block_size)
     g = torch.Generator(device=device).manual_seed(seed)
     if device.type == "cuda":
@@ -178,4 +212,5 @@ def samples(ns, Xtr, Ytr, n, seed, block_size):
         names = ns["sample_names"](model, n, g, block_size)
     finally:
         torch.set_default_device("cpu")
-    return {"names": [str(s)[:100] for s in list(names)[: 2 * n]]}
+    params, stats = _weights(model)
+    return {"names": [str(s)[:100] for s in list(names)[: 2 * n]], "params": params, "bn_stats": stats}
