@@ -292,3 +292,24 @@ def test_infeasible_request_fails_fast(cluster, monkeypatch):
     with pytest.raises(RayCapacityError, match="no node .* has a GPU"):
         RayPool(cluster.address, gpu_per_task=True).connect()
     assert time.monotonic() - t0 < 5
+
+
+def test_a_node_gets_the_weeks_data_and_the_judges_held_out_files_only(tmp_path):
+    """Week 3's judge scores held-out names no sandbox holds: a node gets them beside the week's data
+    files, each checked by sha256, and a name outside the data folder or a damaged file is refused."""
+    import hashlib
+
+    from grader.cohort.ray_node import write_data
+    from grader.config import load_week, week_suite
+
+    data = ray_pool.node_data(load_week(week_suite("week3")))
+    assert {"names.txt", "heldout/names.txt"} <= set(data)
+    sums = {name: hashlib.sha256(blob).hexdigest() for name, blob in data.items()}
+    assert write_data(tmp_path / "node", sums, data) == ""
+    assert (tmp_path / "node" / "heldout" / "names.txt").read_bytes() == data["heldout/names.txt"]
+    for name in ("../escape.txt", "heldout/../../escape.txt", "other/names.txt", "/etc/passwd"):
+        assert "did not arrive intact" in write_data(tmp_path / name.replace("/", "_"), {name: sums["names.txt"]},
+                                                     {name: data["names.txt"]})
+    assert "'names.txt' did not arrive intact" in write_data(tmp_path / "bad", {"names.txt": sums["names.txt"]},
+                                                             {"names.txt": b"tampered"})
+    assert not list(tmp_path.glob("**/escape.txt"))

@@ -112,6 +112,24 @@ def safe_name(name: str) -> bool:
     return bool(name) and PurePosixPath(name).name == name and name not in (".", "..") and "\\" not in name
 
 
+def write_data(folder: Path, expected: dict[str, str], data: dict[str, bytes]) -> str:
+    """Write the files the driver shipped (name -> bytes) into this node's data folder, each checked
+    against its sha256; returns what did not arrive intact ("" when all did). A name is a data file or
+    one of the judge's held-out files (heldout/NAME): nothing else, nowhere else."""
+    from grader.config import HELDOUT_DIR
+
+    folder.mkdir(parents=True)
+    for name, want in expected.items():
+        blob = data.get(name, b"")
+        parts = name.split("/")
+        if not (safe_name(parts[-1]) and (len(parts) == 1 or parts[:-1] == [HELDOUT_DIR])) \
+                or hashlib.sha256(blob).hexdigest() != want:
+            return f"the data file {name!r} did not arrive intact"
+        (folder / name).parent.mkdir(exist_ok=True)
+        (folder / name).write_bytes(blob)
+    return ""
+
+
 class NodeGrader:
     """The actor: a LocalPool fed from the driver's calls (a threaded actor, one call per grading).
 
@@ -138,7 +156,7 @@ class NodeGrader:
 
     def _refusal(self, data: dict[str, bytes]) -> str:
         """Why this node must not grade this batch ("" when it may); writes the week's data files."""
-        from grader.config import HELDOUT_DIR, suite_hash, week_suite
+        from grader.config import suite_hash, week_suite
 
         spec, here = self.spec, f"node {self.ip} ({self.node_id[:8]})"
         fix = "install the grader from the driver's commit on every node (README: 'Grading on a Ray cluster')"
@@ -153,17 +171,8 @@ class NodeGrader:
         if checks != spec.checks_hash:
             return (f"{here}: its checks for {spec.week} differ from the driver's (suite hash {checks[:12]} here, "
                     f"{spec.checks_hash[:12]} on the driver): {fix}")
-        folder = self.root / "data"
-        folder.mkdir()
-        for name, want in spec.data.items():
-            blob = data.get(name, b"")
-            parts = name.split("/")  # a data file, or one of the judge's held-out files (heldout/NAME)
-            if not (safe_name(parts[-1]) and (len(parts) == 1 or parts[:-1] == [HELDOUT_DIR])) \
-                    or hashlib.sha256(blob).hexdigest() != want:
-                return f"{here}: the data file {name!r} did not arrive intact"
-            (folder / name).parent.mkdir(exist_ok=True)
-            (folder / name).write_bytes(blob)
-        return ""
+        problem = write_data(self.root / "data", spec.data, data)
+        return f"{here}: {problem}" if problem else ""
 
     def _serve(self) -> None:
         try:

@@ -57,6 +57,13 @@ class RayCapacityError(RuntimeError):
     """The cluster cannot run a grading at all (e.g. GPU gradings on a cluster with no GPU)."""
 
 
+def node_data(config) -> dict[str, bytes]:
+    """What each node needs of fixtures/data: the week's files for the sandbox, and the held-out files
+    its judge scores on (which never enter a sandbox)."""
+    heldout = sorted(f"{HELDOUT_DIR}/{p.name}" for p in (DATA_DIR / HELDOUT_DIR).glob("*") if p.is_file())
+    return {name: (DATA_DIR / name).read_bytes() for name in [*config.data, *heldout]}
+
+
 @dataclass
 class _Flight:
     job: Job
@@ -141,9 +148,7 @@ class RayPool:
         """Ship the week's data to the object store once and start an actor on every node that can grade."""
         suite = week_suite(week, public=settings.public)
         config = load_week(suite)
-        # The week's files for the sandbox, and the held-out files its judge scores on (never the sandbox's).
-        heldout = sorted(f"{HELDOUT_DIR}/{p.name}" for p in (DATA_DIR / HELDOUT_DIR).glob("*") if p.is_file())
-        data = {name: (DATA_DIR / name).read_bytes() for name in [*config.data, *heldout]}
+        data = node_data(config)
         self._spec = NodeSpec(week=week, settings=json.loads(settings.model_dump_json()), slots=1,
                               grader_version=__version__, code_hash=code_hash(), checks_hash=suite_hash(suite),
                               data={n: hashlib.sha256(b).hexdigest() for n, b in data.items()},
