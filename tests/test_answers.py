@@ -118,6 +118,21 @@ def test_symlinked_array_is_not_followed(tmp_path):
         ans.get("p")
 
 
+@pytest.mark.timeout(20)
+def test_a_fifo_in_the_answers_never_blocks_the_reader(tmp_path):
+    """The kernel can make a named pipe where the grader reads: opening it for reading would wait for a
+    writer forever (a stuck judge, a harness error instead of the student's grade). It is refused."""
+    ans = make_answers(tmp_path, {"p": {"ok": True, "value": {"$array": "pipe.npy"}}})
+    os.mkfifo(tmp_path / "answers" / "arrays" / "pipe.npy")
+    with pytest.raises(AnswerError, match="not a regular file"):
+        ans.get("p")
+    folder = tmp_path / "fifo-answers"
+    folder.mkdir()
+    os.mkfifo(folder / "answers.json")
+    with pytest.raises(answers_file.AnswerFileError, match="not a regular file"):
+        answers_file.read_answer_file(folder)
+
+
 def test_missing_array_file_fails_the_check(tmp_path):
     ans = make_answers(tmp_path, {"p": {"ok": True, "value": {"$array": "gone.npy"}}})
     with pytest.raises(AnswerError, match="cannot be read"):

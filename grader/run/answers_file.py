@@ -4,8 +4,10 @@ and the kernel's device; the judge (grader.judge.answers) reads the same file st
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +29,15 @@ class AnswerFileError(ValueError):
 
 
 def read_capped(path: Path, cap: int) -> bytes:
-    """The file's bytes, refusing a symbolic link (O_NOFOLLOW) and anything over `cap` bytes."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    """The file's bytes, refusing a symbolic link (O_NOFOLLOW), anything but a regular file (a FIFO the
+    sandbox made would block the reader forever: O_NONBLOCK opens it at once, then it is refused) and
+    anything over `cap` bytes."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
-        size = os.fstat(fd).st_size
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        size = info.st_size
         if size > cap:
             raise OversizeError(f"{path.name} is {size} bytes, over the {cap}-byte cap")
         with os.fdopen(fd, "rb", closefd=False) as fh:
