@@ -12,6 +12,7 @@ from pathlib import Path
 os.environ.setdefault("GRADER_ALLOW_WEAK_ISOLATION", "1")
 
 import pytest
+from grade_pool import GradePool, Request
 
 from grader.config import Settings
 from grader.pipeline import grade_submission
@@ -52,15 +53,48 @@ def grade(tmp_path):
     return run
 
 
+WEEKS = sorted(p.name for p in (ROOT / "solutions").glob("week*") if (p / "week.toml").is_file())
+
+
+def fixture_request(week: str, stem: str, spec: dict) -> Request:
+    """A known fixture of fixtures/submissions/WEEK/expected.toml, graded with the checks it selects."""
+    slow = stem.startswith(("hangs_", "timeout_"))  # they wait out a deadline: started first
+    return Request(("fixture", week, stem), week, ROOT / "fixtures" / "submissions" / week / f"{stem}.ipynb", stem,
+                   tuple(spec.get("select", ())), weight=3.0 if slow else 1.0)
+
+
+def stub_request(week: str, pool: GradePool) -> Request:
+    """The week's stub with a first cell of the student's own (first_attempt)."""
+    stub = first_attempt(ROOT / "assignments" / week / f"{week}.ipynb", pool.out_dir / f"stub-{week}")
+    return Request(("stub", week), week, stub, "stub")
+
+
+def solution_request(week: str) -> Request:
+    return Request(("solution", week), week, ROOT / "solutions" / week / f"{week}.ipynb", "solution", weight=4.0)
+
+
+def _declare(pool: GradePool, items) -> None:
+    """Declare every grade the session's selected tests will ask for: the first one asked for then
+    grades them all together (tests/grade_pool.py)."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if item.originalname == "test_known_fixture":
+            pool.declare(fixture_request(params["week"], params["stem"], params["spec"]))
+        elif item.originalname == "test_stub_scores_zero":
+            pool.declare(stub_request(params["week"], pool))
+        if "solution_grade" in getattr(item, "fixturenames", ()):
+            for week in [params["week"]] if "week" in params else WEEKS:
+                pool.declare(solution_request(week))
+
+
 @pytest.fixture(scope="session")
-def solution_grade(tmp_path_factory):
+def grade_pool(request, tmp_path_factory) -> GradePool:
+    pool = GradePool(tmp_path_factory.mktemp("pool"))
+    _declare(pool, request.session.items)
+    return pool
+
+
+@pytest.fixture(scope="session")
+def solution_grade(grade_pool):
     """Each week's reference solution graded once per test session (its reports reuse the grade)."""
-    cache: dict[str, Grade] = {}
-
-    def get(week: str) -> Grade:
-        if week not in cache:
-            out = tmp_path_factory.mktemp(f"solution-{week}")
-            cache[week] = grade_notebook(week, ROOT / "solutions" / week / f"{week}.ipynb", out, student="solution")
-        return cache[week]
-
-    return get
+    return lambda week: grade_pool.get(solution_request(week))

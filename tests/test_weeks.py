@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, first_attempt, grade_notebook
+from conftest import ROOT, WEEKS, fixture_request, stub_request
 
 from grader.report.charts import read_curve, read_png_artifact, read_text_artifact
 
-WEEKS = sorted(p.name for p in (ROOT / "solutions").glob("week*") if (p / "week.toml").is_file())
 
 
 def _fixture_cases(bench: bool = False):
@@ -62,9 +61,9 @@ def test_solution_artifacts_are_valid_for_the_report(week, solution_grade):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("week", WEEKS)
-def test_stub_scores_zero(week, tmp_path):
-    stub = first_attempt(ROOT / "assignments" / week / f"{week}.ipynb", tmp_path / "attempt")
-    grade = grade_notebook(week, stub, tmp_path, student="stub")
+def test_stub_scores_zero(week, grade_pool):
+    """The stub with a first cell of the student's own (conftest.first_attempt), graded in the pool."""
+    grade = grade_pool.get(stub_request(week, grade_pool))
     earned = [f"{c.id}: {c.points}" for c in grade.checks if c.points > 0]
     assert grade.status == "graded"  # it ran: the checks themselves gave the zero
     assert grade.max_score > 0
@@ -73,18 +72,16 @@ def test_stub_scores_zero(week, tmp_path):
 
 @pytest.mark.bench
 @pytest.mark.parametrize("week,stem,spec", list(_fixture_cases(bench=True)))
-def test_known_fixture_bench(week, stem, spec, tmp_path, solution_grade, request):
+def test_known_fixture_bench(week, stem, spec, grade_pool, solution_grade, request):
     if "bench" not in (request.config.getoption("markexpr") or ""):
         pytest.skip("a benchmark (a full training run): pytest -m bench tests/test_weeks.py")
-    test_known_fixture(week, stem, spec, tmp_path, solution_grade)
+    test_known_fixture(week, stem, spec, grade_pool, solution_grade)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("week,stem,spec", list(_fixture_cases()))
-def test_known_fixture(week, stem, spec, tmp_path, solution_grade):
-    folder = ROOT / "fixtures" / "submissions" / week
-    notebook = folder / f"{stem}.ipynb"
-    grade = grade_notebook(week, notebook, tmp_path, select=tuple(spec.get("select", ())))
+def test_known_fixture(week, stem, spec, grade_pool, solution_grade):
+    grade = grade_pool.get(fixture_request(week, stem, spec))
     by_id = {c.id: c for c in grade.checks}
     if spec.get("full"):
         assert grade.score == grade.max_score, [(c.id, c.points, c.message) for c in grade.checks
