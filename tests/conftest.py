@@ -73,6 +73,15 @@ def solution_request(week: str) -> Request:
     return Request(("solution", week), week, ROOT / "solutions" / week / f"{week}.ipynb", "solution", weight=4.0)
 
 
+def marked_requests(marker) -> list[Request]:
+    """@pytest.mark.pooled(week, path under the repository, select=(...), weight=1, copies=1): the grades
+    the test reads through its `pooled_grade` fixture (a list when copies > 1: one commit graded again)."""
+    week, path = marker.args
+    select, weight = tuple(marker.kwargs.get("select", ())), marker.kwargs.get("weight", 1.0)
+    return [Request(("marked", week, path, str(copy), *select), week, ROOT / path, Path(path).stem, select, weight)
+            for copy in range(marker.kwargs.get("copies", 1))]
+
+
 def _declare(pool: GradePool, items) -> None:
     """Declare every grade the session's selected tests will ask for: the first one asked for then
     grades them all together (tests/grade_pool.py)."""
@@ -82,6 +91,9 @@ def _declare(pool: GradePool, items) -> None:
             pool.declare(fixture_request(params["week"], params["stem"], params["spec"]))
         elif item.originalname == "test_stub_scores_zero":
             pool.declare(stub_request(params["week"], pool))
+        if (marker := item.get_closest_marker("pooled")) is not None:
+            for request in marked_requests(marker):
+                pool.declare(request)
         if "solution_grade" in getattr(item, "fixturenames", ()):
             for week in [params["week"]] if "week" in params else WEEKS:
                 pool.declare(solution_request(week))
@@ -92,6 +104,14 @@ def grade_pool(request, tmp_path_factory) -> GradePool:
     pool = GradePool(tmp_path_factory.mktemp("pool"))
     _declare(pool, request.session.items)
     return pool
+
+
+@pytest.fixture
+def pooled_grade(request, grade_pool) -> Grade | list[Grade]:
+    """The grade of the notebook or folder the test's `pooled` marker names (graded in the pool)."""
+    marker = request.node.get_closest_marker("pooled")
+    grades = [grade_pool.get(r) for r in marked_requests(marker)]
+    return grades if marker.kwargs.get("copies", 1) > 1 else grades[0]
 
 
 @pytest.fixture(scope="session")

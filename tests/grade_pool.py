@@ -22,7 +22,8 @@ from grader.records import Grade, Submission
 
 @dataclass(frozen=True)
 class Request:
-    """One notebook to grade: `key` names it for the tests (e.g. ("fixture", "week3", "fails_x"))."""
+    """One notebook to grade: `key` names it for the tests (e.g. ("fixture", "week3", "fails_x")).
+    `notebook` is the notebook alone, or a folder graded whole (week 6's specialist: notebook and corpus)."""
 
     key: tuple[str, ...]
     week: str
@@ -57,16 +58,26 @@ class GradePool:
         jobs = {}
         for number, request in enumerate(requests, start=len(self.grades)):
             work = self.out_dir / f"{number:03d}-src"  # the notebook alone in its folder, as `grade` copies it
-            work.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(request.notebook, work / request.notebook.name)
+            if request.notebook.is_dir():
+                shutil.copytree(request.notebook, work)
+            else:
+                work.mkdir(parents=True)
+                shutil.copyfile(request.notebook, work / request.notebook.name)
             settings = Settings(profile="cpu", out_dir=self.out_dir / "grades", select=request.select)
             # The pool names a job's files after its student: unique per job, whatever the week.
             submission = Submission(student=f"{number:03d}-{request.student}", week=request.week,
-                                    source=str(request.notebook), workdir=str(work), notebook=request.notebook.name)
+                                    source=str(request.notebook), workdir=str(work),
+                                    notebook=None if request.notebook.is_dir() else request.notebook.name)
             budget = load_week(week_suite(request.week)).profile("cpu").total_timeout + HARNESS_MARGIN
             jobs[request.key] = Job(key=f"{number:03d}", submission=submission, timeout=budget,
                                     settings=json.loads(settings.model_dump_json()))
         done: dict[str, Grade] = {}
         pool = LocalPool(self.slots, judge_preload=judge_preload(True))  # torch: most weeks' judges use it
         pool.run(jobs.values(), lambda job, grade: done.__setitem__(job.key, grade))
-        return {key: done[job.key] for key, job in jobs.items()}
+        return {key: _named(done[job.key], request.student) for (key, job), request in zip(jobs.items(), requests)}
+
+
+def _named(grade: Grade, student: str) -> Grade:
+    """The grade under the student name the test gave (the pool's job files needed a unique one)."""
+    return grade.model_copy(update={"student": student,
+                                    "submission": grade.submission.model_copy(update={"student": student})})

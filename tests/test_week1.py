@@ -227,9 +227,10 @@ def test_grade_records_provenance_and_measurements(cli_solution_grade):
 
 
 @pytest.mark.slow
-def test_grading_twice_gives_the_same_grade(cli_solution_grade, tmp_path):
+def test_grading_twice_gives_the_same_grade(cli_solution_grade, solution_grade):
+    """`grader grade` alone and a batch's worker beside other gradings (the pool) give one grade."""
     _, first = cli_solution_grade
-    second = json.loads(grade_notebook("week1", SOLUTION, tmp_path, student="solution").model_dump_json())
+    second = json.loads(solution_grade("week1").model_dump_json())
     assert _normalised(second) == _normalised(first)
 
 
@@ -264,7 +265,9 @@ def test_public_suite_discriminates(notebook, full, tmp_path):
 
 
 @pytest.mark.slow
-def test_an_order_dependent_bug_gets_one_grade(tmp_path):
+@pytest.mark.pooled("week1", "fixtures/submissions/week1/fails_grad_overwrite.ipynb", copies=5,
+                    select=("zero_grad", "toy_training"))
+def test_an_order_dependent_bug_gets_one_grade(pooled_grade):
     """`=` instead of `+=` in backward: which gradient survives depends on the order in which a set of
     Values is visited, i.e. on their addresses (the stub's `self._prev = set(_children)`). Before, five
     grades of one commit gave up to four different scores; now the kernel runs without ASLR and the probes
@@ -273,9 +276,7 @@ def test_an_order_dependent_bug_gets_one_grade(tmp_path):
 
     if not DETERMINISTIC_HEAP.is_file():
         pytest.skip(f"{DETERMINISTIC_HEAP} is not built (ci/install.sh builds it)")
-    notebook = ROOT / "fixtures" / "submissions" / "week1" / "fails_grad_overwrite.ipynb"
-    grades = [grade_notebook("week1", notebook, tmp_path / str(i), select=("zero_grad", "toy_training"))
-              for i in range(5)]
+    grades = pooled_grade  # five grades of one commit, two at a time beside other gradings
     seen = {(g.score, tuple((c.id, c.points, c.measured) for c in g.checks)) for g in grades}
     assert len(seen) == 1, seen
     sandbox = grades[0].provenance.sandbox

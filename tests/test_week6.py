@@ -4,27 +4,15 @@ corpus), and the evidence each track's report shows (samples, heatmaps, speed/lo
 from __future__ import annotations
 
 import importlib.util
-import shutil
 from pathlib import Path
 
 import pytest
 from conftest import ROOT
 
-from grader.config import Settings
-from grader.pipeline import grade_submission
-from grader.records import Submission
-
 FIXTURES = ROOT / "fixtures" / "submissions" / "week6"
 _spec = importlib.util.spec_from_file_location("week6_capstone", ROOT / "solutions" / "week6" / "capstone.py")
 capstone = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(capstone)
-
-
-def _grade_folder(folder: Path, tmp_path: Path, select=()):
-    work = tmp_path / folder.name
-    shutil.copytree(folder, work)
-    sub = Submission(student=folder.name, week="week6", source=str(folder), workdir=str(work))
-    return grade_submission(sub, Settings(profile="cpu", out_dir=tmp_path / "grades", select=tuple(select)))
 
 
 def test_architect_val_windows_come_from_the_heldout_plays():
@@ -77,8 +65,9 @@ def test_shakespeare_overlap_detects_the_course_corpus():
 
 
 @pytest.mark.slow
-def test_specialist_solution_full_marks_with_evidence(tmp_path):
-    grade = _grade_folder(FIXTURES / "specialist_passes", tmp_path)
+@pytest.mark.pooled("week6", "fixtures/submissions/week6/specialist_passes", weight=4.0)
+def test_specialist_solution_full_marks_with_evidence(pooled_grade):
+    grade = pooled_grade
     lost = [(c.id, c.points, c.message) for c in grade.checks if c.points < c.max_points]
     assert grade.score == grade.max_score == 20, lost
     beats = next(c for c in grade.checks if c.id == "beats_bigram")
@@ -87,9 +76,10 @@ def test_specialist_solution_full_marks_with_evidence(tmp_path):
 
 
 @pytest.mark.slow
-def test_specialist_that_is_shakespeare_loses_the_overlap_check(tmp_path):
-    grade = _grade_folder(FIXTURES / "fails_specialist_is_shakespeare", tmp_path,
-                          select=("not_shakespeare", "dataset_present", "dataset_size"))
+@pytest.mark.pooled("week6", "fixtures/submissions/week6/fails_specialist_is_shakespeare", weight=4.0,
+                    select=("not_shakespeare", "dataset_present", "dataset_size"))
+def test_specialist_that_is_shakespeare_loses_the_overlap_check(pooled_grade):
+    grade = pooled_grade
     by_id = {c.id: c for c in grade.checks}
     assert by_id["not_shakespeare"].points == 0
     assert "Shakespeare" in by_id["not_shakespeare"].message
@@ -97,10 +87,9 @@ def test_specialist_that_is_shakespeare_loses_the_overlap_check(tmp_path):
 
 
 @pytest.mark.slow
-def test_architect_solution_full_marks_with_speed_and_loss_table(tmp_path):
-    from conftest import grade_notebook
-
-    grade = grade_notebook("week6", FIXTURES / "architect_passes.ipynb", tmp_path)
+@pytest.mark.pooled("week6", "fixtures/submissions/week6/architect_passes.ipynb", weight=3.0)
+def test_architect_solution_full_marks_with_speed_and_loss_table(pooled_grade):
+    grade = pooled_grade
     lost = [(c.id, c.points, c.message) for c in grade.checks if c.points < c.max_points]
     assert grade.score == grade.max_score == 20, lost
     table = Path(grade.artifacts["architect.md"]).read_text()
@@ -110,11 +99,8 @@ def test_architect_solution_full_marks_with_speed_and_loss_table(tmp_path):
 
 
 @pytest.mark.slow
-def test_inspector_report_shows_both_heatmaps(tmp_path):
-    from conftest import grade_notebook
-
-    grade = grade_notebook("week6", ROOT / "solutions" / "week6" / "week6.ipynb", tmp_path,
-                           select=("attention_figure",))
+def test_inspector_report_shows_both_heatmaps(solution_grade):
+    grade = solution_grade("week6")
     assert {"attention_grader.png", "attention_student.png"} <= set(grade.artifacts)
     assert Path(grade.artifacts["attention_student.png"]).read_bytes()[:4] == b"\x89PNG"
 
