@@ -394,6 +394,47 @@ def week5(seeds: int) -> list[Metric]:
     return out + list(quality.values())
 
 
+# ---- week 6 ----------------------------------------------------------------------------------
+
+@week("week6")
+def week6(seeds: int) -> list[Metric]:
+    """The architect's check: the grader's interleaved vanilla vs RoPE+SwiGLU run (probes.compare: its
+    loop, steps and AdamW) on each implementation's classes, one seed each, scored on the held-out plays'
+    windows (last position of each, capstone.heldout_windows) exactly as test_architect_training does."""
+    import numpy as np
+    import torch
+
+    from grader.config import DATA_DIR
+
+    suite = ROOT / "solutions" / "week6"
+    sys.path.insert(0, str(suite))
+    capstone = load(suite / "capstone.py", "cal_week6_capstone")
+    probes = load(suite / "probes.py", "cal_week6_probes")
+    t = load_thresholds("week6")
+    chars, train, _ = capstone.shakespeare_data(DATA_DIR)
+    block = capstone.CONFIG["block_size"]
+    val_x, val_y = capstone.heldout_windows(DATA_DIR, chars, block, int(t["val_windows"]))
+    torch.set_num_threads(1)
+    out = []
+    for impl, path in {"solution": suite / "week6.ipynb",
+                       "independent (architect_passes)": ROOT / "fixtures" / "submissions" / "week6" /
+                       "architect_passes.ipynb"}.items():
+        ns = definitions(path)
+        margin = Metric("modified - vanilla val loss (equal steps)", impl, pass_at=t["architect_margin_pass"])
+        modified = Metric("modified val loss", impl, pass_at=t["architect_val_max"])
+        for seed in range(seeds):
+            got = probes.compare(ns, len(chars), capstone.CONFIG, 1000 + seed, int(t["architect_steps"]),
+                                 train.astype(np.int64), val_x.astype(np.int64))
+            loss = {k: capstone.cross_entropy(np.asarray(got[k]["logits"])[:, -1], val_y)
+                    for k in ("vanilla", "modified")}
+            margin.values.append(loss["modified"] - loss["vanilla"])
+            modified.values.append(loss["modified"])
+            print(f"{impl} seed {1000 + seed}: vanilla {loss['vanilla']:.4f} modified {loss['modified']:.4f}",
+                  file=sys.stderr)
+        out += [margin, modified]
+    return out
+
+
 def load_thresholds(name: str, profile: str = "cpu") -> dict:
     import tomllib
 
