@@ -28,6 +28,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 WEEKS: dict[str, Callable[[int], list[Metric]]] = {}
+ONLY: list[str] = []  # --only: the implementations whose name contains one of these (a rerun of one)
+
+
+def chosen(impls: dict) -> dict:
+    return {name: v for name, v in impls.items() if not ONLY or any(o in name for o in ONLY)}
 
 
 def week(name: str):
@@ -293,8 +298,9 @@ def week4(seeds: int) -> list[Metric]:
     X, Y = plan.heldout_windows(data_dir, cases.BLOCK)
     torch.set_num_threads(1)
     out = []
-    for impl, path in {"solution": suite / "week4.ipynb",
-                       "alternative (passes_all)": ROOT / "fixtures" / "submissions" / "week4" / "passes_all.ipynb"}.items():
+    fixtures = ROOT / "fixtures" / "submissions" / "week4"
+    for impl, path in chosen({"solution": suite / "week4.ipynb",
+                              "independent (lecture)": fixtures / "passes_lecture_independent.ipynb"}).items():
         ns = definitions(path)
         loss = Metric("WaveNet dev loss (held-out windows)", impl, pass_at=t["dev_loss_pass"])
         for seed in range(seeds):
@@ -416,9 +422,9 @@ def week6(seeds: int) -> list[Metric]:
     val_x, val_y = capstone.heldout_windows(DATA_DIR, chars, block, int(t["val_windows"]))
     torch.set_num_threads(1)
     out = []
-    for impl, path in {"solution": suite / "week6.ipynb",
-                       "independent (architect_passes)": ROOT / "fixtures" / "submissions" / "week6" /
-                       "architect_passes.ipynb"}.items():
+    for impl, path in chosen({"solution": suite / "week6.ipynb",
+                              "architect_passes": ROOT / "fixtures" / "submissions" / "week6" /
+                              "architect_passes.ipynb"}).items():
         ns = definitions(path)
         margin = Metric("modified - vanilla val loss (equal steps)", impl, pass_at=t["architect_margin_pass"])
         modified = Metric("modified val loss", impl, pass_at=t["architect_val_max"])
@@ -445,7 +451,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("week", choices=sorted(WEEKS))
     parser.add_argument("--seeds", type=int, default=20, help="seeds per implementation (at least 20)")
+    parser.add_argument("--only", action="append", default=[], help="only the implementations named so (weeks 4, 6)")
     args = parser.parse_args(argv)
+    ONLY.extend(args.only)
     if args.seeds < 20:
         parser.error("--seeds: at least 20 (issue 19: bands are set from at least 20 seeds)")
     start = time.monotonic()
