@@ -37,7 +37,8 @@ class Request:
 @dataclass
 class GradePool:
     """Grades requests on demand: asking for one key grades it together with every request still
-    declared (what the session's selected tests will ask for next), and keeps every grade."""
+    declared for its week (what the session's selected tests will ask for next), and keeps every grade.
+    One week at a time keeps each test's share within pytest's per-test timeout on a slow runner."""
 
     out_dir: Path
     slots: int = 2
@@ -50,7 +51,8 @@ class GradePool:
     def get(self, request: Request) -> Grade:
         if request.key not in self.grades:
             self.declare(request)
-            todo = sorted((r for k, r in self.declared.items() if k not in self.grades), key=lambda r: -r.weight)
+            todo = sorted((r for k, r in self.declared.items() if k not in self.grades and r.week == request.week),
+                          key=lambda r: -r.weight)
             self.grades.update(self.grade_all(todo))
         return self.grades[request.key]
 
