@@ -59,10 +59,21 @@ class EquivalentMutant(Frozen):
     mutant: str = ""  # optional, for people reading week.toml: what the edit does
 
 
+class MutationVariant(Frozen):
+    """The solution graded once more with one line changed (week 6's architect track: its code is run by
+    no check of the track the solution declares): every mutant is graded as shipped and in each variant,
+    and is killed when it loses a point in any of them (`grader mutate`)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    replace: str = Field(min_length=1)  # text of the solution's code, found exactly once
+    by: str
+
+
 class MutationConfig(Frozen):
     """week.toml's [mutation] table: it decides no grade (suite_hash leaves it out)."""
 
     equivalent: list[EquivalentMutant] = Field(default_factory=list)
+    variants: list[MutationVariant] = Field(default_factory=list)
 
 
 class WeekConfig(Frozen):

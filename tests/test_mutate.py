@@ -19,7 +19,8 @@ from grade_factory import check, make_grade
 from grader.config import load_week, suite_hash
 from grader.records import Execution
 from grader.staff.mutants import cell_mutants, notebook_mutants, required_arguments, solution_lines
-from grader.staff.mutate import classify, sample_mutants, select_mutants, suite_checks
+from grader.staff.mutants import check_variant, mutate_notebook, read_solution
+from grader.staff.mutate import MutantResult, classify, merge, sample_mutants, select_mutants, suite_checks
 from grader.staff.operators import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -200,6 +201,32 @@ def test_classify_killed_survived_timeout_and_error():
     assert classify(mutant, make_grade(status="harness_error", message="boom"), base).outcome == "error"
 
 
+def test_a_mutant_is_killed_when_any_variant_kills_it():
+    mutant = cell_mutants(solution("return a + 1\n", "def f(a):\n"), 0)[0]
+    shipped = MutantResult(mutant=mutant, outcome="survived", seconds=2.0)
+    architect = MutantResult(mutant=mutant, outcome="killed", killed_by=["architect_training"], seconds=3.0)
+    slow = MutantResult(mutant=mutant, outcome="timeout", seconds=300.0)
+    assert merge([shipped, architect]).outcome == "killed"
+    assert merge([shipped, architect]).killed_by == ["architect_training"]
+    assert merge([shipped, architect]).seconds == 5.0
+    assert merge([shipped, slow]).outcome == "timeout"
+    assert merge([shipped, shipped]).outcome == "survived"
+
+
+def test_week6_is_also_mutated_as_an_architect():
+    """Week 6's solution declares the inspector track: its architect code would be run by no check. The
+    variant in week.toml names a line found once, and the variant notebook declares the architect."""
+    suite = ROOT / "solutions" / "week6"
+    config = load_week(suite)
+    solution_nb = read_solution(suite / config.notebook)
+    (variant,) = config.mutation.variants
+    check_variant(solution_nb, variant)
+    code = "\n".join(c.source for c in mutate_notebook(solution_nb, None, variant).cells if c.cell_type == "code")
+    assert 'TRACK = "architect"' in code and 'TRACK = "inspector"' not in code
+    with pytest.raises(ValueError, match="occurs 0 times"):
+        check_variant(solution_nb, variant.model_copy(update={"replace": "no such line"}))
+
+
 def test_suite_checks_and_an_unknown_check_is_a_usage_error():
     assert {"forward_values", "op_gradients"} <= set(suite_checks(ROOT / "solutions" / "week1"))
     done = subprocess.run([*GRADER, "mutate", "week1", "--checks", "no_such_check"], capture_output=True,
@@ -248,6 +275,33 @@ def test_mutate_week1_smoke_kills_survivors_equivalents_and_cache(tmp_path):
     assert rerun["graded"] == 0 and rerun["cached"] == report["graded"]
     assert [r["outcome"] for r in rerun["results"]] == [r["outcome"] for r in report["results"]]
     assert not list(out.glob("work*"))
+
+
+@pytest.mark.slow
+def test_variants_grade_every_mutant_again_and_their_solution_must_score_full(tmp_path):
+    """A variant (a line of the solution changed, as week 6 grades the architect track) grades the solution
+    and each mutant once more; a variant whose solution loses points stops the run with exit 1."""
+    solutions = tmp_path / "solutions"
+    shutil.copytree(ROOT / "solutions" / "week1", solutions / "week1")
+    with open(solutions / "week1" / "week.toml", "a") as fh:
+        fh.write('\n[[mutation.variants]]\nname = "aliased"\nreplace = "import math"\nby = "import math as math"\n')
+    env = {**os.environ, "GRADER_SOLUTIONS_DIR": str(solutions), "CI": "true"}
+    out = tmp_path / "out"
+    command = [*GRADER, "mutate", "week1", "--checks", "forward_values", "--scope", "Value.__add__",
+               "--kind", "arith", "--limit", "1", "--jobs", "2", "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((out / "week1-mutation.json").read_text())
+    assert report["variants"] == ["aliased"] and [r["outcome"] for r in report["results"]] == ["killed"]
+    assert "solution@aliased: " in done.stderr and "[aliased]: killed" in done.stderr
+    assert "also graded as: aliased" in (out / "week1-mutation.md").read_text()
+
+    with open(solutions / "week1" / "week.toml", "a") as fh:  # a variant that breaks the forward pass
+        fh.write('\n[[mutation.variants]]\nname = "broken"\nreplace = "out = Value(self.data + other.data"\n'
+                 'by = "out = Value(self.data - other.data"\n')
+    broken = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300, check=False)
+    assert broken.returncode == 1, broken.stderr[-3000:]
+    assert "reference solution (solution@broken) must get full marks" in broken.stderr
 
 
 @pytest.mark.slow

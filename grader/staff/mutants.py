@@ -29,6 +29,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, ParentNodeProvider
 from pydantic import BaseModel, ConfigDict
 
+from grader.config import MutationVariant
 from grader.run.optional import is_optional
 from grader.staff.assign import BEGIN, END, SOLUTION_CELL
 from grader.staff.operators import Edit, find_edits
@@ -212,12 +213,26 @@ def read_solution(path: Path):
     return nb
 
 
-def mutate_notebook(solution, mutant: Mutant | None):
-    """A copy of the solution (read_solution) with the mutant's cell in place."""
+def mutate_notebook(solution, mutant: Mutant | None, variant: MutationVariant | None = None):
+    """A copy of the solution (read_solution) with the mutant's cell in place, then the variant's line
+    replaced (in whichever cell holds it; a mutant that removed it stays as it is)."""
     nb = copy.deepcopy(solution)
     if mutant is not None:
         nb.cells[mutant.cell].source = mutant.source
+    if variant is not None:
+        for cell in nb.cells:
+            if cell.cell_type == "code" and variant.replace in cell.source:
+                cell.source = cell.source.replace(variant.replace, variant.by, 1)
+                break
     return nb
+
+
+def check_variant(solution, variant: MutationVariant) -> None:
+    """The variant's text occurs exactly once in the solution's code (else week.toml is wrong)."""
+    found = sum(cell.source.count(variant.replace) for cell in solution.cells if cell.cell_type == "code")
+    if found != 1:
+        raise ValueError(f"[[mutation.variants]] {variant.name}: {variant.replace!r} occurs {found} times in the "
+                         f"solution's code, not once")
 
 
 def code_digest(nb) -> str:

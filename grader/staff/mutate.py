@@ -3,7 +3,9 @@
 Every mutant of the reference solution (grader.staff.mutants) is graded as a submission, in one batch:
 the local pool's fork servers and one judge session that collected and prepared the checks once, at
 the CPU profile. A mutant is killed when it loses points on some check against the unmutated solution,
-graded first in the same run (it must get full marks, else nothing is graded). A mutant whose notebook
+graded first in the same run (it must get full marks, else nothing is graded). A week whose solution
+leaves code unrun by its checks (week 6 declares one track of three) lists variants in week.toml: the
+solution and every mutant are graded as shipped and in each variant, and a point lost in any kills. A mutant whose notebook
 ran past a time budget is a timeout, counted apart; a mutant course staff marked equivalent in week.toml
 is listed, not graded, not scored. Grades are cached under out/cache by the mutant's code, the suite's
 hash, the checks selected and the grader's version: a rerun grades only new or changed mutants, and a
@@ -32,12 +34,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from grader import __version__
 from grader.cohort.batch import HARNESS_MARGIN, Progress
 from grader.cohort.pool import Job, LocalPool
-from grader.config import DATA_DIR, Settings, load_week, suite_hash, week_suite
+from grader.config import DATA_DIR, MutationVariant, Settings, load_week, suite_hash, week_suite
 from grader.judge.context import session_context
 from grader.judge.process import judge_preload
 from grader.records import Grade, Submission
 from grader.report.markdown import atomic_write
-from grader.staff.mutants import Mutant, code_digest, mutate_notebook, notebook_mutants, read_solution
+from grader.staff.mutants import (
+    Mutant,
+    check_variant,
+    code_digest,
+    mutate_notebook,
+    notebook_mutants,
+    read_solution,
+)
 
 PROFILE = "cpu"  # mutants are graded at the CPU budgets, wherever the command runs
 Outcome = Literal["killed", "survived", "timeout", "equivalent", "error", "not_graded"]
@@ -75,6 +84,7 @@ class MutationRun(Frozen):
     baseline_score: float
     baseline_max: float
     results: list[MutantResult]
+    variants: list[str] = Field(default_factory=list)  # graded besides the solution as shipped (week.toml)
     stale_equivalents: list[str] = Field(default_factory=list)  # week.toml ids no mutant has any more
     skipped_cells: list[str] = Field(default_factory=list)
     graded: int = 0
@@ -129,6 +139,20 @@ def cache_key(week: str, checks_hash: str, notebook_digest: str, checks: list[st
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
 
+def merge(results: list[MutantResult]) -> MutantResult:
+    """One mutant's result over the solution as shipped and its variants: killed when any variant killed
+    it (by the union of their checks); else a timeout or error in any is that; else it survived."""
+    first = results[0]
+    for outcome in ("killed", "timeout", "error"):
+        hits = [r for r in results if r.outcome == outcome]
+        if hits:
+            first = hits[0]
+            break
+    killed_by = list(dict.fromkeys(c for r in results for c in r.killed_by))
+    return first.model_copy(update={"killed_by": killed_by, "seconds": sum(r.seconds for r in results),
+                                    "cached": all(r.cached for r in results)})
+
+
 def classify(mutant: Mutant, grade: Grade, baseline: Grade, cached: bool = False) -> MutantResult:
     """Killed when any check earned less than on the solution; a run past a budget is a timeout."""
     common = {"mutant": mutant, "score": grade.score, "max_score": grade.max_score, "cached": cached,
@@ -156,6 +180,12 @@ def run_mutation(week: str, out_dir: Path, *, jobs: int | None = None, checks: l
         raise MutationError(f"unknown check(s) {', '.join(unknown)}; {week} has: {', '.join(suite_checks(suite))}")
     mutants, skipped = notebook_mutants(suite / config.notebook)
     solution = read_solution(suite / config.notebook)
+    variants: list[MutationVariant | None] = [None, *config.mutation.variants]
+    for variant in config.mutation.variants:
+        try:
+            check_variant(solution, variant)
+        except ValueError as exc:
+            raise MutationError(f"{week}'s week.toml: {exc}") from None
     marked = {e.id: e.reason for e in config.mutation.equivalent}
     chosen = select_mutants(mutants, kinds=kinds, scope=scope, ids=ids)
     to_grade = sample_mutants([m for m in chosen if m.id not in marked], limit=limit, sample=sample, seed=seed)
@@ -168,14 +198,16 @@ def run_mutation(week: str, out_dir: Path, *, jobs: int | None = None, checks: l
     jobs = max(1, jobs or os.cpu_count() or 1)
     settings = Settings(profile=PROFILE, out_dir=work / "reports", select=tuple(checks), formats=("json",))
     checks_hash = suite_hash(suite)
-    state = _State(progress=Progress(len(to_grade) + 1, echo))
+    state = _State(progress=Progress((len(to_grade) + 1) * len(variants), echo), variants=len(variants))
+    by_name = {f"mutant-{m.id}": m for m in to_grade}
 
-    def job(name: str, mutant: Mutant | None) -> Job | None:
-        nb = mutate_notebook(solution, mutant)
+    def job(name: str, mutant: Mutant | None, variant: MutationVariant | None) -> Job | None:
+        nb = mutate_notebook(solution, mutant, variant)
         key = cache_key(week, checks_hash, code_digest(nb), checks)
+        name = name if variant is None else f"{name}@{variant.name}"
         cached = out_dir / "cache" / f"{key}.json"
         if mutant is not None and cached.is_file() and not regrade:
-            state.finish(mutant, Grade.model_validate_json(cached.read_text()), cached=True)
+            state.finish(mutant, name, Grade.model_validate_json(cached.read_text()), cached=True)
             return None
         folder = work / name
         folder.mkdir(parents=True)
@@ -186,23 +218,27 @@ def run_mutation(week: str, out_dir: Path, *, jobs: int | None = None, checks: l
                    timeout=config.profile(PROFILE).total_timeout + HARNESS_MARGIN)
 
     def queue() -> Iterator[Job | None]:
-        yield job("solution", None)
-        while state.baseline is None:  # the pool asks again each turn; the solution's grade decides
+        for variant in variants:
+            yield job("solution", None, variant)
+        while len(state.baselines) < len(variants):  # the pool asks again each turn; the solution decides
             time.sleep(0.05)
             yield None
-        _require_full_marks(state.baseline, checks)
+        for name, baseline in state.baselines.items():
+            _require_full_marks(baseline, checks, name)
         for mutant in to_grade:
-            yield job(f"mutant-{mutant.id}", mutant)
+            for variant in variants:
+                yield job(f"mutant-{mutant.id}", mutant, variant)
 
     def done(finished: Job, grade: Grade) -> None:
-        if finished.submission.student == "solution":
-            state.baseline = grade
-            state.progress.advance(f"solution: {grade.score:g}/{grade.max_score:g} ({grade.durations.get('total', 0):.1f} s)")
+        name = finished.submission.student
+        if name.split("@")[0] == "solution":
+            state.baselines[name] = grade
+            state.progress.advance(f"{name}: {grade.score:g}/{grade.max_score:g} "
+                                   f"({grade.durations.get('total', 0):.1f} s)")
             return
-        mutant = next(m for m in to_grade if f"mutant-{m.id}" == finished.submission.student)
         if grade.status != "harness_error" and grade.execution.status != "not_run":
             atomic_write(out_dir / "cache" / f"{finished.key}.json", grade.model_dump_json())
-        state.finish(mutant, grade, cached=False)
+        state.finish(by_name[name.split("@")[0]], name, grade, cached=False)
 
     pool = LocalPool(jobs, judge_preload=judge_preload(config.uses_torch),
                      judge_session=session_context(suite, PROFILE, config.profile(PROFILE).thresholds, checks, DATA_DIR))
@@ -216,14 +252,15 @@ def run_mutation(week: str, out_dir: Path, *, jobs: int | None = None, checks: l
         stop()
         state.progress.close()
         shutil.rmtree(work, ignore_errors=True)
-    if state.baseline is None:
+    if "solution" not in state.baselines:
         raise KeyboardInterrupt  # stopped before the solution was graded: nothing to report
     results.update(state.results)
     wanted = {m.id for m in to_grade} | set(results)
     ordered = [results.get(m.id) or MutantResult(mutant=m, outcome="not_graded") for m in chosen if m.id in wanted]
     return MutationRun(week=week, jobs=jobs, checks=checks, generated=len(mutants),
-                       baseline_score=state.baseline.score, baseline_max=state.baseline.max_score,
-                       results=ordered, stale_equivalents=stale, skipped_cells=skipped,
+                       baseline_score=state.baselines["solution"].score,
+                       baseline_max=state.baselines["solution"].max_score, results=ordered,
+                       variants=[v.name for v in config.mutation.variants], stale_equivalents=stale, skipped_cells=skipped,
                        graded=sum(1 for r in state.results.values() if not r.cached),
                        cached=sum(1 for r in state.results.values() if r.cached),
                        wall_seconds=round(time.monotonic() - t0, 2), interrupted=interrupted)
@@ -232,17 +269,27 @@ def run_mutation(week: str, out_dir: Path, *, jobs: int | None = None, checks: l
 class _State:
     """What the pool's callbacks fill in as grades come back."""
 
-    def __init__(self, progress: Progress):
+    def __init__(self, progress: Progress, variants: int = 1):
         self.progress = progress
-        self.baseline: Grade | None = None
+        self.variants = variants
+        self.baselines: dict[str, Grade] = {}  # "solution" and "solution@<variant>"
         self.results: dict[str, MutantResult] = {}
+        self._parts: dict[str, list[MutantResult]] = {}
 
-    def finish(self, mutant: Mutant, grade: Grade, cached: bool) -> None:
-        result = classify(mutant, grade, self.baseline, cached=cached)  # mutants start after the solution
-        self.results[mutant.id] = result
+    def finish(self, mutant: Mutant, name: str, grade: Grade, cached: bool) -> None:
+        """One grade of a mutant (named "mutant-ID" or "mutant-ID@variant"), against that variant's solution;
+        the mutant's result once every variant is in."""
+        variant = name.partition("@")[2]
+        result = classify(mutant, grade, self.baselines["solution" + (f"@{variant}" if variant else "")],
+                          cached=cached)  # mutants start after the solutions
+        parts = self._parts.setdefault(mutant.id, [])
+        parts.append(result)
         how = "cached" if cached else f"{result.seconds:.1f} s"
         detail = f" by {', '.join(result.killed_by)}" if result.killed_by else (f": {result.note[:120]}" if result.note else "")
-        self.progress.advance(f"{mutant.id} {mutant.kind:<10} {mutant.scope}: {result.outcome}{detail} ({how})")
+        where = f" [{variant}]" if variant else ""
+        self.progress.advance(f"{mutant.id} {mutant.kind:<10} {mutant.scope}{where}: {result.outcome}{detail} ({how})")
+        if len(parts) == self.variants:
+            self.results[mutant.id] = merge(parts)
 
 
 def _interrupt_on_sigterm() -> Callable[[], None]:
@@ -258,10 +305,10 @@ def _interrupt_on_sigterm() -> Callable[[], None]:
     return lambda: signal.signal(signal.SIGTERM, old)
 
 
-def _require_full_marks(baseline: Grade, checks: list[str]) -> None:
+def _require_full_marks(baseline: Grade, checks: list[str], name: str = "solution") -> None:
     lost = [f"{c.id} {c.points:g}/{c.max_points:g}" for c in baseline.checks if c.points < c.max_points]
     if baseline.status != "graded" or lost or baseline.max_score <= 0:
         why = ", ".join(lost) or baseline.message or f"{baseline.score:g}/{baseline.max_score:g}"
-        raise MutationError(f"the reference solution must get full marks before its mutants mean anything; "
+        raise MutationError(f"the reference solution ({name}) must get full marks before its mutants mean anything; "
                             f"it got {baseline.score:g}/{baseline.max_score:g} ({why})"
                             + (f" with --checks {','.join(checks)}" if checks else ""))
