@@ -18,8 +18,15 @@ from grade_factory import check, make_grade
 
 from grader.config import load_week, suite_hash
 from grader.records import Execution
-from grader.staff.mutants import (check_variant, cell_mutants, mutate_notebook, notebook_mutants, read_solution,
-                                    required_arguments, solution_lines)
+from grader.staff.mutants import (
+    cell_mutants,
+    check_variant,
+    mutate_notebook,
+    notebook_mutants,
+    read_solution,
+    required_arguments,
+    solution_lines,
+)
 from grader.staff.mutate import MutantResult, classify, merge, sample_mutants, select_mutants, suite_checks
 from grader.staff.operators import KINDS
 
