@@ -27,8 +27,10 @@ def plan(profile: str, thresholds: dict, data_dir: Path, submission: Path | None
         state = capstone.inspector_state(seed, len(chars))
         idx = capstone.encode(sample, chars)
         return [
+            # Dropout on (its weights are the judge's all the same): maps taken without eval() differ.
             {"id": "inspect", "probe": "inspect", "checks": [*capstone.MAPS_CHECKS, "runs_clean"], "args": {
-                "vocab_size": len(chars), "config": cfg, "seed": seed, "state": state, "idx": idx[None, :]}},
+                "vocab_size": len(chars), "config": {**cfg, "dropout": 0.2}, "seed": seed, "state": state,
+                "idx": idx[None, :]}},
             {"id": "plot", "probe": "plot", "checks": ["attention_figure", "runs_clean"], "args": {
                 "maps": capstone.reference_attention(state, idx, cfg["n_head"]).astype(np.float32),
                 "tokens": list(sample)}},

@@ -67,19 +67,22 @@ def _load(module, weights, what):
 
 def inspect(ns, vocab_size, config, seed, state, idx):
     """get_attention_maps on the given GPT holding the judge's weights (the judge recomputes the maps)."""
-    model = _model(ns, vocab_size, config, seed)
+    model = _model(ns, vocab_size, config, seed)  # with dropout: maps taken in training mode are random
     _load(model, state, "GPTLanguageModel")
-    model.train()
     idx = torch.as_tensor(np.asarray(idx, dtype=np.int64)).to(_device())
+    model.eval()
     with torch.no_grad():
         before = model(idx)[0].float().cpu().numpy()
+    model.train()  # as a notebook leaves it mid-training: get_attention_maps must switch and switch back
     maps = ns["get_attention_maps"](model, idx)
     maps2 = ns["get_attention_maps"](model, idx)
+    training_after = bool(model.training)
+    model.eval()
     with torch.no_grad():
         after = model(idx)[0].float().cpu().numpy()
     hooks = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
     return {"maps": torch.as_tensor(maps).double().cpu(), "maps2": torch.as_tensor(maps2).double().cpu(),
-            "before": before, "after": after, "training_after": bool(model.training), "hooks_left": hooks}
+            "before": before, "after": after, "training_after": training_after, "hooks_left": hooks}
 
 
 def plot(ns, maps, tokens):
