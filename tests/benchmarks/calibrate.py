@@ -441,6 +441,53 @@ def week6(seeds: int) -> list[Metric]:
     return out
 
 
+@week("week6-specialist")
+def week6_specialist(seeds: int) -> list[Metric]:
+    """The specialist's checks: the grader's training and sampling (probes.specialist: its loop, steps and
+    seeds) of the solution's GPT on the reference specialist corpus (fixtures/submissions/week6/
+    specialist_passes), one seed each, measured as test_beats_bigram and test_sample_style do."""
+    import numpy as np
+    import torch
+
+    from grader.judge.samples import TextReference, median_text_metrics
+
+    suite = ROOT / "solutions" / "week6"
+    sys.path.insert(0, str(suite))
+    capstone = load(suite / "capstone.py", "cal_week6s_capstone")
+    probes = load(suite / "probes.py", "cal_week6s_probes")
+    t = load_thresholds("week6")
+    folder = ROOT / "fixtures" / "submissions" / "week6" / "specialist_passes"
+    text = (folder / "my_corpus.txt").read_text(encoding="utf-8")
+    chars = capstone.vocab(text)
+    train, val = capstone.split(capstone.encode(text, chars))
+    block = capstone.CONFIG["block_size"]
+    val_x, val_y = capstone.val_windows(val, block, int(t["val_windows"]))
+    bigram = capstone.bigram_nll(train, val_x, val_y, len(chars))
+    cut = int(0.9 * len(text))
+    ref = TextReference.fit(text[:cut])
+    corpus_nll5 = ref.lm.mean_nll([text[cut:cut + 20_000]])
+    ns = definitions(folder / "week6.ipynb")
+    torch.set_num_threads(1)
+    margin = Metric("bigram - val loss", "solution (pydoc corpus)", pass_at=t["specialist_margin_pass"],
+                    higher_is_better=True)
+    excess = Metric("sample nll5 - corpus nll5", "solution (pydoc corpus)", pass_at=t["nll5_excess_pass"])
+    valid = Metric("sample wordvalid", "solution (pydoc corpus)", pass_at=t["wordvalid_pass"], higher_is_better=True)
+    copied = Metric("sample mem40", "solution (pydoc corpus)", pass_at=t["mem40_max"])
+    for seed in range(seeds):
+        got = probes.specialist(ns, len(chars), capstone.CONFIG, 1000 + seed, int(t["specialist_steps"]),
+                                train.astype(np.int64), val_x.astype(np.int64), int(t["n_samples"]),
+                                int(t["sample_len"]))
+        loss = capstone.cross_entropy(np.asarray(got["logits"]), val_y)
+        m = median_text_metrics(["".join(chars[j] for j in s) for s in got["samples"]], ref)
+        margin.values.append(bigram - loss)
+        excess.values.append(m.nll5 - corpus_nll5)
+        valid.values.append(m.wordvalid)
+        copied.values.append(m.mem40)
+        print(f"seed {1000 + seed}: val {loss:.4f} (bigram {bigram:.4f}) wordvalid {m.wordvalid:.3f} "
+              f"nll5 excess {m.nll5 - corpus_nll5:.3f}", file=sys.stderr)
+    return [margin, excess, valid, copied]
+
+
 def load_thresholds(name: str, profile: str = "cpu") -> dict:
     import tomllib
 
