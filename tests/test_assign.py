@@ -10,7 +10,15 @@ import pytest
 from conftest import ROOT
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from grader.staff.assign import STUB_LINE, MarkerError, make_stub, strip_code, stub_is_current, write_stub
+from grader.staff.assign import (
+    STUB_LINE,
+    MarkerError,
+    fill_placeholders,
+    make_stub,
+    strip_code,
+    stub_is_current,
+    write_stub,
+)
 
 SOLUTION_WEEKS = sorted(p.parent.name for p in (ROOT / "solutions").glob("week*/week*.ipynb")
                         if p.stem == p.parent.name)
@@ -25,6 +33,20 @@ def test_several_blocks_in_one_cell():
     source = "### BEGIN SOLUTION\na = 1\n### END SOLUTION\nb = 2\n### BEGIN SOLUTION\nc = 3\n### END SOLUTION"
     out = strip_code(source)
     assert out.count(STUB_LINE) == 2 and "b = 2" in out and "a = 1" not in out and "c = 3" not in out
+
+
+def test_fill_placeholders_is_stubbing_undone():
+    """The independent fixtures are the stub filled in order: each answer at its placeholder's indentation,
+    None keeps a placeholder (another track's), and the count is what the stub has."""
+    first = strip_code("def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n")
+    second = strip_code("class A:\n    def g(self):\n        ### BEGIN SOLUTION\n        pass\n        ### END SOLUTION\n"
+                        "### BEGIN SOLUTION\nz = 1\n### END SOLUTION")
+    nb = new_notebook(cells=[new_code_cell(first), new_markdown_cell(f"# YOUR CODE HERE\n{STUB_LINE}"),
+                             new_code_cell(second)])
+    assert fill_placeholders(nb, ["y = x + 1\n\nreturn y", None, "z = 2"]) == 3
+    assert nb.cells[0].source == "def f(x):\n    y = x + 1\n\n    return y"
+    assert nb.cells[1].source == f"# YOUR CODE HERE\n{STUB_LINE}"  # markdown is never filled
+    assert nb.cells[2].source == f"class A:\n    def g(self):\n        # YOUR CODE HERE\n        {STUB_LINE}\nz = 2"
 
 
 def test_solution_cell_becomes_a_placeholder():

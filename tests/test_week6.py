@@ -57,6 +57,43 @@ def test_corpus_must_be_a_committed_file(tmp_path):
     assert "no DATASET" in capstone.read_corpus(tmp_path, nb, None)[1]
 
 
+def _turned(rotate_row, hs=8, T=16):
+    """apply_rope of the basis vectors as the probe returns it: (hs, T, hs), row j at position m = R_m e_j."""
+    import numpy as np
+
+    return np.stack([np.stack([rotate_row(np.eye(hs)[j], m) for m in range(T)]) for j in range(hs)])
+
+
+def test_rope_rotations_accept_every_convention_and_refuse_what_is_no_rope():
+    """The queries-and-keys-only check runs on the notebook's own rotation when it is a RoPE: half-split,
+    interleaved pairs and the opposite sign all are; no rotation, a scaling, position 0 turned and angles
+    that are not proportional to the position are not."""
+    import numpy as np
+
+    cos, sin = capstone.rope_reference(8, 16)
+    half = _turned(lambda e, m: capstone.rotate(e, cos[m], sin[m]))
+    R, problem = capstone.rope_rotations(half)
+    assert problem == "" and np.allclose(np.einsum("ij,j->i", R[5], np.arange(8.0)),
+                                         capstone.rotate(np.arange(8.0), cos[5], sin[5]))
+    inter_cos, inter_sin = (np.repeat(t[:, :4], 2, axis=1) for t in (cos, sin))
+
+    def interleaved(e, m):
+        pairs = np.stack([-e[1::2], e[0::2]], axis=-1).reshape(-1)
+        return e * inter_cos[m] + pairs * inter_sin[m]
+
+    assert capstone.rope_rotations(_turned(interleaved))[1] == ""
+    assert capstone.rope_rotations(_turned(lambda e, m: capstone.rotate(e, cos[m], -sin[m])))[1] == ""
+    assert "nothing" in capstone.rope_rotations(_turned(lambda e, m: e))[1]
+    assert "not a rotation" in capstone.rope_rotations(_turned(lambda e, m: e * (1 + 0.1 * m)))[1]
+    later_cos, later_sin = capstone.rope_reference(8, 17)
+    assert "position 0" in capstone.rope_rotations(
+        _turned(lambda e, m: capstone.rotate(e, later_cos[m + 1], later_sin[m + 1])))[1]
+    angles = np.random.default_rng(0).uniform(0, 3, size=(16, 1)) * np.ones((1, 8))
+    angles[0] = 0
+    assert "not relative" in capstone.rope_rotations(
+        _turned(lambda e, m: capstone.rotate(e, np.cos(angles[m]), np.sin(angles[m]))))[1]
+
+
 def test_shakespeare_overlap_detects_the_course_corpus():
     text = (ROOT / "fixtures" / "data" / "shakespeare.txt").read_text()
     assert capstone.shakespeare_overlap(text[:100_000], text) == 1.0
@@ -142,7 +179,8 @@ def _judge_forged(tmp_path, notebook: Path, answers: dict, select: tuple[str, ..
 def test_forged_self_consistent_answers_earn_nothing(tmp_path):
     """Answers that only agree with themselves (zero weights and a zero output, the right parameter
     count; causal uniform maps with weights that would produce them; a PNG of a solid colour) used to
-    earn these checks; each is now recomputed by the judge from weights and maps it chose (issue 16.2)."""
+    earn these checks; each is now recomputed by the judge from weights and maps it chose (issue 16.2).
+    An attention without RoPE, reported with an apply_rope that rotates nothing, earns nothing either."""
     import io
 
     import matplotlib
@@ -152,11 +190,18 @@ def test_forged_self_consistent_answers_earn_nothing(tmp_path):
     import matplotlib.pyplot as plt
 
     zeros = np.zeros
+    # the attention without RoPE, and an apply_rope that rotates nothing: the judge's check against the
+    # notebook's own rotation must not take "no rotation" for one
+    inputs = capstone.architect_inputs(1337)
+    no_rotation = np.broadcast_to(np.eye(8), (16, 8, 8))
+    vanilla = capstone.reference_rope_attention(inputs["attn_x"], inputs["qkv_w"], inputs["proj_w"], inputs["proj_b"],
+                                                4, rotations=no_rotation)
     arch = _judge_forged(tmp_path / "arch", FIXTURES / "architect_passes.ipynb", {
         "swiglu": {"y": zeros((3, 48)), "hidden": 128, "params": 3 * 48 * 128,
                    "w1": zeros((128, 48)), "w2": zeros((48, 128)), "w3": zeros((128, 48))},
-        "rope_attention": {"y": zeros((2, 16, 32)), "rq": zeros((2, 4, 16, 8)), "rk": zeros((2, 4, 16, 8)),
-                           "v": zeros((2, 4, 16, 8)), "proj_w": zeros((32, 32)), "proj_b": zeros(32)},
+        "rope_attention": {"y": vanilla, "basis": no_rotation.transpose(2, 0, 1)[None], "rq": zeros((2, 4, 16, 8)),
+                           "rk": zeros((2, 4, 16, 8)), "v": zeros((2, 4, 16, 8)), "proj_w": zeros((32, 32)),
+                           "proj_b": zeros(32)},
         "rope": {"rq": np.ones((16, 8)), "rk": np.ones((16, 8)), "rx": np.ones((16, 8)),
                  "cos": np.ones((16, 8)), "sin": zeros((16, 8))}},
         ("swiglu_forward", "swiglu_parameter_count", "rope_on_queries_and_keys_only", "rope_norm_and_identity",

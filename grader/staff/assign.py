@@ -14,9 +14,32 @@ from pathlib import Path
 
 BEGIN = re.compile(r"^(\s*)### BEGIN SOLUTION\s*$")
 END = re.compile(r"^\s*### END SOLUTION\s*$")
-MD_BLOCK = re.compile(r"<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->\n?", re.S)
+MD_BLOCK = re.compile(r"<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->\n?", re.DOTALL)
 SOLUTION_CELL = "### SOLUTION CELL"  # a cell's first line: the whole cell is the solution
 STUB_LINE = 'raise NotImplementedError("your code here")'
+
+
+PLACEHOLDER = re.compile(r"( *)# YOUR CODE HERE\n *" + re.escape(STUB_LINE))  # what strip_code leaves
+
+
+def fill_placeholders(nb, answers: list[str | None]) -> int:
+    """Fill a stub notebook's placeholders in place, in notebook order, with `answers` (each indented as its
+    placeholder; None, or no answer left, keeps that one): the inverse of stubbing, for the independent
+    fixture notebooks. Returns how many placeholders the notebook has, for the caller to compare."""
+    seen = 0
+
+    def fill(match: re.Match) -> str:
+        nonlocal seen
+        answer = answers[seen] if seen < len(answers) else None
+        seen += 1
+        if answer is None:
+            return match[0]
+        return "\n".join(match[1] + line if line else line for line in answer.split("\n"))
+
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.source = PLACEHOLDER.sub(fill, cell.source)
+    return seen
 
 
 class MarkerError(ValueError):

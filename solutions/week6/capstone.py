@@ -230,17 +230,49 @@ def rotate(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
     return x * cos + np.concatenate([-x2, x1], axis=-1) * sin
 
 
+def rope_rotations(turned: np.ndarray, atol: float = 1e-4) -> tuple[np.ndarray | None, str]:
+    """The rotation a notebook's apply_rope applies at each position, if it is a RoPE of any pairing or sign.
+
+    turned (hs, T, hs) is apply_rope of the basis vectors: turned[j, m] = R_m e_j. Returns (R (T, hs, hs),
+    "") when R_0 = I, every R_m is orthogonal, R_mᵀ R_n = R_(n-m) for m <= n (so q_m·k_n depends on n - m
+    only) and some R_m is not I; else (None, what fails). The judge then checks the attention module
+    against the student's own rotation: the pairing (half-split, interleaved) and the sign are the
+    convention check's business, not the queries-and-keys-only check's.
+    """
+    R = np.asarray(turned, dtype=np.float64).transpose(1, 2, 0)  # R[m, i, j] = turned[j, m, i]
+    T, hs, _ = R.shape
+    eye = np.eye(hs)
+    if np.abs(R[0] - eye).max() > atol:
+        return None, "apply_rope changes position 0"
+    if max(float(np.abs(r.T @ r - eye).max()) for r in R) > atol:
+        return None, "apply_rope is not a rotation (it changes lengths or angles between vectors)"
+    if max(float(np.abs(R[m].T @ R[n] - R[n - m]).max()) for m in range(T) for n in range(m, T)) > atol:
+        return None, "apply_rope's rotation is not relative (R_m^T R_n differs from R_(n-m))"
+    if np.abs(R - eye).max() <= atol:
+        return None, "apply_rope rotates nothing"
+    return R, ""
+
+
 def reference_rope_attention(x: np.ndarray, qkv_w: np.ndarray, proj_w: np.ndarray, proj_b: np.ndarray,
-                             n_head: int, rotate_values: bool = False) -> np.ndarray:
+                             n_head: int, rotate_values: bool = False,
+                             rotations: np.ndarray | None = None) -> np.ndarray:
     """The given CausalSelfAttention with rope=True on judge weights: x (B, T, C) -> (B, T, C), float64.
-    rotate_values=True gives the classic bug (values rotated too), to name it in the message."""
+    rotate_values=True gives the classic bug (values rotated too), to name it in the message. rotations
+    (T, hs, hs), from rope_rotations, replaces the half-split rotation with the notebook's verified own."""
     B, T, C = x.shape
     hs = C // n_head
-    cos, sin = rope_reference(hs, T)
+    if rotations is None:
+        cos, sin = rope_reference(hs, T)
+
+        def turn(t):
+            return rotate(t, cos, sin)
+    else:
+        def turn(t):
+            return np.einsum("tij,...tj->...ti", rotations[:T], t)
     q, k, v = (t.reshape(B, T, n_head, hs).transpose(0, 2, 1, 3) for t in np.split(x @ qkv_w.T, 3, axis=-1))
-    q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+    q, k = turn(q), turn(k)
     if rotate_values:
-        v = rotate(v, cos, sin)
+        v = turn(v)
     heads = softmax_attention(q, k, v)
     return heads.transpose(0, 2, 1, 3).reshape(B, T, C) @ proj_w.T + proj_b
 

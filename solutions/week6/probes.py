@@ -125,13 +125,18 @@ def rope(ns, head_size, T, q, k, x):
 
 
 def rope_attention(ns, n_embd, n_head, block_size, seed, x, qkv_w, proj_w, proj_b):
-    """The student's attention (rope=True) holding the judge's weights, on the judge's input."""
+    """The student's attention (rope=True) holding the judge's weights, on the judge's input; and apply_rope
+    of the basis vectors, laid out as the attention's heads are (1, head_size, T, head_size): the rotation
+    at every position, which the judge verifies is a RoPE before checking the attention against it."""
     torch.manual_seed(seed)
     attn = ns["CausalSelfAttention"](n_embd, n_head, block_size, 0.0, True).eval()
     _load(attn, {"qkv.weight": qkv_w, "proj.weight": proj_w, "proj.bias": proj_b}, "CausalSelfAttention")
+    hs = n_embd // n_head
+    cos, sin = ns["rope_cache"](hs, block_size)
     with torch.no_grad():
         y = attn(torch.as_tensor(x, dtype=torch.float32))
-    return {"y": y}
+        basis = ns["apply_rope"](torch.eye(hs)[None, :, None, :].repeat(1, 1, block_size, 1), cos, sin)
+    return {"y": y, "basis": basis}
 
 
 def swiglu(ns, n_embd, seed, x, w1, w2, w3):
