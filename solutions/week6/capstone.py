@@ -213,6 +213,7 @@ def architect_inputs(seed: int) -> dict[str, np.ndarray]:
 
 
 SWIGLU_POOL = 256  # the largest SwiGLU hidden size the probe can load judge weights into
+SWIGLU_GIVEN = 72  # the hidden size the probe passes as SwiGLU(48, hidden=...): not the default 128
 
 
 def rope_reference(head_size: int, T: int, base: float = 10000.0) -> tuple[np.ndarray, np.ndarray]:

@@ -47,7 +47,7 @@ def plan(profile: str, thresholds: dict, data_dir: Path, submission: Path | None
                       "qkv_w": inputs["qkv_w"], "proj_w": inputs["proj_w"], "proj_b": inputs["proj_b"]}},
             {"id": "swiglu", "probe": "swiglu", "checks": ["swiglu_forward", "swiglu_parameter_count", "runs_clean"],
              "args": {"n_embd": 48, "seed": seed, "x": inputs["swiglu_x"], "w1": inputs["swiglu_w1"],
-                      "w2": inputs["swiglu_w2"], "w3": inputs["swiglu_w3"]}},
+                      "w2": inputs["swiglu_w2"], "w3": inputs["swiglu_w3"], "given_hidden": capstone.SWIGLU_GIVEN}},
             {"id": "compare", "probe": "compare", "checks": ["architect_training", "runs_clean"], "timeout": thresholds["probe_timeout"], "args": {
                 "vocab_size": len(chars), "config": cfg, "seed": seed, "steps": int(thresholds["architect_steps"]),
                 "train_ids": train.astype(np.int16), "val_x": val_x.astype(np.int16)}},

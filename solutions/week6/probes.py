@@ -139,19 +139,25 @@ def rope_attention(ns, n_embd, n_head, block_size, seed, x, qkv_w, proj_w, proj_
     return {"y": y, "basis": basis}
 
 
-def swiglu(ns, n_embd, seed, x, w1, w2, w3):
-    """The student's SwiGLU holding the judge's weights (top-left blocks at the module's hidden size)."""
-    torch.manual_seed(seed)
-    mod = ns["SwiGLU"](n_embd).eval()
-    hidden = int(mod.w1.weight.shape[0])
-    if hidden > np.shape(w1)[0]:
-        raise ValueError(f"SwiGLU's hidden size {hidden} is over {np.shape(w1)[0]}")
+def swiglu(ns, n_embd, seed, x, w1, w2, w3, given_hidden):
+    """The student's SwiGLU holding the judge's weights (top-left blocks at the module's hidden size), built
+    with its default hidden size and again with the one the judge gives (`hidden=`, not only the default)."""
     w1, w2, w3 = np.asarray(w1), np.asarray(w2), np.asarray(w3)
-    _load(mod, {"w1.weight": w1[:hidden, :n_embd], "w3.weight": w3[:hidden, :n_embd],
-                "w2.weight": w2[:n_embd, :hidden]}, "SwiGLU")
-    with torch.no_grad():
-        y = mod(torch.as_tensor(x, dtype=torch.float32))
-    return {"y": y, "hidden": hidden, "params": sum(p.numel() for p in mod.parameters())}
+
+    def run(**kwargs):
+        torch.manual_seed(seed)
+        mod = ns["SwiGLU"](n_embd, **kwargs).eval()
+        hidden = int(mod.w1.weight.shape[0])
+        if hidden > np.shape(w1)[0]:
+            raise ValueError(f"SwiGLU's hidden size {hidden} is over {np.shape(w1)[0]}")
+        _load(mod, {"w1.weight": w1[:hidden, :n_embd], "w3.weight": w3[:hidden, :n_embd],
+                    "w2.weight": w2[:n_embd, :hidden]}, "SwiGLU")
+        with torch.no_grad():
+            return mod(torch.as_tensor(x, dtype=torch.float32)), hidden, sum(p.numel() for p in mod.parameters())
+
+    y, hidden, params = run()
+    y_given, built, _ = run(hidden=int(given_hidden))
+    return {"y": y, "hidden": hidden, "params": params, "y_given": y_given, "hidden_given": built}
 
 
 def compare(ns, vocab_size, config, seed, steps, train_ids, val_x):

@@ -324,10 +324,19 @@ def _swiglu_error(arch, thresholds) -> tuple[float, int]:
 
 @pytest.mark.check(points=2, category="correctness")
 def test_swiglu_forward(arch, measure, thresholds):
-    """SwiGLU computes w2(silu(w1 x) * w3 x) (recomputed by the grader from the weights it loaded)."""
+    """SwiGLU computes w2(silu(w1 x) * w3 x) (recomputed by the grader from the weights it loaded), at its
+    default hidden size and at the one it is given (SwiGLU(48, hidden=72))."""
     err, hidden = _swiglu_error(arch, thresholds)
-    measure(err, target="≤ 1e-4", hidden=hidden)
+    r, given = arch.get("swiglu"), capstone.SWIGLU_GIVEN
+    built = int(to_number(r["hidden_given"], "hidden size built for hidden=72"))
+    inputs = capstone.architect_inputs(int(thresholds["seed"]))
+    want = capstone.swiglu_reference(inputs["swiglu_x"], inputs["swiglu_w1"][:given],
+                                     inputs["swiglu_w2"][:, :given], inputs["swiglu_w3"][:given])
+    err_given = float(np.abs(to_array(r["y_given"], "SwiGLU(hidden=72) output", shape=(3, 48)) - want).max())
+    measure(max(err, err_given), target="≤ 1e-4", hidden=hidden, hidden_given=built)
+    assert built == given, f"SwiGLU(48, hidden={given}) built a hidden layer of {built}: it ignores `hidden`"
     assert err <= 1e-4, f"output differs from w2(silu(w1 x) * w3 x) by {err:.3g}"
+    assert err_given <= 1e-4, f"SwiGLU(48, hidden={given})'s output differs from w2(silu(w1 x) * w3 x) by {err_given:.3g}"
 
 
 @pytest.mark.check(points=2, category="correctness")
