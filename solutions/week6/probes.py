@@ -86,33 +86,43 @@ def inspect(ns, vocab_size, config, seed, state, idx):
 
 
 def plot(ns, maps, tokens):
-    """plot_attention on maps the judge chose; returns the PNG and what the saved figure draws. Its own
-    probe: a plotting failure costs the figure check only."""
+    """plot_attention on maps the judge chose, then on their first layer alone (a one-layer model's maps,
+    where plt.subplots without squeeze=False gives a flat row of axes); returns each PNG and what each saved
+    figure draws. Its own probe: a plotting failure costs the figure check only."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    drawn = []
     original = Figure.savefig
 
-    def savefig(fig, *args, **kwargs):  # note every image and mesh the saved figure holds
-        for ax in fig.axes:
-            for artist in [*ax.images, *ax.collections]:
-                arr = artist.get_array() if hasattr(artist, "get_array") else None
-                if arr is not None and len(drawn) < 64:
-                    drawn.append(np.ma.filled(np.ma.asarray(arr, dtype=np.float64), np.nan))
-        return original(fig, *args, **kwargs)
+    def draw(these):
+        drawn = []
 
-    path = os.path.join(tempfile.mkdtemp(), "attention.png")
-    Figure.savefig = savefig
+        def savefig(fig, *args, **kwargs):  # note every image and mesh the saved figure holds
+            for ax in fig.axes:
+                for artist in [*ax.images, *ax.collections]:
+                    arr = artist.get_array() if hasattr(artist, "get_array") else None
+                    if arr is not None and len(drawn) < 64:
+                        drawn.append(np.ma.filled(np.ma.asarray(arr, dtype=np.float64), np.nan))
+            return original(fig, *args, **kwargs)
+
+        path = os.path.join(tempfile.mkdtemp(), "attention.png")
+        Figure.savefig = savefig
+        try:
+            ns["plot_attention"](torch.as_tensor(np.asarray(these), dtype=torch.float32), list(tokens), path)
+        finally:
+            Figure.savefig = original
+        with open(path, "rb") as fh:
+            return np.frombuffer(fh.read(), dtype=np.uint8), drawn
+
+    png, drawn = draw(maps)
     try:
-        ns["plot_attention"](torch.as_tensor(np.asarray(maps), dtype=torch.float32), list(tokens), path)
-    finally:
-        Figure.savefig = original
-    with open(path, "rb") as fh:
-        png = np.frombuffer(fh.read(), dtype=np.uint8)
-    return {"png": png, "drawn": drawn}
+        _, drawn_one = draw(np.asarray(maps)[:1])
+        one_error = ""
+    except Exception as exc:  # noqa: BLE001 - reported to the figure check, which says what failed
+        drawn_one, one_error = [], f"{type(exc).__name__}: {exc}"[:300]
+    return {"png": png, "drawn": drawn, "drawn_one_layer": drawn_one, "one_layer_error": one_error}
 
 
 def rope(ns, head_size, T, q, k, x):

@@ -215,6 +215,12 @@ def test_attention_figure(figure, artifacts, data_dir, thresholds):
     found = capstone.figure_maps_found(drawn, maps)
     assert found == L * H, f"the saved figure draws {found} of the {L * H} maps it was given " \
                            "(one heatmap per layer and head, e.g. imshow or seaborn.heatmap of maps[l, h])"
+    error = figure.get("one_layer_error")
+    assert not error, f"plot_attention fails on the maps of a one-layer model, shape (1, {H}, T, T): {error}"
+    one = figure.get("drawn_one_layer")
+    one = [to_array(a, "a drawn array", finite=False) for a in one] if isinstance(one, list) else []
+    found = capstone.figure_maps_found(one, maps[:1])
+    assert found == H, f"for the maps of a one-layer model, shape (1, {H}, T, T), the figure draws {found} of {H}"
 
 
 # --------------------------------------------------------------------------------- architect
