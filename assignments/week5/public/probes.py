@@ -242,6 +242,17 @@ def dropout(ns, x, n_embd, n_head, block_size, p, seed):
         if name == "feedforward":
             runs["weights"] = _ff_weights(module)
         out[name] = runs
+    # The whole GPT built with dropout p must pass it on to its blocks (its logits then vary in train()).
+    idx = torch.randint(0, 20, (x.shape[0], x.shape[1]), generator=torch.Generator().manual_seed(seed))
+    runs = {}
+    for label, q in (("p", p), ("zero", 0.0)):
+        config = {"n_embd": n_embd, "n_head": n_head, "n_layer": 2, "block_size": block_size, "dropout": q}
+        model = _gpt(ns, 20, config, seed).train()
+        with torch.no_grad():
+            first, second = model(idx)[0], model(idx)[0]
+            model.eval()
+            runs[label] = {"train": [first, second], "eval": model(idx)[0]}
+    out["gpt"] = runs
     return out
 
 
