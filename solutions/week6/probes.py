@@ -97,7 +97,7 @@ def plot(ns, maps, tokens):
     original = Figure.savefig
 
     def draw(these):
-        drawn = []
+        drawn, scaled = [], []
 
         def savefig(fig, *args, **kwargs):  # note every image and mesh the saved figure holds
             for ax in fig.axes:
@@ -105,6 +105,9 @@ def plot(ns, maps, tokens):
                     arr = artist.get_array() if hasattr(artist, "get_array") else None
                     if arr is not None and len(drawn) < 64:
                         drawn.append(np.ma.filled(np.ma.asarray(arr, dtype=np.float64), np.nan))
+                        norm = getattr(artist, "norm", None)  # the colours the map is drawn with, 0..1
+                        scaled.append(np.ma.filled(np.ma.asarray(norm(arr), dtype=np.float64), np.nan)
+                                      if norm is not None else drawn[-1])
             return original(fig, *args, **kwargs)
 
         path = os.path.join(tempfile.mkdtemp(), "attention.png")
@@ -114,15 +117,15 @@ def plot(ns, maps, tokens):
         finally:
             Figure.savefig = original
         with open(path, "rb") as fh:
-            return np.frombuffer(fh.read(), dtype=np.uint8), drawn
+            return np.frombuffer(fh.read(), dtype=np.uint8), drawn, scaled
 
-    png, drawn = draw(maps)
+    png, drawn, scaled = draw(maps)
     try:
-        _, drawn_one = draw(np.asarray(maps)[:1])
+        _, drawn_one, _ = draw(np.asarray(maps)[:1])
         one_error = ""
     except Exception as exc:  # noqa: BLE001 - reported to the figure check, which says what failed
         drawn_one, one_error = [], f"{type(exc).__name__}: {exc}"[:300]
-    return {"png": png, "drawn": drawn, "drawn_one_layer": drawn_one, "one_layer_error": one_error}
+    return {"png": png, "drawn": drawn, "scaled": scaled, "drawn_one_layer": drawn_one, "one_layer_error": one_error}
 
 
 def rope(ns, head_size, T, q, k, x):
@@ -167,7 +170,13 @@ def swiglu(ns, n_embd, seed, x, w1, w2, w3, given_hidden):
 
     y, hidden, params = run()
     y_given, built, _ = run(hidden=int(given_hidden))
-    return {"y": y, "hidden": hidden, "params": params, "y_given": y_given, "hidden_given": built}
+    torch.manual_seed(seed)
+    mod = ns["SwiGLU"](n_embd, dropout=0.5).train()  # its dropout must drop in training mode
+    with torch.no_grad():
+        xt = torch.as_tensor(x, dtype=torch.float32)
+        y_drop = [mod(xt), mod(xt)]
+    return {"y": y, "hidden": hidden, "params": params, "y_given": y_given, "hidden_given": built,
+            "y_drop": y_drop}
 
 
 def compare(ns, vocab_size, config, seed, steps, train_ids, val_x):

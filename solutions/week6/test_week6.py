@@ -215,6 +215,11 @@ def test_attention_figure(figure, artifacts, data_dir, thresholds):
     found = capstone.figure_maps_found(drawn, maps)
     assert found == L * H, f"the saved figure draws {found} of the {L * H} maps it was given " \
                            "(one heatmap per layer and head, e.g. imshow or seaborn.heatmap of maps[l, h])"
+    scaled = figure.get("scaled")
+    scaled = [to_array(a, "a drawn array's colours", finite=False) for a in scaled] if isinstance(scaled, list) else []
+    shown = sum(1 for a in scaled if np.isfinite(a).any() and float(np.nanmax(a) - np.nanmin(a)) > 0.05)
+    assert shown >= L * H, f"{L * H - shown} of the heatmaps are drawn in one colour: their colour range " \
+                           "(vmin, vmax) hides the map"
     error = figure.get("one_layer_error")
     assert not error, f"plot_attention fails on the maps of a one-layer model, shape (1, {H}, T, T): {error}"
     one = figure.get("drawn_one_layer")
@@ -343,6 +348,9 @@ def test_swiglu_forward(arch, measure, thresholds):
     assert built == given, f"SwiGLU(48, hidden={given}) built a hidden layer of {built}: it ignores `hidden`"
     assert err <= 1e-4, f"output differs from w2(silu(w1 x) * w3 x) by {err:.3g}"
     assert err_given <= 1e-4, f"SwiGLU(48, hidden={given})'s output differs from w2(silu(w1 x) * w3 x) by {err_given:.3g}"
+    first, second = (to_array(v, "SwiGLU(dropout=0.5) output in train()", shape=(3, 48)) for v in r["y_drop"])
+    assert not np.array_equal(first, second), \
+        "SwiGLU(48, dropout=0.5) gives the same output twice in train(): apply nn.Dropout(dropout)"
 
 
 @pytest.mark.check(points=2, category="correctness")
