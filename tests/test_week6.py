@@ -124,6 +124,18 @@ def test_specialist_that_is_shakespeare_loses_the_overlap_check(pooled_grade):
 
 
 @pytest.mark.slow
+@pytest.mark.pooled("week6", "fixtures/submissions/week6/fails_load_corpus_empty",
+                    select=("dataset_present", "dataset_size", "not_shakespeare"))
+def test_a_load_corpus_that_reads_nothing_loses_dataset_present(pooled_grade):
+    """The notebook's own load_corpus(DATASET) is called and compared with the file the judge read."""
+    by_id = {c.id: c for c in pooled_grade.checks}
+    assert by_id["dataset_present"].points == 0, by_id["dataset_present"].message
+    assert "load_corpus(DATASET) returned 0 characters" in by_id["dataset_present"].message
+    assert by_id["dataset_size"].points == by_id["dataset_size"].max_points  # the file itself is fine
+    assert by_id["not_shakespeare"].points == by_id["not_shakespeare"].max_points
+
+
+@pytest.mark.slow
 @pytest.mark.pooled("week6", "fixtures/submissions/week6/architect_passes.ipynb", weight=3.0)
 def test_architect_solution_full_marks_with_speed_and_loss_table(pooled_grade):
     grade = pooled_grade

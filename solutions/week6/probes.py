@@ -210,6 +210,16 @@ def compare(ns, vocab_size, config, seed, steps, train_ids, val_x):
     return out
 
 
+def load_corpus(ns, path):
+    """The notebook's load_corpus(DATASET): what it returned, as its length and sha256."""
+    import hashlib
+
+    text = ns["load_corpus"](path)
+    if not isinstance(text, str):
+        raise TypeError(f"load_corpus returned {type(text).__name__}, not the text (str)")
+    return {"length": len(text), "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+
+
 def specialist(ns, vocab_size, config, seed, steps, train_ids, val_x, n_samples, sample_len):
     data = torch.as_tensor(np.asarray(train_ids, dtype=np.int64))
     model = _model(ns, vocab_size, config, seed)

@@ -407,10 +407,17 @@ def corpus(declared, submission, cells):
 
 
 @pytest.mark.check(points=2, category="correctness")
-def test_dataset_present(corpus):
-    """The declared corpus is committed beside the notebook as UTF-8 text."""
+def test_dataset_present(corpus, answers):
+    """The declared corpus is committed beside the notebook as UTF-8 text, and load_corpus(DATASET) reads it
+    (the grader compares what it returned with the file it read itself)."""
+    import hashlib
+
     text, problem = corpus
     assert text is not None, problem
+    got = answers.get("load_corpus")
+    length = int(to_number(got["length"], "load_corpus length"))
+    assert got["sha256"] == hashlib.sha256(text.encode("utf-8")).hexdigest(), \
+        f"load_corpus(DATASET) returned {length:,} characters that are not the file's {len(text):,}"
 
 
 @pytest.mark.check(points=1, category="correctness")
