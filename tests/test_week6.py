@@ -94,6 +94,34 @@ def test_rope_rotations_accept_every_convention_and_refuse_what_is_no_rope():
         _turned(lambda e, m: capstone.rotate(e, np.cos(angles[m]), np.sin(angles[m]))))[1]
 
 
+def test_swiglu_arguments_beyond_the_default_fail_alone():
+    """A SwiGLU that takes no `dropout` (or `hidden`) argument: the probe still returns its default-size
+    answers (the parameter count stands on them) and says what failed, for swiglu_forward to report."""
+    import torch
+    from torch import nn
+
+    spec = importlib.util.spec_from_file_location("week6_probes_for_test", ROOT / "solutions" / "week6" / "probes.py")
+    probes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probes)
+
+    class SwiGLU(nn.Module):  # no dropout argument; hidden honoured
+        def __init__(self, n_embd, hidden=None):
+            super().__init__()
+            hidden = hidden or int(8 * n_embd / 3)
+            self.w1, self.w3 = nn.Linear(n_embd, hidden, bias=False), nn.Linear(n_embd, hidden, bias=False)
+            self.w2 = nn.Linear(hidden, n_embd, bias=False)
+
+        def forward(self, x):
+            return self.w2(torch.nn.functional.silu(self.w1(x)) * self.w3(x))
+
+    inputs = capstone.architect_inputs(1337)
+    got = probes.swiglu({"SwiGLU": SwiGLU}, 48, 1337, inputs["swiglu_x"], inputs["swiglu_w1"],
+                        inputs["swiglu_w2"], inputs["swiglu_w3"], capstone.SWIGLU_GIVEN)
+    assert got["hidden"] == 128 and got["y"].shape == (3, 48)
+    assert got["given"][1] == capstone.SWIGLU_GIVEN
+    assert "drop" not in got and got["drop_error"].startswith("TypeError") and "dropout" in got["drop_error"]
+
+
 def test_shakespeare_overlap_detects_the_course_corpus():
     text = (ROOT / "fixtures" / "data" / "shakespeare.txt").read_text()
     assert capstone.shakespeare_overlap(text[:100_000], text) == 1.0

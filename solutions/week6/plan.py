@@ -57,13 +57,15 @@ def plan(profile: str, thresholds: dict, data_dir: Path, submission: Path | None
         if text is None:
             return []  # the checks say why
         # the notebook's own load_corpus on its DATASET (the judge compares it with the file it read)
-        read = [{"id": "load_corpus", "probe": "load_corpus", "checks": ["dataset_present"], "args": {"path": dataset}}]
+        read = [{"id": "load_corpus", "probe": "load_corpus", "checks": ["dataset_present", "runs_clean"],
+                 "args": {"path": dataset}}]
         if len(text.encode("utf-8")) < capstone.MIN_CORPUS_BYTES:
             return read  # nothing to train
         chars = capstone.vocab(text)
         train, val = capstone.split(capstone.encode(text, chars))
         val_x, _ = capstone.val_windows(val, block, int(thresholds["val_windows"]))
-        return read + [{"id": "specialist", "probe": "specialist", "timeout": thresholds["probe_timeout"], "args": {
+        return read + [{"id": "specialist", "probe": "specialist", "timeout": thresholds["probe_timeout"],
+                        "checks": ["beats_bigram", "sample_style", "no_copying", "runs_clean"], "args": {
             "vocab_size": len(chars), "config": cfg, "seed": seed, "steps": int(thresholds["specialist_steps"]),
             "train_ids": train.astype(np.int32), "val_x": val_x.astype(np.int32),
             "n_samples": int(thresholds["n_samples"]), "sample_len": int(thresholds["sample_len"])}}]

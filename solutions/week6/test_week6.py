@@ -339,16 +339,19 @@ def test_swiglu_forward(arch, measure, thresholds):
     default hidden size and at the one it is given (SwiGLU(48, hidden=72))."""
     err, hidden = _swiglu_error(arch, thresholds)
     r, given = arch.get("swiglu"), capstone.SWIGLU_GIVEN
-    built = int(to_number(r["hidden_given"], "hidden size built for hidden=72"))
+    assert "given_error" not in r, f"SwiGLU(48, hidden={given}) failed: {r.get('given_error')}"
+    assert "drop_error" not in r, f"SwiGLU(48, dropout=0.5) failed: {r.get('drop_error')}"
+    y_given, built = r["given"]
+    built = int(to_number(built, f"hidden size built for hidden={given}"))
     inputs = capstone.architect_inputs(int(thresholds["seed"]))
     want = capstone.swiglu_reference(inputs["swiglu_x"], inputs["swiglu_w1"][:given],
                                      inputs["swiglu_w2"][:, :given], inputs["swiglu_w3"][:given])
-    err_given = float(np.abs(to_array(r["y_given"], "SwiGLU(hidden=72) output", shape=(3, 48)) - want).max())
+    err_given = float(np.abs(to_array(y_given, f"SwiGLU(hidden={given}) output", shape=(3, 48)) - want).max())
     measure(max(err, err_given), target="≤ 1e-4", hidden=hidden, hidden_given=built)
     assert built == given, f"SwiGLU(48, hidden={given}) built a hidden layer of {built}: it ignores `hidden`"
     assert err <= 1e-4, f"output differs from w2(silu(w1 x) * w3 x) by {err:.3g}"
     assert err_given <= 1e-4, f"SwiGLU(48, hidden={given})'s output differs from w2(silu(w1 x) * w3 x) by {err_given:.3g}"
-    first, second = (to_array(v, "SwiGLU(dropout=0.5) output in train()", shape=(3, 48)) for v in r["y_drop"])
+    first, second = (to_array(v, "SwiGLU(dropout=0.5) output in train()", shape=(3, 48)) for v in r["drop"])
     assert not np.array_equal(first, second), \
         "SwiGLU(48, dropout=0.5) gives the same output twice in train(): apply nn.Dropout(dropout)"
 
