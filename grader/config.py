@@ -67,6 +67,13 @@ class MutationVariant(Frozen):
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
     replace: str = Field(min_length=1)  # text of the solution's code, found exactly once
     by: str
+    # Files the variant's notebook needs beside it (week 6's specialist reads its corpus), repo-relative;
+    # copied under their own name.
+    files: list[str] = Field(default_factory=list)
+    # When set, only mutants in these functions (matched as --scope matches) or in the cell holding
+    # `replace` are graded in this variant: the rest of the code is graded as shipped and in the other
+    # variants already, and a specialist's training run per mutant would double a run's time.
+    scopes: list[str] = Field(default_factory=list)
 
 
 class MutationConfig(Frozen):

@@ -21,11 +21,13 @@ from grader.records import Execution
 from grader.staff.mutants import (
     cell_mutants,
     check_variant,
+    files_digest,
     mutate_notebook,
     notebook_mutants,
     read_solution,
     required_arguments,
     solution_lines,
+    variant_grades,
 )
 from grader.staff.mutate import MutantResult, classify, merge, sample_mutants, select_mutants, suite_checks
 from grader.staff.operators import KINDS
@@ -220,18 +222,31 @@ def test_a_mutant_is_killed_when_any_variant_kills_it():
     assert merge([shipped, shipped]).outcome == "survived"
 
 
-def test_week6_is_also_mutated_as_an_architect():
-    """Week 6's solution declares the inspector track: its architect code would be run by no check. The
-    variant in week.toml names a line found once, and the variant notebook declares the architect."""
+def test_week6_is_also_mutated_as_an_architect_and_a_specialist():
+    """Week 6's solution declares the inspector track: its architect and specialist code would be run by no
+    check. Each variant in week.toml names a line found once and declares its track; the specialist's
+    corpus is found, and only load_corpus's and the track cell's mutants are graded as a specialist."""
     suite = ROOT / "solutions" / "week6"
     config = load_week(suite)
     solution_nb = read_solution(suite / config.notebook)
-    (variant,) = config.mutation.variants
-    check_variant(solution_nb, variant)
-    code = "\n".join(c.source for c in mutate_notebook(solution_nb, None, variant).cells if c.cell_type == "code")
-    assert 'TRACK = "architect"' in code and 'TRACK = "inspector"' not in code
+    architect, specialist = config.mutation.variants
+    for variant in (architect, specialist):
+        check_variant(solution_nb, variant, ROOT)
+        code = "\n".join(c.source for c in mutate_notebook(solution_nb, None, variant).cells if c.cell_type == "code")
+        assert f'TRACK = "{variant.name}"' in code and 'TRACK = "inspector"' not in code
     with pytest.raises(ValueError, match="occurs 0 times"):
-        check_variant(solution_nb, variant.model_copy(update={"replace": "no such line"}))
+        check_variant(solution_nb, architect.model_copy(update={"replace": "no such line"}))
+    with pytest.raises(ValueError, match="files not found: no/such.txt"):
+        check_variant(solution_nb, specialist.model_copy(update={"files": ["no/such.txt"]}), ROOT)
+
+    mutants, _ = notebook_mutants(suite / config.notebook)
+    graded = [m for m in mutants if variant_grades(specialist, m, solution_nb)]
+    assert {m.scope for m in graded} == {"load_corpus", "<cell>"}
+    assert all("load_corpus" in m.scope or "TRACK" in solution_nb.cells[m.cell].source for m in graded)
+    assert any('DATASET = "my_corpus.txt"' in m.diff for m in graded)  # the specialist reads DATASET
+    assert all(variant_grades(architect, m, solution_nb) for m in mutants)  # no scopes: every mutant
+    corpus = ROOT / specialist.files[0]
+    assert files_digest([corpus]) != files_digest([suite / config.notebook]) and files_digest([]) == ""
 
 
 def test_suite_checks_and_an_unknown_check_is_a_usage_error():

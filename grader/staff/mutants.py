@@ -227,12 +227,35 @@ def mutate_notebook(solution, mutant: Mutant | None, variant: MutationVariant | 
     return nb
 
 
-def check_variant(solution, variant: MutationVariant) -> None:
-    """The variant's text occurs exactly once in the solution's code (else week.toml is wrong)."""
+def check_variant(solution, variant: MutationVariant, root: Path | None = None) -> None:
+    """The variant's text occurs exactly once in the solution's code, and its files are there under `root`
+    (else week.toml is wrong)."""
     found = sum(cell.source.count(variant.replace) for cell in solution.cells if cell.cell_type == "code")
     if found != 1:
         raise ValueError(f"[[mutation.variants]] {variant.name}: {variant.replace!r} occurs {found} times in the "
                          f"solution's code, not once")
+    missing = [name for name in variant.files if root is not None and not (root / name).is_file()]
+    if missing:
+        raise ValueError(f"[[mutation.variants]] {variant.name}: files not found: {', '.join(missing)}")
+
+
+def variant_grades(variant: MutationVariant, mutant: Mutant, solution) -> bool:
+    """Whether the variant grades this mutant: every one, unless it names `scopes` (then those functions'
+    mutants and the ones in the cell that holds the variant's line)."""
+    if not variant.scopes:
+        return True
+    return (any(scope in mutant.scope for scope in variant.scopes)
+            or variant.replace in solution.cells[mutant.cell].source)
+
+
+def files_digest(paths: list[Path]) -> str:
+    """sha256 over the files a variant puts beside the notebook (a changed corpus regrades), "" for none."""
+    if not paths:
+        return ""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0\x1f")
+    return digest.hexdigest()
 
 
 def code_digest(nb) -> str:

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from grader import __version__
 from grader.cohort.batch import HARNESS_MARGIN, Progress
 from grader.cohort.pool import Job, LocalPool
-from grader.config import DATA_DIR, MutationVariant, Settings, load_week, suite_hash, week_suite
+from grader.config import DATA_DIR, REPO_ROOT, MutationVariant, Settings, load_week, suite_hash, week_suite
 from grader.judge.context import session_context
 from grader.judge.process import judge_preload
 from grader.records import Grade, Submission
@@ -43,9 +43,11 @@ from grader.staff.mutants import (
     Mutant,
     check_variant,
     code_digest,
+    files_digest,
     mutate_notebook,
     notebook_mutants,
     read_solution,
+    variant_grades,
 )
 
 PROFILE = "cpu"  # mutants are graded at the CPU budgets, wherever the command runs
@@ -183,7 +185,7 @@ def run_mutation(week: str, out_dir: Path, *, jobs: int | None = None, checks: l
     variants: list[MutationVariant | None] = [None, *config.mutation.variants]
     for variant in config.mutation.variants:
         try:
-            check_variant(solution, variant)
+            check_variant(solution, variant, REPO_ROOT)
         except ValueError as exc:
             raise MutationError(f"{week}'s week.toml: {exc}") from None
     marked = {e.id: e.reason for e in config.mutation.equivalent}
@@ -198,12 +200,15 @@ def run_mutation(week: str, out_dir: Path, *, jobs: int | None = None, checks: l
     jobs = max(1, jobs or os.cpu_count() or 1)
     settings = Settings(profile=PROFILE, out_dir=work / "reports", select=tuple(checks), formats=("json",))
     checks_hash = suite_hash(suite)
-    state = _State(progress=Progress((len(to_grade) + 1) * len(variants), echo), variants=len(variants))
+    graded_in = {m.id: [v for v in variants if v is None or variant_grades(v, m, solution)] for m in to_grade}
+    state = _State(progress=Progress(len(variants) + sum(map(len, graded_in.values())), echo),
+                   expected={mutant_id: len(vs) for mutant_id, vs in graded_in.items()})
     by_name = {f"mutant-{m.id}": m for m in to_grade}
 
     def job(name: str, mutant: Mutant | None, variant: MutationVariant | None) -> Job | None:
         nb = mutate_notebook(solution, mutant, variant)
-        key = cache_key(week, checks_hash, code_digest(nb), checks)
+        files = [REPO_ROOT / f for f in (variant.files if variant else [])]
+        key = cache_key(week, checks_hash, code_digest(nb) + files_digest(files), checks)
         name = name if variant is None else f"{name}@{variant.name}"
         cached = out_dir / "cache" / f"{key}.json"
         if mutant is not None and cached.is_file() and not regrade:
@@ -212,6 +217,8 @@ def run_mutation(week: str, out_dir: Path, *, jobs: int | None = None, checks: l
         folder = work / name
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / config.notebook)
+        for path in files:
+            shutil.copyfile(path, folder / path.name)
         submission = Submission(student=name, week=week, source=f"mutant {name}", workdir=str(folder),
                                 notebook=config.notebook)
         return Job(key=key, submission=submission, settings=json.loads(settings.model_dump_json()),
@@ -226,7 +233,7 @@ def run_mutation(week: str, out_dir: Path, *, jobs: int | None = None, checks: l
         for name, baseline in state.baselines.items():
             _require_full_marks(baseline, checks, name)
         for mutant in to_grade:
-            for variant in variants:
+            for variant in graded_in[mutant.id]:
                 yield job(f"mutant-{mutant.id}", mutant, variant)
 
     def done(finished: Job, grade: Grade) -> None:
@@ -269,9 +276,9 @@ def run_mutation(week: str, out_dir: Path, *, jobs: int | None = None, checks: l
 class _State:
     """What the pool's callbacks fill in as grades come back."""
 
-    def __init__(self, progress: Progress, variants: int = 1):
+    def __init__(self, progress: Progress, expected: dict[str, int]):
         self.progress = progress
-        self.variants = variants
+        self.expected = expected  # mutant id -> how many grades it gets (shipped, and the variants that apply)
         self.baselines: dict[str, Grade] = {}  # "solution" and "solution@<variant>"
         self.results: dict[str, MutantResult] = {}
         self._parts: dict[str, list[MutantResult]] = {}
@@ -288,7 +295,7 @@ class _State:
         detail = f" by {', '.join(result.killed_by)}" if result.killed_by else (f": {result.note[:120]}" if result.note else "")
         where = f" [{variant}]" if variant else ""
         self.progress.advance(f"{mutant.id} {mutant.kind:<10} {mutant.scope}{where}: {result.outcome}{detail} ({how})")
-        if len(parts) == self.variants:
+        if len(parts) == self.expected[mutant.id]:
             self.results[mutant.id] = merge(parts)
 
 

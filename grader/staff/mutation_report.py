@@ -71,8 +71,9 @@ def render_markdown(run: MutationRun, command: str = "") -> str:
     lines += ["The score is killed / (killed + survived): equivalent mutants, timeouts and errors are left out.",
               "A mutant is killed when some check earns fewer points than on the solution.", ""]
     if run.variants:
-        lines += [(f"Every mutant and the solution were also graded as: {', '.join(run.variants)} (week.toml "
-                   "[[mutation.variants]]); a point lost in any of them kills the mutant."), ""]
+        lines += [(f"The solution and its mutants were also graded as: {', '.join(run.variants)} (week.toml "
+                   "[[mutation.variants]]; a variant with `scopes` grades only the mutants in them); a point lost "
+                   "in any of them kills the mutant."), ""]
     lines += ["## Checks", "", "| check | kills | kills alone |", "|---|---|---|"]
     lines += [f"| {cid} | {kills} | {alone} |" for cid, kills, alone in check_table(run)] or ["| (none) | 0 | 0 |"]
     header = ["| {} | mutants | killed | survived | timeouts | equivalent | score |", "|---|---|---|---|---|---|---|"]

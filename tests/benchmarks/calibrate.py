@@ -223,6 +223,8 @@ def week2(seeds: int) -> list[Metric]:
                            higher_is_better=True)
         train = Metric("training: |loss - the grader's own run|, seed varied", label, pass_at=t["trained_loss_slack"],
                        log=True)
+        grad = Metric("net loss and W.grad: worst rel. error vs float64 (reg 0, 0.01, 0.1), W seed varied", label,
+                      pass_at=t["net_loss_rel_pass"], log=True)
         wb4 = Metric("own samples: 4-gram NLL", label, pass_at=t["quality_wb4_pass"])
         long_share = Metric("own samples: share longer than 15", label, pass_at=t["quality_long_pass"])
         for seed in range(seeds):
@@ -238,11 +240,32 @@ def week2(seeds: int) -> list[Metric]:
             mine = cases.net_loss(w, xs, ys, args["reg"])
             train.values.append(max(abs(mine - cases.net_loss(ref.reference_train(data, **args), xs, ys, args["reg"])),
                                     1e-12))
+            net = cases.net_inputs(words)  # the check's bigrams and regs, another float32 W per seed
+            w = np.random.default_rng(9000 + seed).standard_normal(net["w"].shape).astype(np.float32)
+            grad.values.append(max(net_loss_error(probes.net_loss(ns, w, net["xs"], net["ys"], net["regs"]), w,
+                                                  net["xs"], net["ys"], net["regs"])))
             m = name_metrics(probes.own_samples(ns, graded, int(t["quality_n"]), 7000 + seed), names_ref)
             wb4.values.append(m.wb4_nll)
             long_share.values.append(m.long_share)
-        out += [tv, long_len, short_len, train, wb4, long_share]
+        out += [tv, long_len, short_len, train, grad, wb4, long_share]
     return out
+
+
+def net_loss_error(got: list[dict], w, xs, ys, regs) -> list[float]:
+    """test_net_loss_and_grad's measure for each reg: the larger of the loss's and W.grad's relative error
+    against torch float64."""
+    import torch
+
+    errors = []
+    for reg, entry in zip(regs, got):
+        W = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+        logp = torch.log_softmax(W[torch.from_numpy(xs)], dim=1)
+        loss = -logp[torch.arange(len(ys)), torch.from_numpy(ys)].mean() + reg * (W**2).mean()
+        loss.backward()
+        grad = torch.as_tensor(entry["grad"], dtype=torch.float64)
+        errors.append(max(abs(float(entry["loss"]) - loss.item()) / abs(loss.item()),
+                          float((grad - W.grad).abs().max() / W.grad.abs().max())))
+    return errors
 
 
 # ---- week 3 ----------------------------------------------------------------------------------
