@@ -469,35 +469,56 @@ def week6(seeds: int) -> list[Metric]:
 @week("week6-specialist")
 def week6_specialist(seeds: int) -> list[Metric]:
     """The specialist's checks: the grader's training and sampling (probes.specialist: its loop, steps and
-    seeds) of the solution's GPT on the reference specialist corpus (fixtures/submissions/week6/
-    specialist_passes), one seed each, measured as test_beats_bigram and test_sample_style do."""
+    seeds) of a notebook's GPT on a corpus, one seed each, measured as test_beats_bigram and
+    test_sample_style do. Two implementations (the solution, and the inspector-independent fixture's GPT,
+    written from the GPT lecture) on the reference corpus (pydoc text, specialist_passes) and a second
+    corpus of another kind (the same modules' Python source); `--only` picks pairs by their label."""
     import numpy as np
     import torch
-
-    from grader.judge.samples import TextReference, median_text_metrics
 
     suite = ROOT / "solutions" / "week6"
     sys.path.insert(0, str(suite))
     capstone = load(suite / "capstone.py", "cal_week6s_capstone")
     probes = load(suite / "probes.py", "cal_week6s_probes")
     t = load_thresholds("week6")
-    folder = ROOT / "fixtures" / "submissions" / "week6" / "specialist_passes"
-    text = (folder / "my_corpus.txt").read_text(encoding="utf-8")
+    fixtures = ROOT / "fixtures" / "submissions" / "week6"
+    impls = {"solution": fixtures / "specialist_passes" / "week6.ipynb",
+             "independent (GPT lecture)": fixtures / "passes_inspector_independent.ipynb"}
+    corpora = {"pydoc corpus": lambda: (fixtures / "specialist_passes" / "my_corpus.txt").read_text(encoding="utf-8"),
+               "stdlib source corpus": stdlib_source_corpus}
+    pairs = chosen({f"{impl} / {corpus}": (impl, corpus) for impl in impls for corpus in corpora})
+    torch.set_num_threads(1)
+    out = []
+    for label, (impl, corpus) in pairs.items():
+        out += specialist_runs(label, definitions(impls[impl]), corpora[corpus](), seeds, capstone, probes, t, np)
+    return out
+
+
+def stdlib_source_corpus() -> str:
+    """A corpus unlike the reference one: the Python source of the modules whose pydoc text that corpus
+    is (make_fixtures.MODULES), ASCII, 300 KB; it depends on the Python version, printed with the figures."""
+    fixtures = load(ROOT / "fixtures" / "submissions" / "week6" / "make_fixtures.py", "cal_week6_make_fixtures")
+    files = [getattr(importlib.import_module(name), "__file__", None) for name in fixtures.MODULES]
+    text = "\n\n".join(Path(f).read_text(encoding="utf-8") for f in files if f)  # C modules have no source
+    text = text.encode("ascii", "ignore").decode()[:fixtures.CORPUS_BYTES]
+    print(f"stdlib source corpus: Python {sys.version.split()[0]}, {len(text):,} characters", file=sys.stderr)
+    return text[: text.rfind("\n") + 1]
+
+
+def specialist_runs(label: str, ns: dict, text: str, seeds: int, capstone, probes, t: dict, np) -> list[Metric]:
+    from grader.judge.samples import TextReference, median_text_metrics
+
     chars = capstone.vocab(text)
     train, val = capstone.split(capstone.encode(text, chars))
-    block = capstone.CONFIG["block_size"]
-    val_x, val_y = capstone.val_windows(val, block, int(t["val_windows"]))
+    val_x, val_y = capstone.val_windows(val, capstone.CONFIG["block_size"], int(t["val_windows"]))
     bigram = capstone.bigram_nll(train, val_x, val_y, len(chars))
     cut = int(0.9 * len(text))
     ref = TextReference.fit(text[:cut])
     corpus_nll5 = ref.lm.mean_nll([text[cut:cut + 20_000]])
-    ns = definitions(folder / "week6.ipynb")
-    torch.set_num_threads(1)
-    margin = Metric("bigram - val loss", "solution (pydoc corpus)", pass_at=t["specialist_margin_pass"],
-                    higher_is_better=True)
-    excess = Metric("sample nll5 - corpus nll5", "solution (pydoc corpus)", pass_at=t["nll5_excess_pass"])
-    valid = Metric("sample wordvalid", "solution (pydoc corpus)", pass_at=t["wordvalid_pass"], higher_is_better=True)
-    copied = Metric("sample mem40", "solution (pydoc corpus)", pass_at=t["mem40_max"])
+    margin = Metric("bigram - val loss", label, pass_at=t["specialist_margin_pass"], higher_is_better=True)
+    excess = Metric("sample nll5 - corpus nll5", label, pass_at=t["nll5_excess_pass"])
+    valid = Metric("sample wordvalid", label, pass_at=t["wordvalid_pass"], higher_is_better=True)
+    copied = Metric("sample mem40", label, pass_at=t["mem40_max"])
     for seed in range(seeds):
         got = probes.specialist(ns, len(chars), capstone.CONFIG, 1000 + seed, int(t["specialist_steps"]),
                                 train.astype(np.int64), val_x.astype(np.int64), int(t["n_samples"]),
@@ -508,8 +529,8 @@ def week6_specialist(seeds: int) -> list[Metric]:
         excess.values.append(m.nll5 - corpus_nll5)
         valid.values.append(m.wordvalid)
         copied.values.append(m.mem40)
-        print(f"seed {1000 + seed}: val {loss:.4f} (bigram {bigram:.4f}) wordvalid {m.wordvalid:.3f} "
-              f"nll5 excess {m.nll5 - corpus_nll5:.3f}", file=sys.stderr)
+        print(f"{label} seed {1000 + seed}: val {loss:.4f} (bigram {bigram:.4f}) wordvalid {m.wordvalid:.3f} "
+              f"nll5 excess {m.nll5 - corpus_nll5:.3f} mem40 {m.mem40:.3f}", file=sys.stderr)
     return [margin, excess, valid, copied]
 
 
