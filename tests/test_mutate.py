@@ -325,6 +325,19 @@ def test_variants_grade_every_mutant_again_and_their_solution_must_score_full(tm
     assert broken.returncode == 1, broken.stderr[-3000:]
     assert "reference solution (solution@broken) must get full marks" in broken.stderr
 
+    # A variant with files (found beside its notebook, or its solution fails) and scopes (this mutant, in
+    # Value.__add__, is not graded in it)
+    toml = (solutions / "week1" / "week.toml").read_text().split("\n[[mutation.variants]]\nname = \"broken\"")[0]
+    (solutions / "week1" / "week.toml").write_text(
+        toml + '\n[[mutation.variants]]\nname = "withfile"\nreplace = "import math"\n'
+        'by = "import math, json; assert json.load(open(\'corpus.json\'))[\'bytes\'] > 0"\n'
+        'files = ["fixtures/submissions/week6/corpus.json"]\nscopes = ["Value.__mul__"]\n')
+    scoped = subprocess.run([*command, "--regrade"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
+                            check=False)
+    assert scoped.returncode == 0, scoped.stderr[-3000:]
+    assert "solution@withfile: " in scoped.stderr  # exit 0: at full marks, so it read its file
+    assert "[aliased]: killed" in scoped.stderr and "[withfile]" not in scoped.stderr
+
 
 @pytest.mark.slow
 def test_ctrl_c_keeps_the_grades_so_far_and_writes_a_partial_report(tmp_path):
