@@ -157,10 +157,27 @@ def _post_norm(x, weights):
     return reference.layer_norm(x + reference.reference_feedforward(x, ff), norms[1], "ln2")
 
 
+def _heads_problem(blocks: list[dict], config: dict) -> str | None:
+    """The recomputation takes the heads from the weights, so their layout is checked on its own: n_head
+    heads of n_embd // n_head channels in every block (swapped arguments give as many channels in all)."""
+    n_embd, n_head = config["n_embd"], config["n_head"]
+    want = (n_embd // n_head, n_embd)
+    for i, blk in enumerate(blocks):
+        for mha in blk["attention"]:
+            shapes = [tuple(np.shape(h["wq"])) for h in mha["heads"]]
+            if len(shapes) != n_head or any(shape != want for shape in shapes):
+                size = ", ".join(sorted({str(shape[0]) for shape in shapes if shape})) or "none"
+                return (f"block {i} has {len(shapes)} heads of size {size}; n_embd {n_embd}, n_head {n_head} "
+                        f"asks for {n_head} heads of size {n_embd // n_head} (MultiHeadAttention's arguments in Block)")
+    return None
+
+
 @pytest.mark.check(points=2, category="correctness")
 def test_block_prenorm(answers, measure):
     """Block is pre-norm with residuals: x + sa(ln1(x)), then x + ffwd(ln2(x))."""
     got = answers.get("block")
+    problem = _heads_problem([got], plan.UNIT)
+    assert problem is None, problem
     x = plan.unit_input(plan.UNIT["block_size"])
     out = to_array(got["out"], "out", shape=x.shape)
     err = measure(rel_diff(out, reference.reference_block(x, got)), target=f"≤ {MODEL_TOL:g}")
@@ -199,6 +216,8 @@ def test_gpt_forward(answers, corpus, measure):
     got = answers.get("gpt_forward")
     worst = 0.0
     for (config, idx, targets), case in zip(plan.forward_inputs(V), got["cases"], strict=True):
+        problem = _heads_problem(case["weights"]["blocks"], config)
+        assert problem is None, f"{problem} ({_shape(config, idx.shape[1])})"
         logits = to_array(case["logits"], "logits", shape=(*idx.shape, V))
         want = reference.reference_gpt(case["weights"], idx)
         err = rel_diff(logits, want)
