@@ -354,10 +354,13 @@ def test_full_split_loss(answers, corpus, measure):
     logits = to_array(got["logits"], "logits", shape=(*x.shape, V))
     want = mean_nll(logits, y)
     loss = to_number(got["loss"], "full_val_loss")
-    err = measure(abs(loss - want), target="≤ 1e-4")
-    assert err <= 1e-4 * max(1.0, want), (
+    # A correct float32 average is within 1e-6 of the float64 mean; 2e-5 (x the loss) leaves room for
+    # batching and still sees one window too many, a constant added or inputs and targets swapped.
+    err = measure(abs(loss - want), target=f"≤ {2e-5 * max(1.0, want):.2g}")
+    assert err <= 2e-5 * max(1.0, want), (
         f"full_val_loss gave {loss:.4f}, {err:.3g} away from the mean cross-entropy over all {len(x)} "
-        f"non-overlapping windows of {x.shape[1]} tokens with dropout off: call model.eval(), use every window")
+        f"non-overlapping windows of {x.shape[1]} tokens with dropout off: call model.eval(), use every window once, "
+        "targets = inputs shifted by one")
     assert got["training_after"] is True, "full_val_loss left the model in eval() mode: restore the mode it had"
 
 
