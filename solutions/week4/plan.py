@@ -13,12 +13,17 @@ import numpy as np
 from grader.config import HELDOUT_DIR, public_module
 
 UNIT_SEED, NET_SEED, BN3D_SEED, STRUCTURE_SEED = 4, 5, 6, 7
-# build_wavenet() at the lecture's sizes (the 76,579 parameters) and at sizes the judge picks (the
-# arguments are used): (vocab_size, n_embd, n_hidden, block_size)
-STRUCTURES = {"wavenet_structure": (27, 24, 128, 8), "wavenet_small": (27, 5, 12, 8)}
+# build_wavenet() at the lecture's sizes (the 76,579 parameters) and at sizes the judge picks, every one
+# of them other than the lecture's (a hard-coded 27 or 8 shows): (vocab_size, n_embd, n_hidden, block_size)
+STRUCTURES = {"wavenet_structure": (27, 24, 128, 8), "wavenet_small": (31, 5, 12, 4)}
 HELDOUT_SEED = 4_2017  # which position of each held-out name is scored
 FALLBACK = 20_000  # training rows for the eval/sampling probes when train_wavenet did not run
 GRAD_CHECKS = ["grad_cross_entropy", "grad_linear", "grad_tanh", "grad_batchnorm", "grad_embedding"]
+
+
+def structure_input(block_size: int) -> np.ndarray:
+    """The structure probe's contexts for a WaveNet of this block size: the last block_size characters."""
+    return public_module(__file__, "cases").structure_input(STRUCTURE_SEED)[:, -block_size:]
 
 
 def heldout_names(data_dir: Path) -> list[str]:
@@ -67,7 +72,7 @@ def plan(profile: str, thresholds: dict, data_dir: Path) -> list[dict]:
         {"id": "grad_network", "probe": "grad_network", "timeout": 60,
          "args": {"params": params, "Xb": Xb, "Yb": Yb}, "checks": ["grad_network", "grad_shapes", "no_autograd"]},
         *({"id": key, "probe": "wavenet_structure", "timeout": 60, "checks": ["wavenet_params"],
-           "args": {"X": cases.structure_input(STRUCTURE_SEED), "vocab_size": v, "n_embd": e, "n_hidden": h,
+           "args": {"X": structure_input(b), "vocab_size": v, "n_embd": e, "n_hidden": h,
                     "block_size": b, "seed": 42}} for key, (v, e, h, b) in STRUCTURES.items()),
         {"id": "flatten_consecutive", "probe": "flatten_consecutive", "timeout": 30,
          "args": {"x": cases.flatten_input(), "n": 2}, "checks": ["flatten_consecutive"]},

@@ -320,9 +320,9 @@ def recompute_error(logits: np.ndarray, want: np.ndarray) -> float:
 def test_wavenet_params(answers, thresholds, measure):
     """build_wavenet() has 76,579 parameters, counted by the judge from the returned tensors, which must
     give the model's own logits on the judge's contexts (and do the same at sizes the judge picks)."""
-    X = cases.structure_input(plan.STRUCTURE_SEED)
     counts, errors = {}, {}
     for key, sizes in plan.STRUCTURES.items():
+        X = plan.structure_input(sizes[3])
         got = answers.get(key)
         params = wavenet_weights(got, sizes)
         logits = to_array(got.get("logits"), f"logits of a WaveNet of sizes {sizes}",
