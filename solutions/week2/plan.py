@@ -28,6 +28,8 @@ def plan(profile: str, thresholds: dict, data_dir: Path, **_) -> list[dict]:
         {"id": "vocab", "probe": "vocab", "args": {"words": graded}, "checks": ["vocab"]},
         {"id": "counts", "probe": "counts", "args": {"words": graded},
          "checks": ["bigram_counts_exact", "runs_clean"]},  # runs clean counts once the counts are right
+        {"id": "counts_z_free", "probe": "counts", "args": {"words": cases.z_free_words(words)},
+         "checks": ["bigram_counts_exact"]},
         {
             "id": "probs",
             "probe": "probs",
@@ -58,6 +60,8 @@ def plan(profile: str, thresholds: dict, data_dir: Path, **_) -> list[dict]:
             "args": cases.net_inputs(words),
             "checks": ["net_loss_and_grad"],
         },
+        {"id": "net_loss_z_free", "probe": "net_loss", "args": cases.net_inputs_z_free(words),
+         "checks": ["net_loss_and_grad"]},
         {
             "id": "train",
             "probe": "train",

@@ -63,10 +63,18 @@ def test_vocab(answers, words):
 
 
 @pytest.mark.check(points=2, category="correctness")
-def test_bigram_counts_exact(answers, graded_counts):
-    """bigram_counts gives exactly the reference counts (start and end tokens included)."""
-    counts = graded_counts
-    got = answers.array("counts", "counts", shape=(27, 27))
+def test_bigram_counts_exact(answers, words, graded_counts):
+    """bigram_counts gives exactly the reference counts (start and end tokens included), also for names
+    without a 'z' (the counts are 27 x 27 whatever the names)."""
+    _counts_match(answers.array("counts", "counts", shape=(27, 27)), graded_counts)
+    few = cases.z_free_words(words)
+    try:
+        _counts_match(answers.array("counts_z_free", "counts", shape=(27, 27)), cases.bigram_counts(few))
+    except AssertionError as exc:
+        raise AssertionError(f"for {len(few)} names without a 'z': {exc}") from None
+
+
+def _counts_match(got, counts) -> None:
     total, ends = int(counts.sum()), int(counts[:, 0].sum())  # ends: one per name given
     hints = []
     if got[:, 0].sum() != ends or got[0].sum() != ends:
@@ -167,11 +175,20 @@ def test_bigram_dataset(answers, words):
 
 @pytest.mark.check(points=3, category="gradient")
 def test_net_loss_and_grad(answers, words, thresholds, measure):
-    """bigram_net_loss value and W.grad match torch float64 (reg 0, 0.01, 0.1)."""
-    args = cases.net_inputs(words)
-    got = answers.get("net_loss")
-    assert isinstance(got, list) and len(got) == len(args["regs"]), "expected one answer per reg value"
+    """bigram_net_loss value and W.grad match torch float64 (reg 0, 0.01, 0.1), and on names without a 'z'."""
     worst, problems = 0.0, []
+    for key, args, where in (("net_loss", cases.net_inputs(words), ""),
+                             ("net_loss_z_free", cases.net_inputs_z_free(words), " on names without a 'z'")):
+        got = answers.get(key)
+        assert isinstance(got, list) and len(got) == len(args["regs"]), "expected one answer per reg value"
+        worst = max(worst, _net_loss_errors(args, got, thresholds, problems, where))
+    measure(worst, pass_at=thresholds["net_loss_rel_pass"], fail_at=thresholds["net_loss_rel_fail"], log=True)
+    assert not problems, "; ".join(problems) + ". The loss is mean NLL + reg * (W**2).mean()."
+
+
+def _net_loss_errors(args: dict, got: list, thresholds: dict, problems: list[str], where: str) -> float:
+    """The worst relative error of the loss and W.grad over the regs; a line in `problems` for each miss."""
+    worst = 0.0
     for reg, entry in zip(args["regs"], got):
         W = torch.tensor(args["w"], dtype=torch.float64, requires_grad=True)
         logp = torch.log_softmax(W[torch.from_numpy(args["xs"])], dim=1)
@@ -183,11 +200,9 @@ def test_net_loss_and_grad(answers, words, thresholds, measure):
         grad_err = float(np.abs(grad - W.grad.numpy()).max() / np.abs(W.grad.numpy()).max())
         worst = max(worst, loss_err, grad_err)
         if max(loss_err, grad_err) > thresholds["net_loss_rel_pass"]:
-            problems.append(
-                f"reg={reg}: loss {got_loss:.7f} (rel. error {loss_err:.1e}), W.grad rel. error {grad_err:.1e}"
-            )
-    measure(worst, pass_at=thresholds["net_loss_rel_pass"], fail_at=thresholds["net_loss_rel_fail"], log=True)
-    assert not problems, "; ".join(problems) + ". The loss is mean NLL + reg * (W**2).mean()."
+            problems.append(f"reg={reg}{where}: loss {got_loss:.7f} (rel. error {loss_err:.1e}), "
+                            f"W.grad rel. error {grad_err:.1e}")
+    return worst
 
 
 @pytest.mark.check(points=3, category="loss")
