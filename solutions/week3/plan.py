@@ -30,9 +30,11 @@ INIT_CALLS = {
     "lecture": ((27, 10, 3, 200), 2147483647, True),
     "again": ((27, 10, 3, 200), 2147483647, True),  # same seed: the same draws
     "other_seed": ((27, 10, 3, 200), 42, True),  # another seed: other draws
-    "other_sizes": ((27, 6, 5, 50), 7, True),  # fan_in 30 again but other shapes, n_hidden 50
+    "other_sizes": ((31, 6, 5, 50), 7, True),  # fan_in 30 again but other shapes, n_hidden 50, 31 tokens
     "wide": ((27, 12, 4, 300), 8, True),  # fan_in 48
-    "unscaled": ((27, 10, 3, 200), 9, False),  # the lecture's first init: every tensor randn
+    # the lecture's first init, every tensor randn; 200 tokens, so that b2 alone shows rand for randn
+    "unscaled": ((200, 10, 3, 200), 9, False),
+    "unscaled_again": ((200, 10, 3, 200), 9, False),  # same seed: the same draws, b2 included
 }
 # The sampler case (week3_data.path_params): seed found by week3_data.find_path_seed(31, 5, 4, 32)
 SAMPLER = {"seed": 308, "n_embd": 5, "block_size": 4, "n_hidden": 32, "n": 300, "gen_seeds": (5, 5, 6)}

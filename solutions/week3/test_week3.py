@@ -149,10 +149,12 @@ def _init(answers, name: str) -> dict[str, np.ndarray]:
 
 @pytest.mark.check(points=2, category="correctness")
 def test_init_api(answers):
-    """init_mlp: the five shapes at three sets of sizes, drawn from the generator (same seed, same draws)."""
+    """init_mlp: the five shapes at four sets of sizes, drawn from the generator (same seed, same draws)."""
     calls = {name: _init(answers, name) for name in plan.INIT_CALLS}
-    same = all(np.array_equal(calls["lecture"][k], calls["again"][k]) for k in SHAPES)
-    assert same, "two calls with generators of the same seed gave different parameters: draw from `generator`"
+    same = [k for k in SHAPES if not np.array_equal(calls["lecture"][k], calls["again"][k])
+            or not np.array_equal(calls["unscaled"][k], calls["unscaled_again"][k])]
+    assert not same, (f"two calls with generators of the same seed gave different {', '.join(same)}: draw every "
+                      "tensor from `generator`")
     differ = [k for k in ("C", "W1", "b1", "W2") if np.array_equal(calls["lecture"][k], calls["other_seed"][k])]
     assert not differ, f"generators of two seeds gave the same {', '.join(differ)}: draw every tensor from `generator`"
     grads = answers.get("init")["lecture"].get("requires_grad", {})
