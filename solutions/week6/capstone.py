@@ -216,6 +216,9 @@ SWIGLU_POOL = 256  # the largest SwiGLU hidden size the probe can load judge wei
 SWIGLU_GIVEN = 72  # the hidden size the probe passes as SwiGLU(48, hidden=...): not the default 128
 
 
+ROPE_OTHER_BASE = 500.0  # rope_cache is also called with this base (a short one: its frequencies differ at T=16)
+
+
 def rope_reference(head_size: int, T: int, base: float = 10000.0) -> tuple[np.ndarray, np.ndarray]:
     """cos, sin (T, head_size) of the half-split convention the notebook asks for, float64."""
     half = head_size // 2

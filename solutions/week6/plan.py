@@ -41,7 +41,8 @@ def plan(profile: str, thresholds: dict, data_dir: Path, submission: Path | None
         val_x, _ = capstone.heldout_windows(data_dir, chars, block, int(thresholds["val_windows"]))
         return [
             {"id": "rope", "probe": "rope", "checks": ["rope_relative_position", "rope_norm_and_identity", "runs_clean"],
-             "args": {"head_size": 8, "T": 16, "q": inputs["q"], "k": inputs["k"], "x": inputs["x"]}},
+             "args": {"head_size": 8, "T": 16, "q": inputs["q"], "k": inputs["k"], "x": inputs["x"],
+                      "other_base": capstone.ROPE_OTHER_BASE}},
             {"id": "rope_attention", "probe": "rope_attention", "checks": ["rope_on_queries_and_keys_only", "runs_clean"],
              "args": {"n_embd": 32, "n_head": 4, "block_size": 16, "seed": seed, "x": inputs["attn_x"],
                       "qkv_w": inputs["qkv_w"], "proj_w": inputs["proj_w"], "proj_b": inputs["proj_b"]}},

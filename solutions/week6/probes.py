@@ -129,13 +129,15 @@ def plot(ns, maps, tokens):
     return {"png": png, "drawn": drawn, "scaled": scaled, "drawn_one_layer": drawn_one, "one_layer_error": one_error}
 
 
-def rope(ns, head_size, T, q, k, x):
+def rope(ns, head_size, T, q, k, x, other_base):
     cos, sin = ns["rope_cache"](head_size, T)
     q = torch.as_tensor(q, dtype=torch.float32).expand(T, head_size)
     k = torch.as_tensor(k, dtype=torch.float32).expand(T, head_size)
     apply = ns["apply_rope"]
+    cos_b, sin_b = ns["rope_cache"](head_size, T, other_base)  # `base` honoured, not only its default
     return {"rq": apply(q, cos, sin), "rk": apply(k, cos, sin),
-            "rx": apply(torch.as_tensor(x, dtype=torch.float32), cos, sin), "cos": cos, "sin": sin}
+            "rx": apply(torch.as_tensor(x, dtype=torch.float32), cos, sin), "cos": cos, "sin": sin,
+            "cos_other_base": cos_b, "sin_other_base": sin_b}
 
 
 def rope_attention(ns, n_embd, n_head, block_size, seed, x, qkv_w, proj_w, proj_b):

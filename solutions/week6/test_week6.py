@@ -266,6 +266,12 @@ def test_rope_norm_and_identity(arch, measure, thresholds):
     assert table <= 1e-4, f"rope_cache differs by {table:.3g} from base-10000 half-split tables (worst at " \
                           f"position {bad}: check the frequencies and that they repeat for both halves)" + \
                           _convention_hint(arch)
+    cos_b = to_array(r["cos_other_base"], "cos (other base)", shape=(16, 8)).astype(np.float64)
+    sin_b = to_array(r["sin_other_base"], "sin (other base)", shape=(16, 8)).astype(np.float64)
+    want_cos_b, want_sin_b = capstone.rope_reference(8, 16, capstone.ROPE_OTHER_BASE)
+    other = float(max(np.abs(cos_b - want_cos_b).max(), np.abs(sin_b - want_sin_b).max()))
+    assert other <= 1e-4, (f"rope_cache(8, 16, {capstone.ROPE_OTHER_BASE:g}) differs by {other:.3g} from the "
+                           f"base-{capstone.ROPE_OTHER_BASE:g} tables: use the `base` argument, not 10000")
     norms = np.linalg.norm(rx, axis=-1)
     assert np.allclose(norms, np.linalg.norm(x, axis=-1), rtol=1e-4), "apply_rope changes vector norms: not a rotation"
     err = float(np.abs(rx - capstone.rotate(x, want_cos, want_sin)).max())
