@@ -29,7 +29,16 @@ from grader.staff.mutants import (
     solution_lines,
     variant_grades,
 )
-from grader.staff.mutate import MutantResult, classify, merge, sample_mutants, select_mutants, suite_checks
+from grader.staff.mutate import (
+    MutantResult,
+    MutationError,
+    _require_full_marks,
+    classify,
+    merge,
+    sample_mutants,
+    select_mutants,
+    suite_checks,
+)
 from grader.staff.operators import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -247,6 +256,14 @@ def test_week6_is_also_mutated_as_an_architect_and_a_specialist():
     assert all(variant_grades(architect, m, solution_nb) for m in mutants)  # no scopes: every mutant
     corpus = ROOT / specialist.files[0]
     assert files_digest([corpus]) != files_digest([suite / config.notebook]) and files_digest([]) == ""
+
+
+def test_a_solution_must_keep_every_point_but_may_have_none_under_checks():
+    """--checks may name checks that only a variant grades (week 6's RoPE checks, as an architect): the
+    solution as shipped then has 0/0, which is no reason to stop; a lost point is."""
+    _require_full_marks(make_grade(checks=[]), ["rope_norm_and_identity"])  # 0/0: no error
+    with pytest.raises(MutationError, match="must get full marks"):
+        _require_full_marks(make_grade(checks=[check("values", 1.0, 2.0)]), [])
 
 
 def test_suite_checks_and_an_unknown_check_is_a_usage_error():
