@@ -47,13 +47,18 @@ def split_loss(ns, params, X, Y):
 
 
 def init(ns, calls):
-    """init_mlp with the judge's sizes, generator seeds and flags: the tensors it made."""
+    """init_mlp with the judge's sizes, generator seeds and flags: the tensors it made. A call that raises is
+    reported on its own, so that sizes it cannot handle cost only the checks that use them."""
     out = {}
     for name, call in calls.items():
-        params = ns["init_mlp"](*call["sizes"], generator=torch.Generator().manual_seed(call["seed"]),
-                                scaled=call["scaled"])
-        out[name] = {"params": {str(k): _as_numpy(v).astype(np.float64) for k, v in params.items()},
-                     "requires_grad": {str(k): bool(getattr(v, "requires_grad", False)) for k, v in params.items()}}
+        try:
+            params = ns["init_mlp"](*call["sizes"], generator=torch.Generator().manual_seed(call["seed"]),
+                                    scaled=call["scaled"])
+            out[name] = {"params": {str(k): _as_numpy(v).astype(np.float64) for k, v in params.items()},
+                         "requires_grad": {str(k): bool(getattr(v, "requires_grad", False))
+                                           for k, v in params.items()}}
+        except Exception as exc:  # noqa: BLE001 - reported to the checks that read this call
+            out[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
     return out
 
 

@@ -143,7 +143,9 @@ def _init(answers, name: str) -> dict[str, np.ndarray]:
     entry = got.get(name) if isinstance(got, dict) else None
     if not isinstance(entry, dict):
         raise AnswerError(f"init_mlp answered no '{name}' call")
-    sizes, _, _ = plan.INIT_CALLS[name]
+    sizes, _, scaled = plan.INIT_CALLS[name]
+    if "error" in entry:
+        raise AnswerError(f"init_mlp{tuple(sizes)}, scaled={scaled} raised {entry['error']}")
     return _params(entry.get("params"), f"init_mlp{tuple(sizes)}", mlp_shapes(*sizes))
 
 

@@ -134,10 +134,13 @@ def rope(ns, head_size, T, q, k, x, other_base):
     q = torch.as_tensor(q, dtype=torch.float32).expand(T, head_size)
     k = torch.as_tensor(k, dtype=torch.float32).expand(T, head_size)
     apply = ns["apply_rope"]
-    cos_b, sin_b = ns["rope_cache"](head_size, T, other_base)  # `base` honoured, not only its default
-    return {"rq": apply(q, cos, sin), "rk": apply(k, cos, sin),
-            "rx": apply(torch.as_tensor(x, dtype=torch.float32), cos, sin), "cos": cos, "sin": sin,
-            "cos_other_base": cos_b, "sin_other_base": sin_b}
+    out = {"rq": apply(q, cos, sin), "rk": apply(k, cos, sin),
+           "rx": apply(torch.as_tensor(x, dtype=torch.float32), cos, sin), "cos": cos, "sin": sin}
+    try:  # `base` honoured, not only its default; a rope_cache without it costs only the table check
+        out["cos_other_base"], out["sin_other_base"] = ns["rope_cache"](head_size, T, other_base)
+    except Exception as exc:  # noqa: BLE001 - reported to rope_norm_and_identity
+        out["other_base_error"] = f"{type(exc).__name__}: {exc}"[:300]
+    return out
 
 
 def rope_attention(ns, n_embd, n_head, block_size, seed, x, qkv_w, proj_w, proj_b):

@@ -266,6 +266,8 @@ def test_rope_norm_and_identity(arch, measure, thresholds):
     assert table <= 1e-4, f"rope_cache differs by {table:.3g} from base-10000 half-split tables (worst at " \
                           f"position {bad}: check the frequencies and that they repeat for both halves)" + \
                           _convention_hint(arch)
+    assert "other_base_error" not in r, (f"rope_cache(8, 16, {capstone.ROPE_OTHER_BASE:g}) raised "
+                                         f"{r.get('other_base_error')}: rope_cache takes the base as its third argument")
     cos_b = to_array(r["cos_other_base"], "cos (other base)", shape=(16, 8)).astype(np.float64)
     sin_b = to_array(r["sin_other_base"], "sin (other base)", shape=(16, 8)).astype(np.float64)
     want_cos_b, want_sin_b = capstone.rope_reference(8, 16, capstone.ROPE_OTHER_BASE)
